@@ -79,23 +79,23 @@ impl Cpu {
         loop {
             {
                 let g = rcu::read_lock();
-                if let Some((pte, 1)) = mm.pt.lookup(addr, &g) {
-                    if pte_allows(pte, access) {
-                        let pfn = pte.pfn();
-                        let meta = mm.phys().meta(pfn);
-                        let counted = !meta.has(flags::ZERO);
-                        // Speculative reference, then re-check the entry (GUP-fast
-                        // pattern, §3.3): if it changed, the frame may be on its way out.
-                        if !counted || meta.try_get() {
-                            let held = Held { mm, pfn, counted };
-                            if mm
-                                .pt
-                                .lookup(addr, &g)
-                                .is_some_and(|(now, _)| now.pfn() == pfn && pte_allows(now, access))
-                            {
-                                mm.pt.mark_used(addr, pte, write, &g);
-                                return Ok(held);
-                            }
+                if let Some((pte, 1)) = mm.pt.lookup(addr, &g)
+                    && pte_allows(pte, access)
+                {
+                    let pfn = pte.pfn();
+                    let meta = mm.phys().meta(pfn);
+                    let counted = !meta.has(flags::ZERO);
+                    // Speculative reference, then re-check the entry (GUP-fast
+                    // pattern, §3.3): if it changed, the frame may be on its way out.
+                    if !counted || meta.try_get() {
+                        let held = Held { mm, pfn, counted };
+                        if mm
+                            .pt
+                            .lookup(addr, &g)
+                            .is_some_and(|(now, _)| now.pfn() == pfn && pte_allows(now, access))
+                        {
+                            mm.pt.mark_used(addr, pte, write, &g);
+                            return Ok(held);
                         }
                     }
                 }

@@ -103,10 +103,10 @@ mod concurrency {
                             pm.fill(p, 0, round as u8, 16);
                             mine.push(p);
                         }
-                        if round % 3 == 0 {
-                            if let Some(p) = mine.pop() {
-                                pm.put(p);
-                            }
+                        if round % 3 == 0
+                            && let Some(p) = mine.pop()
+                        {
+                            pm.put(p);
                         }
                     }
                     mine

@@ -37,10 +37,10 @@ impl AddressSpace {
             if newbrk > crate::addr::TASK_SIZE {
                 return None;
             }
-            if let Some(next) = edit.next(oldbrk) {
-                if newbrk + PAGE_SIZE > start_gap(&next) {
-                    return None;
-                }
+            if let Some(next) = edit.next(oldbrk)
+                && newbrk + PAGE_SIZE > start_gap(&next)
+            {
+                return None;
             }
             if !edit.intersecting(oldbrk, newbrk).is_empty() {
                 return None;

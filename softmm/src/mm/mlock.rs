@@ -68,11 +68,11 @@ impl AddressSpace {
             }
             let newflags = (v.flags & !VM_LOCKED_MASK) | flags;
             tmp = v.end.min(end);
-            if v.flags & VM_SPECIAL == 0 {
-                if let Err(e) = self.modify_flags(&mut edit, v, nstart, tmp, newflags) {
-                    result = Err(e);
-                    break;
-                }
+            if v.flags & VM_SPECIAL == 0
+                && let Err(e) = self.modify_flags(&mut edit, v, nstart, tmp, newflags)
+            {
+                result = Err(e);
+                break;
             }
             nstart = tmp;
         }

@@ -145,7 +145,7 @@ impl AddressSpace {
         }
         // MAP_FIXED over existing mappings: unmap first, atomically for user space.
         self.unmap_locked(&mut edit, addr, addr + len, gather)?;
-        if edit.len() >= self.config.max_map_count + 1 {
+        if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
         let vma = if shared {
@@ -221,10 +221,8 @@ impl AddressSpace {
         // `limit` is the upper end of the gap below the VMAs seen so far.
         let mut limit = high;
         for v in edit.iter_rev() {
-            if v.end < limit {
-                if limit - v.end >= len {
-                    return (limit - len >= low).then(|| limit - len);
-                }
+            if v.end < limit && limit - v.end >= len {
+                return (limit - len >= low).then(|| limit - len);
             }
             limit = limit.min(start_gap(v));
             if limit < low.saturating_add(len) {

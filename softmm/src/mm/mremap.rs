@@ -99,13 +99,14 @@ impl AddressSpace {
         let vma = self.vma_to_resize(edit, addr, old_len, new_len, flags)?;
         if old_len == vma.end - addr {
             let delta = new_len - old_len;
-            if let Some(end) = vma.end.checked_add(delta) {
-                if end <= TASK_SIZE && edit.intersecting(vma.end, end).is_empty() {
-                    let grown = self.expand(edit, &vma, end);
-                    let pop =
-                        (grown.flags & VM_LOCKED != 0).then_some((addr + old_len, addr + new_len));
-                    return Ok((addr, pop));
-                }
+            if let Some(end) = vma.end.checked_add(delta)
+                && end <= TASK_SIZE
+                && edit.intersecting(vma.end, end).is_empty()
+            {
+                let grown = self.expand(edit, &vma, end);
+                let pop =
+                    (grown.flags & VM_LOCKED != 0).then_some((addr + old_len, addr + new_len));
+                return Ok((addr, pop));
             }
         }
         if flags & MREMAP_MAYMOVE == 0 {

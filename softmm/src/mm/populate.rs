@@ -41,10 +41,10 @@ impl AddressSpace {
     pub(crate) fn fault_in(&self, addr: u64, access: Access) -> Result<(), Fault> {
         {
             let g = rcu::read_lock();
-            if let Some((pte, _)) = self.pt.lookup(addr, &g) {
-                if crate::fault::pte_allows(pte, access) {
-                    return Ok(());
-                }
+            if let Some((pte, _)) = self.pt.lookup(addr, &g)
+                && crate::fault::pte_allows(pte, access)
+            {
+                return Ok(());
             }
         }
         self.handle_fault(addr, access)

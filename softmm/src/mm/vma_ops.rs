@@ -78,10 +78,10 @@ impl AddressSpace {
             .then(|| edit.starting_at(end))
             .flatten()
             .filter(|n| n.can_merge_before(flags, &vma.backing, pgoff, npages, vma.anon()));
-        if let (Some(p), Some(n)) = (&prev, &next) {
-            if !anon_compatible_pub(p.anon(), n.anon()) {
-                next = None;
-            }
+        if let (Some(p), Some(n)) = (&prev, &next)
+            && !anon_compatible_pub(p.anon(), n.anon())
+        {
+            next = None;
         }
         let splits = usize::from(start > vma.start && prev.is_none())
             + usize::from(end < vma.end && next.is_none());
@@ -140,20 +140,20 @@ impl AddressSpace {
         let mut next = edit
             .starting_at(end)
             .filter(|n| n.can_merge_before(flags, &backing, pgoff, npages, None));
-        if let (Some(p), Some(n)) = (&prev, &next) {
-            if !anon_compatible_pub(p.anon(), n.anon()) {
-                next = None;
-            }
+        if let (Some(p), Some(n)) = (&prev, &next)
+            && !anon_compatible_pub(p.anon(), n.anon())
+        {
+            next = None;
         }
         let merged = match (&prev, &next) {
             (Some(p), _) => p.derive(p.start, next.as_ref().map_or(end, |n| n.end), flags),
             (None, Some(n)) => n.derive(start, n.end, flags),
             (None, None) => Vma::new(start, end, flags, pgoff, backing),
         };
-        if let (Some(_), Some(n)) = (&prev, &next) {
-            if merged.anon().is_none() {
-                merged.set_anon(n.anon().cloned());
-            }
+        if let (Some(_), Some(n)) = (&prev, &next)
+            && merged.anon().is_none()
+        {
+            merged.set_anon(n.anon().cloned());
         }
         if let Some(p) = &prev {
             edit.remove(p);

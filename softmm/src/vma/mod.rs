@@ -1,8 +1,8 @@
 //! VMAs: immutable ranges with attributes, and the RCU-safe tree that holds them.
+mod area;
 pub mod flags;
 mod tree;
-mod vma;
 
+pub use area::{AnonVma, Backing, Vma, anon_compatible as anon_compatible_pub};
 pub use flags::*;
 pub use tree::{TreeEdit, VmaTree};
-pub use vma::{AnonVma, Backing, Vma, anon_compatible as anon_compatible_pub};

@@ -81,10 +81,10 @@ impl VmaTree {
     pub fn intersecting<'g>(&self, start: u64, end: u64, g: &'g RcuGuard) -> Vec<&'g Arc<Vma>> {
         let map = self.snapshot(g);
         let mut out = Vec::new();
-        if let Some((_, v)) = map.range(..start).next_back() {
-            if v.end > start {
-                out.push(v);
-            }
+        if let Some((_, v)) = map.range(..start).next_back()
+            && v.end > start
+        {
+            out.push(v);
         }
         out.extend(map.range(start..end).map(|(_, v)| v));
         out
@@ -135,10 +135,10 @@ impl TreeEdit<'_> {
     /// VMAs of the pending state intersecting `[start, end)`.
     pub fn intersecting(&self, start: u64, end: u64) -> Vec<Arc<Vma>> {
         let mut out = Vec::new();
-        if let Some((_, v)) = self.map.range(..start).next_back() {
-            if v.end > start {
-                out.push(Arc::clone(v));
-            }
+        if let Some((_, v)) = self.map.range(..start).next_back()
+            && v.end > start
+        {
+            out.push(Arc::clone(v));
         }
         out.extend(self.map.range(start..end).map(|(_, v)| Arc::clone(v)));
         out

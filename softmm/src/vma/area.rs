@@ -61,7 +61,7 @@ pub struct Vma {
 impl Vma {
     /// A new VMA with no anon identity yet.
     pub fn new(start: u64, end: u64, flags: u64, pgoff: u64, backing: Backing) -> Self {
-        debug_assert!(start < end && start % 4096 == 0 && end % 4096 == 0);
+        debug_assert!(start < end && start.is_multiple_of(4096) && end.is_multiple_of(4096));
         Self {
             start,
             end,
@@ -91,6 +91,7 @@ impl Vma {
     }
 
     /// Length in bytes.
+    #[expect(clippy::len_without_is_empty, reason = "a VMA is never empty")]
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
