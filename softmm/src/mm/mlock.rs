@@ -40,7 +40,7 @@ impl AddressSpace {
             self.apply_lock_flags(start, len, flags)?;
         }
         let _g = self.lock.read();
-        self.populate_range(start, start + len, true);
+        self.populate_range(start, start + len);
         Ok(0)
     }
 
@@ -107,7 +107,7 @@ impl AddressSpace {
         }
         if flags & MCL_CURRENT != 0 {
             let _g = self.lock.read();
-            self.populate_range(0, crate::addr::TASK_SIZE, true);
+            self.populate_range(0, crate::addr::TASK_SIZE);
         }
         Ok(0)
     }
