@@ -148,10 +148,8 @@ impl AddressSpace {
         if flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
             return Err(Errno::EINVAL);
         }
-        let len = len
-            .checked_add(0xfff)
-            .map(|l| l & !0xfff)
-            .ok_or(Errno::ENOMEM)?;
+        // Linux rounds with wrapping arithmetic: a length near 2^64 becomes 0.
+        let len = len.wrapping_add(0xfff) & !0xfff;
         let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
         if end == start {
             return Ok(0);
