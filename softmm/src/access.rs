@@ -1,0 +1,164 @@
+//! Guest memory access through the MMU (`copy_from_user` / `copy_to_user`).
+//!
+//! A [`Cpu`] is one thread's view of an address space. Each page of an access is
+//! translated by a lockless walk; on a miss the fault handler runs under `mmap_lock`
+//! read and the walk is retried. Before touching a frame the CPU takes a reference
+//! (increment-unless-zero) and re-checks the entry, so a frame that a concurrent
+//! copy-on-write or zap replaces cannot be freed and reused under the copy (the check
+//! a hardware TLB shootdown gives Linux; the software TLB of a later issue keeps it).
+//!
+//! Accesses that cross pages proceed page by page; on a fault the bytes before the
+//! faulting page have been transferred (like a CPU's `memcpy`), and the error says how
+//! many.
+
+use std::sync::Arc;
+
+use crate::{
+    addr::PAGE_SIZE,
+    fault::{Access, Fault, Signal, pte_allows},
+    frame::{Pfn, flags},
+    mm::AddressSpace,
+    sync::rcu,
+};
+
+/// A fault that stopped a guest access part-way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{signal:?} at {addr:#x} after {done} bytes")]
+pub struct AccessFault {
+    /// The faulting address.
+    pub addr: u64,
+    /// The signal delivered.
+    pub signal: Signal,
+    /// Bytes transferred before the fault.
+    pub done: u64,
+    /// The underlying fault.
+    pub fault: Fault,
+}
+
+/// A CPU context: what a thread uses to translate, read, write and fault.
+#[derive(Debug, Clone)]
+pub struct Cpu {
+    mm: Arc<AddressSpace>,
+}
+
+/// A frame held by reference for the duration of one page access.
+struct Held<'a> {
+    mm: &'a AddressSpace,
+    pfn: Pfn,
+    counted: bool,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.mm.phys().put(self.pfn);
+        }
+    }
+}
+
+impl Cpu {
+    pub(crate) fn new(mm: Arc<AddressSpace>) -> Self {
+        Self { mm }
+    }
+
+    /// The address space.
+    pub fn mm(&self) -> &Arc<AddressSpace> {
+        &self.mm
+    }
+
+    /// Translate `addr` for `access`, faulting as needed: the frame mapping it now.
+    pub fn translate(&self, addr: u64, access: Access) -> Result<Pfn, Fault> {
+        let h = self.hold(addr, access)?;
+        Ok(h.pfn)
+    }
+
+    /// Resolve `addr` to a frame that allows `access` and hold a reference to it.
+    fn hold(&self, addr: u64, access: Access) -> Result<Held<'_>, Fault> {
+        let mm = &*self.mm;
+        let write = access == Access::Write;
+        loop {
+            {
+                let g = rcu::read_lock();
+                if let Some((pte, 1)) = mm.pt.lookup(addr, &g)
+                    && pte_allows(pte, access)
+                {
+                    let pfn = pte.pfn();
+                    let meta = mm.phys().meta(pfn);
+                    let counted = !meta.has(flags::ZERO);
+                    // Speculative reference, then re-check the entry (GUP-fast
+                    // pattern, §3.3): if it changed, the frame may be on its way out.
+                    if !counted || meta.try_get() {
+                        let held = Held { mm, pfn, counted };
+                        if mm
+                            .pt
+                            .lookup(addr, &g)
+                            .is_some_and(|(now, _)| now.pfn() == pfn && pte_allows(now, access))
+                        {
+                            mm.pt.mark_used(addr, pte, write, &g);
+                            return Ok(held);
+                        }
+                    }
+                }
+            }
+            let _guard = mm.lock.read();
+            mm.handle_fault(addr, access)?;
+        }
+    }
+
+    /// Copy guest memory at `addr` into `buf`.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let va = addr.wrapping_add(done as u64);
+            let off = (va % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
+            let h = self
+                .hold(va, Access::Read)
+                .map_err(|f| fault_at(f, va, done))?;
+            self.mm.phys().read(h.pfn, off, &mut buf[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copy `buf` into guest memory at `addr`.
+    pub fn write(&self, addr: u64, buf: &[u8]) -> Result<(), AccessFault> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let va = addr.wrapping_add(done as u64);
+            let off = (va % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
+            let h = self
+                .hold(va, Access::Write)
+                .map_err(|f| fault_at(f, va, done))?;
+            self.mm.phys().write(h.pfn, off, &buf[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Store `len` copies of `byte` at `addr`.
+    pub fn fill(&self, addr: u64, byte: u8, len: u64) -> Result<(), AccessFault> {
+        let mut done = 0u64;
+        while done < len {
+            let va = addr.wrapping_add(done);
+            let off = va % PAGE_SIZE;
+            let n = (PAGE_SIZE - off).min(len - done);
+            let h = self
+                .hold(va, Access::Write)
+                .map_err(|f| fault_at(f, va, done as usize))?;
+            self.mm.phys().fill(h.pfn, off as usize, byte, n as usize);
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+fn fault_at(fault: Fault, addr: u64, done: usize) -> AccessFault {
+    AccessFault {
+        addr,
+        signal: fault.signal(),
+        done: done as u64,
+        fault,
+    }
+}

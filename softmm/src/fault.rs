@@ -1,0 +1,268 @@
+//! The page-fault handler.
+//!
+//! Called with `mmap_lock` held (read in this issue; the layout cannot change under
+//! us), after a walk found no usable entry. Decisions made from entries read without
+//! the PTL are re-validated under it: the handler locks the leaf, compares it with what
+//! the decision was based on, and when it changed it returns `Ok` so the access retries
+//! (Linux returns 0 and the CPU re-executes the instruction).
+//!
+//! * read on none, private anon → the shared zero frame, read-only, special;
+//! * write on none, private anon → a fresh zeroed frame, writable, anon-exclusive;
+//! * none, shared anon → the shmem object's frame (allocated on first use);
+//! * write on a read-only private entry → copy-on-write: reuse the frame when this
+//!   mapping is its only user (anon-exclusive), else copy it (a zero frame is never
+//!   reused: it is replaced by a zeroed one);
+//! * write on a read-only shared entry → make it writable;
+//! * access the VMA does not allow → SIGSEGV/ACCERR; no VMA → SIGSEGV/MAPERR;
+//! * no frame left → [`Fault::Oom`] (Linux `VM_FAULT_OOM`).
+
+use crate::{
+    frame::flags,
+    mm::AddressSpace,
+    pgtable::{Pte, bits},
+    sync::Ordering,
+    vma::{Backing, Vma, flags::*},
+};
+
+/// Kind of access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Load.
+    Read,
+    /// Store.
+    Write,
+    /// Instruction fetch.
+    Exec,
+}
+
+/// The signal an unresolvable fault delivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGSEGV.
+    Segv,
+    /// SIGBUS.
+    Bus,
+}
+
+/// `si_code` of a SIGSEGV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegvCode {
+    /// No mapping at the address (`SEGV_MAPERR`).
+    MapErr,
+    /// The mapping forbids the access (`SEGV_ACCERR`).
+    AccErr,
+}
+
+/// Why an access could not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Fault {
+    /// Segmentation fault at `addr`.
+    #[error("SIGSEGV at {addr:#x} ({code:?})")]
+    Segv {
+        /// Faulting address.
+        addr: u64,
+        /// MAPERR or ACCERR.
+        code: SegvCode,
+    },
+    /// Bus error at `addr` (beyond the end of a file, in a later issue).
+    #[error("SIGBUS at {addr:#x}")]
+    Bus {
+        /// Faulting address.
+        addr: u64,
+    },
+    /// Out of physical frames while handling a fault at `addr` (SIGBUS-like).
+    #[error("out of memory at {addr:#x}")]
+    Oom {
+        /// Faulting address.
+        addr: u64,
+    },
+}
+
+impl Fault {
+    /// The signal this fault delivers (out-of-memory is reported as SIGBUS).
+    pub fn signal(self) -> Signal {
+        match self {
+            Fault::Segv { .. } => Signal::Segv,
+            Fault::Bus { .. } | Fault::Oom { .. } => Signal::Bus,
+        }
+    }
+}
+
+/// Whether `vma` allows `access` (x86: a writable or executable page is readable).
+pub(crate) fn vma_allows(vma: &Vma, access: Access) -> bool {
+    match access {
+        Access::Read => vma.flags & (VM_READ | VM_WRITE | VM_EXEC) != 0,
+        Access::Write => vma.flags & VM_WRITE != 0,
+        Access::Exec => vma.flags & VM_EXEC != 0,
+    }
+}
+
+/// Whether a present entry lets `access` through without a fault.
+pub(crate) fn pte_allows(pte: Pte, access: Access) -> bool {
+    pte.present()
+        && match access {
+            Access::Read => true,
+            Access::Write => pte.has(bits::W),
+            Access::Exec => !pte.has(bits::NX),
+        }
+}
+
+/// Leaf flags for a page of `vma`: user, present, NX unless executable.
+pub(crate) fn base_flags(vma: &Vma) -> u64 {
+    let mut f = bits::P | bits::U | bits::A;
+    if vma.flags & VM_EXEC == 0 {
+        f |= bits::NX;
+    }
+    if vma.flags & VM_ACCESS_FLAGS == 0 {
+        f = (f & !bits::P) | bits::PROTNONE;
+    }
+    f
+}
+
+impl AddressSpace {
+    /// Handle a fault at `addr` for `access`. The caller holds `mmap_lock` (either
+    /// side) and retries its walk after `Ok`.
+    pub(crate) fn handle_fault(&self, addr: u64, access: Access) -> Result<(), Fault> {
+        // Relaxed: a statistic.
+        self.counters.faults.fetch_add(1, Ordering::Relaxed);
+        let g = crate::sync::rcu::read_lock();
+        let Some(vma) = self.tree.find(addr, &g).cloned() else {
+            return Err(Fault::Segv {
+                addr,
+                code: SegvCode::MapErr,
+            });
+        };
+        drop(g);
+        if !vma_allows(&vma, access) {
+            return Err(Fault::Segv {
+                addr,
+                code: SegvCode::AccErr,
+            });
+        }
+        let page = addr & !0xfff;
+        match &vma.backing {
+            Backing::Anon => self.fault_anon(&vma, page, access),
+            Backing::Shmem(cache) => self.fault_shared(&vma, cache, page, access),
+        }
+    }
+
+    fn fault_anon(&self, vma: &Vma, page: u64, access: Access) -> Result<(), Fault> {
+        let oom = Fault::Oom { addr: page };
+        let write = access == Access::Write;
+        // Snapshot without the PTL; re-validated under it below.
+        let orig = {
+            let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
+            l.get()
+        };
+        if orig.is_none() && !write {
+            let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
+            if l.get().is_none() {
+                l.set(Pte::leaf(
+                    self.pm.zero_pfn(),
+                    base_flags(vma) | bits::SPECIAL,
+                ));
+            }
+            return Ok(());
+        }
+        if !orig.is_none() && !write {
+            return Ok(()); // spurious: someone mapped it meanwhile
+        }
+        if orig.present() && orig.has(bits::W) {
+            return Ok(());
+        }
+        // Write to none or to a read-only entry.
+        vma.anon_prepare(|| self.new_anon_id());
+        let flags_w = base_flags(vma) | bits::W | bits::D;
+        if !orig.is_none() && !orig.has(bits::SPECIAL) {
+            let m = self.pm.meta(orig.pfn());
+            let l = self.pt.pte_lock(page, false).map_err(|_| oom)?.ok_or(oom)?;
+            if l.get() != orig {
+                return Ok(());
+            }
+            // Reuse when this mapping is the frame's only user (`do_wp_page` reuse).
+            if m.has(flags::ANON_EXCLUSIVE) || (m.mapcount() == 1 && m.refcount() == 1) {
+                m.set_flags(flags::ANON_EXCLUSIVE);
+                l.set(orig.with_flags(orig.flags() | flags_w));
+                return Ok(());
+            }
+            drop(l);
+            let new = self
+                .pm
+                .alloc_copy(orig.pfn(), flags::ANON | flags::ANON_EXCLUSIVE)
+                .ok_or(oom)?;
+            return self.replace_cow(page, orig, new, flags_w);
+        }
+        let new = self
+            .pm
+            .alloc_zeroed(flags::ANON | flags::ANON_EXCLUSIVE)
+            .ok_or(oom)?;
+        self.replace_cow(page, orig, new, flags_w)
+    }
+
+    /// Install `new` at `page` if the entry still equals `orig`; the old frame (if any
+    /// and not special) loses this mapping.
+    fn replace_cow(
+        &self,
+        page: u64,
+        orig: Pte,
+        new: crate::frame::Pfn,
+        flags_w: u64,
+    ) -> Result<(), Fault> {
+        let oom = Fault::Oom { addr: page };
+        let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
+        if l.get() != orig {
+            drop(l);
+            self.pm.put(new);
+            return Ok(());
+        }
+        self.pm.meta(new).inc_mapcount();
+        l.set(Pte::leaf(new, flags_w));
+        drop(l);
+        if !orig.is_none() && !orig.has(bits::SPECIAL) {
+            // Relaxed: a statistic.
+            self.counters.cow_copies.fetch_add(1, Ordering::Relaxed);
+            self.pm.meta(orig.pfn()).dec_mapcount();
+            // No CPU caches the old translation yet (TLB issue): drop it now.
+            self.pm.put(orig.pfn());
+        }
+        Ok(())
+    }
+
+    fn fault_shared(
+        &self,
+        vma: &Vma,
+        cache: &crate::pagecache::PageCache,
+        page: u64,
+        access: Access,
+    ) -> Result<(), Fault> {
+        let oom = Fault::Oom { addr: page };
+        let mut f = base_flags(vma);
+        if vma.flags & VM_WRITE != 0 {
+            f |= bits::W;
+        }
+        if access == Access::Write {
+            f |= bits::D;
+        }
+        {
+            let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
+            let cur = l.get();
+            if !cur.is_none() {
+                if access == Access::Write && cur.present() && !cur.has(bits::W) {
+                    l.set(cur.with_flags(cur.flags() | bits::W | bits::D));
+                }
+                return Ok(());
+            }
+        }
+        // Look the page up before taking the PTL (page-cache lock outside PTL).
+        let pfn = cache.get_or_alloc(vma.pgoff_at(page)).ok_or(oom)?;
+        let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
+        if !l.get().is_none() {
+            drop(l);
+            self.pm.put(pfn);
+            return Ok(());
+        }
+        self.pm.meta(pfn).inc_mapcount();
+        l.set(Pte::leaf(pfn, f));
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! The frame allocator: lock-free, sharded free lists ("per-CPU caches").
+//!
+//! * Each shard is a Treiber stack of free 4 KiB frames linked through
+//!   [`PageMeta::next`](super::meta::PageMeta). The head word packs a 32-bit ABA tag and
+//!   `pfn + 1` (0 = empty); every successful push or pop bumps the tag, so a pop that
+//!   read a stale `next` fails its CAS. Links live in the metadata array, which is never
+//!   freed, so reading the `next` of a frame another thread just popped is harmless.
+//! * A thread allocates from and frees to its home shard; when the home shard is empty
+//!   it steals from the others, then carves a fresh 2 MiB chunk (the untouched part of
+//!   the region, handed out by a bump pointer), then reuses a freed chunk.
+//! * 2 MiB compound frames come from the chunk stack or the bump pointer. Freed 4 KiB
+//!   frames never re-form a chunk (no compaction): a long-running mix of both sizes can
+//!   fail huge allocations while small ones still succeed, as Linux without compaction.
+//! * No lock anywhere, so RCU callbacks may free frames (sync::rcu rules).
+//!
+//! Orderings: push = Release CAS on the head (publishes the `next` link and everything
+//! the freeing thread did to the frame); pop = Acquire load + AcqRel CAS (sees them).
+
+use crossbeam_utils::CachePadded;
+
+use super::meta::PageMeta;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// Frames per 2 MiB chunk.
+pub const CHUNK_FRAMES: u32 = 512;
+
+#[derive(Debug, Default)]
+struct Stack {
+    /// `tag << 32 | (pfn + 1)`.
+    head: AtomicU64,
+}
+
+const fn pack(tag: u32, pfn1: u32) -> u64 {
+    ((tag as u64) << 32) | pfn1 as u64
+}
+
+impl Stack {
+    /// Push the chain `first ..= last` (already linked through `next`).
+    fn push_chain(&self, meta: &[PageMeta], first: u32, last: u32) {
+        // Relaxed load: the CAS below validates it.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the Release CAS.
+            meta[last as usize]
+                .next
+                .store(head as u32, Ordering::Relaxed);
+            let new = pack((head >> 32) as u32 + 1, first + 1);
+            // Release: publishes the links and the frames' contents to the popper.
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    fn pop(&self, meta: &[PageMeta]) -> Option<u32> {
+        // Acquire pairs with the Release CAS of `push_chain`.
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            let pfn1 = head as u32;
+            if pfn1 == 0 {
+                return None;
+            }
+            // Relaxed: if another thread popped this frame meanwhile, the tag changed and
+            // the CAS fails; the value read is then discarded.
+            let next = meta[pfn1 as usize - 1].next.load(Ordering::Relaxed);
+            let new = pack((head >> 32) as u32 + 1, next);
+            // AcqRel: Acquire to see the pusher's writes; Release to order our tag bump.
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(pfn1 - 1),
+                Err(h) => head = h,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    free: Stack,
+    /// 4 KiB frames handed out / taken back through this shard (for accounting).
+    allocs: AtomicU64,
+    frees: AtomicU64,
+}
+
+/// The allocator state of one [`PhysMem`](super::PhysMem).
+#[derive(Debug)]
+pub(super) struct FrameAllocator {
+    shards: Box<[CachePadded<Shard>]>,
+    /// Freed whole chunks (linked through the head frame's `next`).
+    chunks: Stack,
+    /// Next never-used chunk index.
+    fresh: AtomicU32,
+    nchunks: u32,
+    huge_allocs: AtomicU64,
+    huge_frees: AtomicU64,
+}
+
+thread_local! {
+    static HOME: usize = {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    };
+}
+
+fn home(n: usize) -> usize {
+    HOME.try_with(|h| *h % n).unwrap_or(0)
+}
+
+impl FrameAllocator {
+    pub(super) fn new(nchunks: u32) -> Self {
+        let n = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 64)
+            * 2;
+        Self {
+            shards: (0..n).map(|_| CachePadded::new(Shard::default())).collect(),
+            chunks: Stack::default(),
+            fresh: AtomicU32::new(0),
+            nchunks,
+            huge_allocs: AtomicU64::new(0),
+            huge_frees: AtomicU64::new(0),
+        }
+    }
+
+    /// Take a free 4 KiB frame.
+    pub(super) fn alloc(&self, meta: &[PageMeta]) -> Option<u32> {
+        let n = self.shards.len();
+        let h = home(n);
+        let pfn = (0..n)
+            .find_map(|i| self.shards[(h + i) % n].free.pop(meta))
+            .or_else(|| self.carve(meta, h))?;
+        // Relaxed: a statistic.
+        self.shards[h].allocs.fetch_add(1, Ordering::Relaxed);
+        Some(pfn)
+    }
+
+    /// Split a chunk into frames: return its first frame, push the rest to shard `h`.
+    fn carve(&self, meta: &[PageMeta], h: usize) -> Option<u32> {
+        let first = self.take_chunk(meta)?;
+        for i in 1..CHUNK_FRAMES - 1 {
+            // Relaxed: published by the Release CAS of push_chain.
+            meta[(first + i) as usize]
+                .next
+                .store(first + i + 2, Ordering::Relaxed);
+        }
+        self.shards[h]
+            .free
+            .push_chain(meta, first + 1, first + CHUNK_FRAMES - 1);
+        Some(first)
+    }
+
+    fn take_chunk(&self, meta: &[PageMeta]) -> Option<u32> {
+        // Relaxed: the bump pointer only hands out indices; the chunk memory has never
+        // been touched, so there is nothing to synchronise with.
+        let c = self.fresh.fetch_add(1, Ordering::Relaxed);
+        if c < self.nchunks {
+            return Some(c * CHUNK_FRAMES);
+        }
+        // Keep `fresh` from wrapping on repeated failures.
+        self.fresh.store(self.nchunks, Ordering::Relaxed);
+        self.chunks.pop(meta)
+    }
+
+    /// Return a 4 KiB frame.
+    pub(super) fn free(&self, meta: &[PageMeta], pfn: u32) {
+        let h = home(self.shards.len());
+        self.shards[h].free.push_chain(meta, pfn, pfn);
+        // Relaxed: a statistic.
+        self.shards[h].frees.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Take a free 2 MiB chunk (its first pfn).
+    pub(super) fn alloc_huge(&self, meta: &[PageMeta]) -> Option<u32> {
+        let c = self.take_chunk(meta)?;
+        // Relaxed: a statistic.
+        self.huge_allocs.fetch_add(1, Ordering::Relaxed);
+        Some(c)
+    }
+
+    /// Return a 2 MiB chunk.
+    pub(super) fn free_huge(&self, meta: &[PageMeta], first: u32) {
+        self.chunks.push_chain(meta, first, first);
+        // Relaxed: a statistic.
+        self.huge_frees.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// 4 KiB frames currently allocated (a huge frame counts 512).
+    pub(super) fn in_use(&self) -> u64 {
+        // Relaxed: an accounting snapshot, exact at quiescent points.
+        let allocs: u64 = self
+            .shards
+            .iter()
+            .map(|s| s.allocs.load(Ordering::Relaxed))
+            .sum();
+        let frees: u64 = self
+            .shards
+            .iter()
+            .map(|s| s.frees.load(Ordering::Relaxed))
+            .sum();
+        let small = allocs.wrapping_sub(frees);
+        let huge = self
+            .huge_allocs
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.huge_frees.load(Ordering::Relaxed));
+        small.wrapping_add(huge.wrapping_mul(CHUNK_FRAMES as u64))
+    }
+}

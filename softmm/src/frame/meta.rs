@@ -1,0 +1,174 @@
+//! Per-frame metadata (`struct page` / folio fields that softmm needs).
+//!
+//! One [`PageMeta`] per 4 KiB frame, in an array that lives as long as the
+//! [`PhysMem`](super::PhysMem): a speculative reader (GUP-fast, later) may always read
+//! the metadata of any pfn, even of a frame that was just freed.
+//!
+//! The all-zero bit pattern is the valid state of a never-used frame: the array is
+//! zero-filled host memory.
+//!
+//! Reference counting: `refcount` counts every reference, one per page-table mapping plus
+//! one per other holder (the allocator's caller, a page-cache slot, a pin). A frame
+//! returns to the allocator when it drops to zero. [`PageMeta::try_get`] is
+//! increment-unless-zero for speculative lookups.
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering, SpinLock};
+
+/// Frame flags (bits of [`PageMeta::flags`]).
+pub mod flags {
+    /// Anonymous memory (not page cache).
+    pub const ANON: u32 = 1 << 0;
+    /// Anonymous and mapped by exactly one process: may be reused on a write fault
+    /// without a copy (Linux `PageAnonExclusive`).
+    pub const ANON_EXCLUSIVE: u32 = 1 << 1;
+    /// A page-table page.
+    pub const PAGETABLE: u32 = 1 << 2;
+    /// First frame of a compound (2 MiB) frame.
+    pub const HEAD: u32 = 1 << 3;
+    /// A non-first frame of a compound frame.
+    pub const TAIL: u32 = 1 << 4;
+    /// Written since it was last cleaned.
+    pub const DIRTY: u32 = 1 << 5;
+    /// The shared zero frame: never freed, never counted.
+    pub const ZERO: u32 = 1 << 6;
+    /// Shared memory (shmem / page cache): owned by a file object.
+    pub const SHMEM: u32 = 1 << 7;
+    /// MADV_FREE'd: may be discarded while clean.
+    pub const LAZYFREE: u32 = 1 << 8;
+    /// Debug: a page-table page that has been unlinked from its parent.
+    pub const DETACHED: u32 = 1 << 9;
+}
+
+/// Metadata of one 4 KiB frame.
+#[derive(Debug)]
+#[repr(C)]
+pub struct PageMeta {
+    /// References (see module docs). 0 = free.
+    refcount: AtomicU32,
+    /// Number of page-table entries mapping this frame.
+    mapcount: AtomicU32,
+    /// [`flags`] bits.
+    flags: AtomicU32,
+    /// Allocator free-list link: pfn + 1 of the next free frame, 0 = end.
+    pub(super) next: AtomicU32,
+    /// Page-table lock (PTL) when this frame is a table page.
+    ptl: SpinLock,
+    /// Number of non-none entries when this frame is a page-table page.
+    pub(crate) table_used: AtomicU32,
+    /// Free for the owner's use (file index for page-cache pages).
+    pub(crate) private: AtomicU64,
+}
+
+impl PageMeta {
+    /// Current reference count (a snapshot).
+    pub fn refcount(&self) -> u32 {
+        // Relaxed: diagnostic/accounting snapshot; decisions use RMW operations.
+        self.refcount.load(Ordering::Relaxed)
+    }
+
+    /// Current map count (a snapshot).
+    pub fn mapcount(&self) -> u32 {
+        // Relaxed: smaps-style statistics; a snapshot is all they promise.
+        self.mapcount.load(Ordering::Relaxed)
+    }
+
+    /// Current flags.
+    pub fn flags(&self) -> u32 {
+        // Acquire pairs with the Release in `set_flags`/`clear_flags`.
+        self.flags.load(Ordering::Acquire)
+    }
+
+    /// Whether all of `f` are set.
+    pub fn has(&self, f: u32) -> bool {
+        self.flags() & f == f
+    }
+
+    /// Set flag bits.
+    pub fn set_flags(&self, f: u32) {
+        // Release: publishes prior writes to whoever observes the flag with Acquire.
+        self.flags.fetch_or(f, Ordering::Release);
+    }
+
+    /// Clear flag bits.
+    pub fn clear_flags(&self, f: u32) {
+        // Release: as in `set_flags`.
+        self.flags.fetch_and(!f, Ordering::Release);
+    }
+
+    /// Take one more reference; the caller already holds one (or the frame is mapped and
+    /// the caller holds the PTL of a table mapping it).
+    pub fn get(&self) {
+        // Relaxed: a new reference derived from an existing one needs no ordering (as
+        // Arc::clone).
+        let old = self.refcount.fetch_add(1, Ordering::Relaxed);
+        debug_assert!(old > 0, "get() on a free frame");
+    }
+
+    /// Increment unless zero: a speculative reference for lockless lookups. SeqCst pairs
+    /// with the zap side (clear the PTE, then drop the reference), see protocol §3.3.
+    pub fn try_get(&self) -> bool {
+        let mut cur = self.refcount.load(Ordering::SeqCst);
+        loop {
+            if cur == 0 {
+                return false;
+            }
+            match self.refcount.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(v) => cur = v,
+            }
+        }
+    }
+
+    /// Drop a reference; returns true when it was the last one (the caller frees).
+    pub(super) fn put_ref(&self) -> bool {
+        // Release: our uses of the frame happen-before the freeing thread's Acquire.
+        if self.refcount.fetch_sub(1, Ordering::Release) == 1 {
+            // Acquire pairs with every other holder's Release decrement.
+            crate::sync::fence(Ordering::Acquire);
+            return true;
+        }
+        false
+    }
+
+    /// Initialise a frame just taken from the allocator: one reference, no mappings.
+    pub(super) fn init_allocated(&self, flags: u32) {
+        // Relaxed: the frame is exclusively ours; publication to others happens through
+        // a Release store of a PTE (or another Release), which orders these.
+        self.mapcount.store(0, Ordering::Relaxed);
+        self.table_used.store(0, Ordering::Relaxed);
+        self.private.store(0, Ordering::Relaxed);
+        self.flags.store(flags, Ordering::Relaxed);
+        self.refcount.store(1, Ordering::Release);
+    }
+
+    /// Record one more page-table mapping.
+    pub fn inc_mapcount(&self) {
+        // Relaxed: mapcount changes happen under the PTL of the table that maps; readers
+        // treat it as a statistic or read it under that PTL.
+        self.mapcount.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Record one page-table mapping fewer; returns the new count.
+    pub fn dec_mapcount(&self) -> u32 {
+        // Relaxed: as in `inc_mapcount`.
+        let old = self.mapcount.fetch_sub(1, Ordering::Relaxed);
+        debug_assert!(old > 0, "mapcount underflow");
+        old - 1
+    }
+
+    /// The page-table lock of this (table) frame.
+    pub fn ptl(&self) -> &SpinLock {
+        &self.ptl
+    }
+
+    /// Used by the refcount stress knob of the zero frame.
+    pub(super) fn set_refcount(&self, v: u32) {
+        // Relaxed: only at PhysMem construction, before it is shared.
+        self.refcount.store(v, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,219 @@
+//! Physical memory: one host region of frames, their metadata, the allocator.
+//!
+//! A [`PhysMem`] reserves `Config::phys_mem_bytes` of host memory up front (committed by
+//! the host on first touch) and hands out 4 KiB frames and 2 MiB-aligned compound frames.
+//! A frame number ([`Pfn`]) indexes both the bytes and the [`PageMeta`] array. Pointers
+//! into frames are always derived from the region base (strict provenance).
+//!
+//! Exhaustion is an error value (`None` from the allocation functions), never a panic.
+//! Frame bytes shared with other threads are accessed only through `sync::bytes`.
+
+mod alloc;
+mod host;
+pub mod meta;
+
+use std::{ptr::NonNull, sync::Arc};
+
+pub use meta::{PageMeta, flags};
+
+use self::{alloc::FrameAllocator, host::HostRegion};
+use crate::{
+    addr::{HUGE_SIZE, PAGE_SIZE},
+    sync::bytes,
+};
+
+/// A physical frame number inside one [`PhysMem`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Pfn(pub u32);
+
+impl Pfn {
+    /// The index as usize.
+    #[inline]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Physical memory shared by every address space of a machine.
+#[derive(Debug)]
+pub struct PhysMem {
+    frames: HostRegion,
+    metas: HostRegion,
+    nframes: u32,
+    alloc: FrameAllocator,
+    zero: Pfn,
+}
+
+/// Frames per compound (PMD-sized) frame.
+pub const HUGE_FRAMES: u32 = (HUGE_SIZE / PAGE_SIZE) as u32;
+
+impl PhysMem {
+    /// Reserve `bytes` of physical memory (rounded down to 2 MiB, at least 2 MiB).
+    ///
+    /// Returns `None` when the host refuses the reservation.
+    pub fn new(bytes: u64) -> Option<Arc<Self>> {
+        let chunks = (bytes / HUGE_SIZE).clamp(1, u32::MAX as u64 / HUGE_FRAMES as u64 - 1) as u32;
+        let nframes = chunks * HUGE_FRAMES;
+        let frames = HostRegion::new(nframes as usize * PAGE_SIZE as usize, HUGE_SIZE as usize)?;
+        let metas = HostRegion::new(
+            nframes as usize * size_of::<PageMeta>(),
+            align_of::<PageMeta>(),
+        )?;
+        let mut pm = Self {
+            frames,
+            metas,
+            nframes,
+            alloc: FrameAllocator::new(chunks),
+            zero: Pfn(0),
+        };
+        let zero = pm.alloc.alloc(pm.metas()).map(Pfn)?;
+        let m = pm.meta(zero);
+        m.init_allocated(flags::ZERO);
+        // The zero frame is never freed: its count never reaches 0 whatever maps it.
+        m.set_refcount(u32::MAX / 2);
+        pm.zero = zero;
+        Some(Arc::new(pm))
+    }
+
+    /// The metadata array.
+    fn metas(&self) -> &[PageMeta] {
+        // SAFETY: `metas` holds `nframes` PageMeta-sized, aligned, zero-initialised slots;
+        // all-zero is a valid PageMeta (meta.rs); every field is atomic so shared
+        // references are fine; the region lives as long as `self`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.metas.base().as_ptr().cast::<PageMeta>(),
+                self.nframes as usize,
+            )
+        }
+    }
+
+    /// Number of 4 KiB frames.
+    pub fn nframes(&self) -> u32 {
+        self.nframes
+    }
+
+    /// Metadata of `pfn`. Panics if `pfn` is out of range (a bug, not bad input).
+    #[inline]
+    pub fn meta(&self, pfn: Pfn) -> &PageMeta {
+        &self.metas()[pfn.index()]
+    }
+
+    /// Whether `pfn` designates a frame of this memory.
+    pub fn valid(&self, pfn: Pfn) -> bool {
+        pfn.0 < self.nframes
+    }
+
+    /// Pointer to the first byte of `pfn`, derived from the region base.
+    #[inline]
+    pub fn frame_ptr(&self, pfn: Pfn) -> NonNull<u8> {
+        assert!(pfn.0 < self.nframes, "pfn {} out of range", pfn.0);
+        debug_assert!(self.frames.len() >= (pfn.index() + 1) * PAGE_SIZE as usize);
+        let p = self
+            .frames
+            .base()
+            .as_ptr()
+            .wrapping_add(pfn.index() * PAGE_SIZE as usize);
+        NonNull::new(p).expect("frame pointer is inside a non-null region")
+    }
+
+    /// The shared read-only zero frame.
+    pub fn zero_pfn(&self) -> Pfn {
+        self.zero
+    }
+
+    /// Allocate a 4 KiB frame with one reference and `flags`; contents unspecified.
+    pub fn alloc(&self, flags: u32) -> Option<Pfn> {
+        let pfn = Pfn(self.alloc.alloc(self.metas())?);
+        self.meta(pfn).init_allocated(flags);
+        Some(pfn)
+    }
+
+    /// Allocate a zero-filled 4 KiB frame with one reference and `flags`.
+    pub fn alloc_zeroed(&self, flags: u32) -> Option<Pfn> {
+        let pfn = self.alloc(flags)?;
+        // SAFETY: (1) the frame is PAGE_SIZE bytes inside the region; (2) we hold its only
+        // reference and have not published it.
+        unsafe { bytes::zero_exclusive(self.frame_ptr(pfn).as_ptr(), PAGE_SIZE as usize) };
+        Some(pfn)
+    }
+
+    /// Allocate a 2 MiB compound frame (head has `HEAD | flags`, tails `TAIL`), zeroed.
+    pub fn alloc_huge_zeroed(&self, flags: u32) -> Option<Pfn> {
+        let head = Pfn(self.alloc.alloc_huge(self.metas())?);
+        for i in 1..HUGE_FRAMES {
+            self.meta(Pfn(head.0 + i)).init_allocated(flags::TAIL);
+        }
+        self.meta(head).init_allocated(flags::HEAD | flags);
+        // SAFETY: (1) 2 MiB inside the region from an aligned chunk start; (2) exclusive.
+        unsafe { bytes::zero_exclusive(self.frame_ptr(head).as_ptr(), HUGE_SIZE as usize) };
+        Some(head)
+    }
+
+    /// Drop a reference to `pfn`; frees the frame (or compound frame) at zero.
+    pub fn put(&self, pfn: Pfn) {
+        let m = self.meta(pfn);
+        if m.has(flags::ZERO) {
+            return;
+        }
+        if m.put_ref() {
+            self.free_now(pfn);
+        }
+    }
+
+    /// Return a frame whose reference count is zero to the allocator.
+    fn free_now(&self, pfn: Pfn) {
+        if self.meta(pfn).has(flags::HEAD) {
+            self.alloc.free_huge(self.metas(), pfn.0);
+        } else {
+            self.alloc.free(self.metas(), pfn.0);
+        }
+    }
+
+    /// 4 KiB frames in use, including the zero frame (exact at quiescent points).
+    pub fn frames_in_use(&self) -> u64 {
+        self.alloc.in_use()
+    }
+
+    /// Copy bytes out of a frame (shared memory rules).
+    pub fn read(&self, pfn: Pfn, offset: usize, dst: &mut [u8]) {
+        assert!(offset + dst.len() <= PAGE_SIZE as usize);
+        // SAFETY: (1) inside the frame, checked above; (2) frames are only accessed
+        // through sync::bytes.
+        unsafe { bytes::read(self.frame_ptr(pfn).as_ptr().wrapping_add(offset), dst) };
+    }
+
+    /// Copy bytes into a frame (shared memory rules).
+    pub fn write(&self, pfn: Pfn, offset: usize, src: &[u8]) {
+        assert!(offset + src.len() <= PAGE_SIZE as usize);
+        assert!(!self.meta(pfn).has(flags::ZERO), "write to the zero frame");
+        // SAFETY: (1) inside the frame, checked above; (2) atomic accesses only.
+        unsafe { bytes::write(self.frame_ptr(pfn).as_ptr().wrapping_add(offset), src) };
+    }
+
+    /// Fill part of a frame with one byte value.
+    pub fn fill(&self, pfn: Pfn, offset: usize, byte: u8, len: usize) {
+        assert!(offset + len <= PAGE_SIZE as usize);
+        assert!(!self.meta(pfn).has(flags::ZERO), "write to the zero frame");
+        // SAFETY: (1) inside the frame, checked above; (2) atomic accesses only.
+        unsafe { bytes::fill(self.frame_ptr(pfn).as_ptr().wrapping_add(offset), byte, len) };
+    }
+
+    /// Allocate a frame holding a copy of `src` (copy-on-write).
+    pub fn alloc_copy(&self, src: Pfn, flags: u32) -> Option<Pfn> {
+        let dst = self.alloc(flags)?;
+        // SAFETY: (1) two distinct frames of PAGE_SIZE bytes, page aligned; (2) `src` is
+        // only accessed atomically elsewhere; `dst` is exclusively ours (unpublished).
+        unsafe {
+            bytes::copy_to_exclusive(
+                self.frame_ptr(dst).as_ptr(),
+                self.frame_ptr(src).as_ptr(),
+                PAGE_SIZE as usize,
+            )
+        };
+        Some(dst)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,258 @@
+//! madvise (`do_madvise`, `madvise_walk_vmas`).
+//!
+//! Checks in Linux's order: advice valid, address aligned, length rounding, wrap. The
+//! advice is applied to every mapped part of the range; holes make the call return
+//! `ENOMEM` after the mapped parts were processed. Flag advice splits and merges VMAs
+//! like mprotect; DONTNEED/FREE/REMOVE/POPULATE act on pages and never change VMAs.
+
+use std::sync::Arc;
+
+use super::AddressSpace;
+use crate::{
+    Errno,
+    abi::*,
+    addr::page_up,
+    error::SysResult,
+    fault::Access,
+    frame::flags,
+    pgtable::{Gather, bits},
+    vma::{Backing, TreeEdit, Vma, flags::*},
+};
+
+fn valid(advice: u64) -> bool {
+    matches!(
+        advice,
+        MADV_NORMAL
+            | MADV_RANDOM
+            | MADV_SEQUENTIAL
+            | MADV_WILLNEED
+            | MADV_DONTNEED
+            | MADV_FREE
+            | MADV_REMOVE
+            | MADV_DONTFORK
+            | MADV_DOFORK
+            | MADV_MERGEABLE
+            | MADV_UNMERGEABLE
+            | MADV_HUGEPAGE
+            | MADV_NOHUGEPAGE
+            | MADV_DONTDUMP
+            | MADV_DODUMP
+            | MADV_WIPEONFORK
+            | MADV_KEEPONFORK
+            | MADV_COLD
+            | MADV_PAGEOUT
+            | MADV_POPULATE_READ
+            | MADV_POPULATE_WRITE
+            | MADV_DONTNEED_LOCKED
+            | MADV_COLLAPSE
+    )
+}
+
+/// New flags for flag-changing advice, `None` when the advice does not change flags.
+fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<u64>> {
+    let f = v.flags;
+    Some(Ok(match advice {
+        MADV_NORMAL => f & !(VM_RAND_READ | VM_SEQ_READ),
+        MADV_RANDOM => (f & !VM_SEQ_READ) | VM_RAND_READ,
+        MADV_SEQUENTIAL => (f & !VM_RAND_READ) | VM_SEQ_READ,
+        MADV_DONTFORK => f | VM_DONTCOPY,
+        MADV_DOFORK => {
+            if f & VM_IO != 0 {
+                return Some(Err(Errno::EINVAL));
+            }
+            f & !VM_DONTCOPY
+        }
+        MADV_WIPEONFORK => {
+            if !v.is_anon() || v.is_shared() {
+                return Some(Err(Errno::EINVAL));
+            }
+            f | VM_WIPEONFORK
+        }
+        MADV_KEEPONFORK => f & !VM_WIPEONFORK,
+        MADV_DONTDUMP => f | VM_DONTDUMP,
+        MADV_DODUMP => {
+            if f & VM_SPECIAL != 0 {
+                return Some(Err(Errno::EINVAL));
+            }
+            f & !VM_DONTDUMP
+        }
+        MADV_HUGEPAGE => (f & !VM_NOHUGEPAGE) | VM_HUGEPAGE,
+        MADV_NOHUGEPAGE => (f & !VM_HUGEPAGE) | VM_NOHUGEPAGE,
+        MADV_MERGEABLE => {
+            if f & (VM_SHARED | VM_MAYSHARE | VM_SPECIAL | VM_HUGETLB) != 0 {
+                f
+            } else {
+                f | VM_MERGEABLE
+            }
+        }
+        MADV_UNMERGEABLE => f & !VM_MERGEABLE,
+        _ => return None,
+    }))
+}
+
+impl AddressSpace {
+    /// `madvise(2)`.
+    pub fn madvise(&self, start: u64, len: u64, advice: u64) -> SysResult<u64> {
+        if !valid(advice) {
+            return Err(Errno::EINVAL);
+        }
+        if start & 0xfff != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let plen = page_up(len).unwrap_or(0);
+        if len != 0 && plen == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = start.checked_add(plen).ok_or(Errno::EINVAL)?;
+        if end == start {
+            return Ok(0);
+        }
+        if matches!(advice, MADV_POPULATE_READ | MADV_POPULATE_WRITE) {
+            let _state = self.lock.read();
+            return self.madvise_populate(start, end, advice).map(|_| 0);
+        }
+        let state = self.lock.write();
+        let mut gather = Gather::new(&self.pm);
+        let mut edit = self.tree.edit();
+        let r = self.madvise_walk(&mut edit, start, end, advice, &mut gather);
+        edit.commit();
+        drop(state);
+        gather.finish();
+        r.map(|_| 0)
+    }
+
+    /// Visit the mapped parts of `[start, end)`. `Ok(Err(ENOMEM))`-like: returns
+    /// `Err(ENOMEM)` only after processing everything when a hole was met.
+    fn madvise_walk(
+        &self,
+        edit: &mut TreeEdit<'_>,
+        start: u64,
+        end: u64,
+        advice: u64,
+        gather: &mut Gather,
+    ) -> SysResult<()> {
+        let vmas = edit.intersecting(start, end);
+        if vmas.is_empty() {
+            return Err(Errno::ENOMEM);
+        }
+        let mut unmapped = false;
+        let mut at = start;
+        for v in &vmas {
+            if v.start > at {
+                unmapped = true;
+            }
+            let lo = at.max(v.start);
+            let hi = end.min(v.end);
+            self.madvise_vma(edit, v, lo, hi, advice, gather)?;
+            at = hi;
+        }
+        if unmapped || at < end {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn madvise_vma(
+        &self,
+        edit: &mut TreeEdit<'_>,
+        v: &Arc<Vma>,
+        lo: u64,
+        hi: u64,
+        advice: u64,
+        gather: &mut Gather,
+    ) -> SysResult<()> {
+        if let Some(nf) = advice_flags(v, advice) {
+            self.modify_flags(edit, v, lo, hi, nf?)?;
+            return Ok(());
+        }
+        match advice {
+            MADV_DONTNEED | MADV_DONTNEED_LOCKED => {
+                let forbidden = if advice == MADV_DONTNEED {
+                    VM_LOCKED | VM_PFNMAP
+                } else {
+                    VM_PFNMAP
+                };
+                if v.flags & forbidden != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                self.zap_range(lo, hi, gather);
+            }
+            MADV_FREE => {
+                if !v.is_anon() || v.flags & (VM_LOCKED | VM_PFNMAP) != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                self.lazyfree(lo, hi);
+            }
+            MADV_REMOVE => {
+                if v.flags & VM_LOCKED != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let Backing::Shmem(cache) = &v.backing else {
+                    return Err(Errno::EINVAL);
+                };
+                if v.flags & VM_SHARED == 0 || v.flags & VM_WRITE == 0 {
+                    return Err(Errno::EACCES);
+                }
+                self.zap_range(lo, hi, gather);
+                cache.remove(v.pgoff_at(lo), v.pgoff_at(hi));
+            }
+            MADV_POPULATE_READ | MADV_POPULATE_WRITE => {
+                // Checked and done after the walk (needs no layout change).
+            }
+            MADV_COLLAPSE => return Err(Errno::EINVAL),
+            // WILLNEED, COLD, PAGEOUT: hints with no visible effect without swap.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// MADV_FREE: exclusive anonymous pages become clean and lazily freeable; they keep
+    /// their contents until memory pressure (none is simulated) or a write re-dirties.
+    fn lazyfree(&self, lo: u64, hi: u64) {
+        self.pt.change(lo, hi, |_, pte| {
+            if pte.has(bits::SPECIAL) {
+                return pte;
+            }
+            let m = self.pm.meta(pte.pfn());
+            if m.mapcount() != 1 {
+                return pte;
+            }
+            m.set_flags(flags::LAZYFREE);
+            pte.with_flags(pte.flags() & !(bits::D | bits::A))
+        });
+    }
+
+    /// MADV_POPULATE_READ/WRITE: fault every page in, failing like GUP does.
+    fn madvise_populate(&self, start: u64, end: u64, advice: u64) -> SysResult<()> {
+        let write = advice == MADV_POPULATE_WRITE;
+        let access = if write { Access::Write } else { Access::Read };
+        let mut a = start;
+        while a < end {
+            let g = crate::sync::rcu::read_lock();
+            let Some(v) = self.tree.find(a, &g).cloned() else {
+                return Err(Errno::ENOMEM);
+            };
+            drop(g);
+            if v.flags & (VM_IO | VM_PFNMAP) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let ok = if write {
+                v.flags & VM_WRITE != 0
+            } else {
+                v.flags & VM_ACCESS_FLAGS != 0
+            };
+            if !ok {
+                return Err(Errno::EINVAL);
+            }
+            while a < end.min(v.end) {
+                self.fault_in(a, access).map_err(|f| match f {
+                    crate::fault::Fault::Oom { .. } => Errno::ENOMEM,
+                    _ => Errno::EFAULT,
+                })?;
+                a += 4096;
+            }
+        }
+        Ok(())
+    }
+}

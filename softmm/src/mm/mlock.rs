@@ -1,0 +1,194 @@
+//! mlock, mlock2, munlock, mlockall, munlockall, msync.
+//!
+//! Locking sets VM_LOCKED (and VM_LOCKONFAULT for MLOCK_ONFAULT) on exactly the range,
+//! splitting and merging like mprotect, then populates it (not with ONFAULT). The
+//! caller runs as root (`CAP_IPC_LOCK`): RLIMIT_MEMLOCK does not apply.
+
+use super::AddressSpace;
+use crate::{Errno, abi::*, error::SysResult, vma::flags::*};
+
+impl AddressSpace {
+    /// `mlock(2)`.
+    pub fn mlock(&self, start: u64, len: u64) -> SysResult<u64> {
+        self.do_mlock(start, len, VM_LOCKED)
+    }
+
+    /// `mlock2(2)`.
+    pub fn mlock2(&self, start: u64, len: u64, flags: u64) -> SysResult<u64> {
+        if flags & !MLOCK_ONFAULT != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let f = if flags & MLOCK_ONFAULT != 0 {
+            VM_LOCKED | VM_LOCKONFAULT
+        } else {
+            VM_LOCKED
+        };
+        self.do_mlock(start, len, f)
+    }
+
+    /// `munlock(2)`.
+    pub fn munlock(&self, start: u64, len: u64) -> SysResult<u64> {
+        let (start, len) = round(start, len)?;
+        let _s = self.lock.write();
+        self.apply_lock_flags(start, len, 0).map(|_| 0)
+    }
+
+    fn do_mlock(&self, start: u64, len: u64, flags: u64) -> SysResult<u64> {
+        let (start, len) = round(start, len)?;
+        {
+            let _s = self.lock.write();
+            self.apply_lock_flags(start, len, flags)?;
+        }
+        let _g = self.lock.read();
+        self.populate_range(start, start + len, true);
+        Ok(0)
+    }
+
+    /// Set the lock bits of every VMA in `[start, start + len)` to `flags`.
+    fn apply_lock_flags(&self, start: u64, len: u64, flags: u64) -> SysResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        if end == start {
+            return Ok(());
+        }
+        let mut edit = self.tree.edit();
+        let vmas = edit.intersecting(start, end);
+        let Some(first) = vmas.first() else {
+            return Err(Errno::ENOMEM);
+        };
+        if first.start > start {
+            return Err(Errno::ENOMEM);
+        }
+        let mut tmp = first.start;
+        let mut nstart = start;
+        let mut result = Ok(());
+        for v in &vmas {
+            if v.start != tmp {
+                result = Err(Errno::ENOMEM);
+                break;
+            }
+            let newflags = (v.flags & !VM_LOCKED_MASK) | flags;
+            tmp = v.end.min(end);
+            if v.flags & VM_SPECIAL == 0
+                && let Err(e) = self.modify_flags(&mut edit, v, nstart, tmp, newflags)
+            {
+                result = Err(e);
+                break;
+            }
+            nstart = tmp;
+        }
+        if result.is_ok() && tmp < end {
+            result = Err(Errno::ENOMEM);
+        }
+        edit.commit();
+        result
+    }
+
+    /// `mlockall(2)`.
+    pub fn mlockall(&self, flags: u64) -> SysResult<u64> {
+        if flags == 0
+            || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0
+            || flags == MCL_ONFAULT
+        {
+            return Err(Errno::EINVAL);
+        }
+        let mut to_add = VM_LOCKED;
+        if flags & MCL_ONFAULT != 0 {
+            to_add |= VM_LOCKONFAULT;
+        }
+        {
+            let mut s = self.lock.write();
+            s.def_flags &= !VM_LOCKED_MASK;
+            if flags & MCL_FUTURE != 0 {
+                s.def_flags |= to_add;
+            }
+            if flags & MCL_CURRENT != 0 {
+                self.set_all_lock_flags(to_add);
+            }
+        }
+        if flags & MCL_CURRENT != 0 {
+            let _g = self.lock.read();
+            self.populate_range(0, crate::addr::TASK_SIZE, true);
+        }
+        Ok(0)
+    }
+
+    /// `munlockall(2)`.
+    pub fn munlockall(&self) -> SysResult<u64> {
+        let mut s = self.lock.write();
+        s.def_flags &= !VM_LOCKED_MASK;
+        self.set_all_lock_flags(0);
+        Ok(0)
+    }
+
+    fn set_all_lock_flags(&self, to_add: u64) {
+        let mut edit = self.tree.edit();
+        for v in edit.all() {
+            // The VMA may have merged into a neighbour processed just before.
+            let Some(cur) = edit.find(v.start) else {
+                continue;
+            };
+            if cur.flags & VM_SPECIAL != 0 {
+                continue;
+            }
+            let nf = (cur.flags & !VM_LOCKED_MASK) | to_add;
+            let _ = self.modify_flags(&mut edit, &cur, cur.start, cur.end, nf);
+        }
+        edit.commit();
+    }
+
+    /// `msync(2)`: anonymous memory has nothing to write back; only the checks and
+    /// `EBUSY` for MS_INVALIDATE on locked memory are visible.
+    pub fn msync(&self, start: u64, len: u64, flags: u64) -> SysResult<u64> {
+        if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if start & 0xfff != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = len
+            .checked_add(0xfff)
+            .map(|l| l & !0xfff)
+            .ok_or(Errno::ENOMEM)?;
+        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if end == start {
+            return Ok(0);
+        }
+        let _s = self.lock.read();
+        let g = crate::sync::rcu::read_lock();
+        let mut unmapped = false;
+        let mut at = start;
+        loop {
+            let Some(v) = self.tree.find_from(at, &g) else {
+                return Err(Errno::ENOMEM);
+            };
+            if at < v.start {
+                if flags == MS_SYNC {
+                    return Err(Errno::ENOMEM);
+                }
+                at = v.start;
+                if at >= end {
+                    return Err(Errno::ENOMEM);
+                }
+                unmapped = true;
+            }
+            if flags & MS_INVALIDATE != 0 && v.flags & VM_LOCKED != 0 {
+                return Err(Errno::EBUSY);
+            }
+            at = v.end;
+            if at >= end {
+                return if unmapped { Err(Errno::ENOMEM) } else { Ok(0) };
+            }
+        }
+    }
+}
+
+/// mlock's rounding: the start down, the length up to cover the same bytes.
+fn round(start: u64, len: u64) -> SysResult<(u64, u64)> {
+    // PAGE_ALIGN(len + offset) wraps like the kernel's arithmetic; a wrapped range is
+    // caught as `end < start` (EINVAL) by `apply_lock_flags`.
+    let len = len.wrapping_add(start & 0xfff).wrapping_add(0xfff) & !0xfff;
+    Ok((start & !0xfff, len))
+}

@@ -1,0 +1,255 @@
+//! mmap and address placement (`do_mmap`, `get_unmapped_area`).
+//!
+//! Check order follows Linux (protocol reference §10.1): offset alignment, mapping
+//! type, zero length, hint rounding, length overflow, map count, address selection,
+//! MAP_FIXED_NOREPLACE, then the flags of the new VMA. Placement is top-down below
+//! `mmap_base` (ASLR off), a free hint is honoured, MAP_32BIT searches bottom-up in
+//! `[1 GiB, 2 GiB)`, and the stack guard gap (256 pages) is kept below a VM_GROWSDOWN
+//! VMA.
+
+use std::sync::Arc;
+
+use super::AddressSpace;
+use crate::{
+    Errno,
+    abi::*,
+    addr::{PAGE_SIZE, TASK_SIZE, is_page_aligned, page_up},
+    error::SysResult,
+    pagecache::PageCache,
+    pgtable::Gather,
+    vma::{Backing, TreeEdit, Vma, flags::*},
+};
+
+/// Linux `stack_guard_gap`: 256 pages.
+pub(crate) const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+
+/// Start of a VMA including the guard gap below a grows-down VMA (`vm_start_gap`).
+pub(crate) fn start_gap(v: &Vma) -> u64 {
+    if v.flags & VM_GROWSDOWN != 0 {
+        v.start.saturating_sub(STACK_GUARD_GAP)
+    } else {
+        v.start
+    }
+}
+
+impl AddressSpace {
+    /// `mmap(2)`. Anonymous mappings only in this issue (`fd` must be -1 with
+    /// `MAP_ANONYMOUS`; a file descriptor gives `EBADF`).
+    pub fn mmap(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        fd: i64,
+        off: u64,
+    ) -> SysResult<u64> {
+        if off & (PAGE_SIZE - 1) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MAP_ANONYMOUS == 0 {
+            // No file layer yet: every descriptor is invalid.
+            let _ = fd;
+            return Err(Errno::EBADF);
+        }
+        if flags & MAP_HUGETLB != 0 {
+            // No hugetlb pool is configured (nr_hugepages = 0).
+            return Err(Errno::ENOMEM);
+        }
+        let mut state = self.lock.write();
+        let mut gather = Gather::new(&self.pm);
+        let r = self.do_mmap(&mut state, addr, len, prot, flags, off >> 12, &mut gather);
+        drop(state);
+        gather.finish();
+        let (addr, populate) = r?;
+        if let Some((start, end)) = populate {
+            let _guard = self.lock.read();
+            self.populate_range(start, end, false);
+        }
+        Ok(addr)
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the mmap argument list")]
+    fn do_mmap(
+        &self,
+        state: &mut super::MmState,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        mut flags: u64,
+        pgoff: u64,
+        gather: &mut Gather,
+    ) -> SysResult<(u64, Option<(u64, u64)>)> {
+        let mtype = flags & MAP_TYPE;
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MAP_FIXED_NOREPLACE != 0 {
+            flags |= MAP_FIXED;
+        }
+        let mut addr = addr;
+        if flags & MAP_FIXED == 0 {
+            addr &= !(PAGE_SIZE - 1);
+            if addr != 0 && addr < self.config.mmap_min_addr {
+                addr = self.config.mmap_min_addr;
+            }
+        }
+        let len = match page_up(len) {
+            Some(l) if l != 0 => l,
+            _ => return Err(Errno::ENOMEM),
+        };
+        if pgoff.checked_add(len >> 12).is_none() {
+            return Err(Errno::EOVERFLOW);
+        }
+        let mut edit = self.tree.edit();
+        if edit.len() > self.config.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        let addr = self.get_unmapped_area(&edit, addr, len, flags)?;
+        if flags & MAP_FIXED_NOREPLACE != 0 && !edit.intersecting(addr, addr + len).is_empty() {
+            return Err(Errno::EEXIST);
+        }
+        let mut vm_flags = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC))
+            | VM_MAYREAD
+            | VM_MAYWRITE
+            | VM_MAYEXEC
+            | state.def_flags;
+        if flags & MAP_GROWSDOWN != 0 {
+            vm_flags |= VM_GROWSDOWN;
+        }
+        if flags & MAP_LOCKED != 0 {
+            vm_flags |= VM_LOCKED;
+        }
+        // The mapping type of anonymous memory is checked only now, and only the two
+        // legacy types are accepted (MAP_SHARED_VALIDATE is for files).
+        let shared = match mtype {
+            MAP_SHARED => true,
+            MAP_PRIVATE => false,
+            _ => return Err(Errno::EINVAL),
+        };
+        if shared {
+            if vm_flags & VM_GROWSDOWN != 0 {
+                return Err(Errno::EINVAL);
+            }
+            vm_flags |= VM_SHARED | VM_MAYSHARE;
+        }
+        if flags & MAP_NORESERVE != 0 {
+            vm_flags |= VM_NORESERVE;
+        }
+        if flags & MAP_STACK != 0 {
+            vm_flags |= VM_NOHUGEPAGE;
+        }
+        // Private writable memory is accounted (`accountable_mapping`).
+        if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
+            vm_flags |= VM_ACCOUNT;
+        }
+        // MAP_FIXED over existing mappings: unmap first, atomically for user space.
+        self.unmap_locked(&mut edit, addr, addr + len, gather)?;
+        if edit.len() > self.config.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        let vma = if shared {
+            let obj = PageCache::new(&self.pm, len, "/dev/zero (deleted)");
+            let v = Arc::new(Vma::new(addr, addr + len, vm_flags, 0, Backing::Shmem(obj)));
+            edit.insert(Arc::clone(&v));
+            v
+        } else {
+            self.insert_merged(
+                &mut edit,
+                addr,
+                addr + len,
+                vm_flags,
+                addr >> 12,
+                Backing::Anon,
+            )
+        };
+        edit.commit();
+        let populate =
+            (flags & MAP_POPULATE != 0 && flags & MAP_NONBLOCK == 0) || vma.flags & VM_LOCKED != 0;
+        Ok((addr, populate.then_some((addr, addr + len))))
+    }
+
+    /// Choose where a mapping of `len` bytes goes (`get_unmapped_area`).
+    pub(crate) fn get_unmapped_area(
+        &self,
+        edit: &TreeEdit<'_>,
+        addr: u64,
+        len: u64,
+        flags: u64,
+    ) -> SysResult<u64> {
+        if len > TASK_SIZE {
+            return Err(Errno::ENOMEM);
+        }
+        if flags & MAP_FIXED != 0 {
+            if addr > TASK_SIZE - len {
+                return Err(Errno::ENOMEM);
+            }
+            if !is_page_aligned(addr) {
+                return Err(Errno::EINVAL);
+            }
+            if addr < self.config.mmap_min_addr {
+                return Err(Errno::EPERM);
+            }
+            return Ok(addr);
+        }
+        if addr != 0 && addr <= TASK_SIZE - len && self.range_free(edit, addr, len) {
+            return Ok(addr);
+        }
+        let found = if flags & MAP_32BIT != 0 {
+            self.find_gap_bottom_up(edit, len, 0x4000_0000, 0x8000_0000)
+        } else {
+            self.find_gap_top_down(
+                edit,
+                len,
+                PAGE_SIZE.max(self.config.mmap_min_addr),
+                self.config.mmap_base,
+            )
+        };
+        found.ok_or(Errno::ENOMEM)
+    }
+
+    /// Whether `[addr, addr + len)` is free, including guard gaps.
+    fn range_free(&self, edit: &TreeEdit<'_>, addr: u64, len: u64) -> bool {
+        let end = addr + len;
+        let next_ok = edit.next(addr).is_none_or(|n| end <= start_gap(&n));
+        let prev_ok = edit.prev(addr).is_none_or(|p| addr >= p.end);
+        next_ok && prev_ok && addr >= self.config.mmap_min_addr
+    }
+
+    /// Highest `len`-byte gap in `[low, high)`, placed at the top of the gap.
+    fn find_gap_top_down(&self, edit: &TreeEdit<'_>, len: u64, low: u64, high: u64) -> Option<u64> {
+        // `limit` is the upper end of the gap below the VMAs seen so far.
+        let mut limit = high;
+        for v in edit.iter_rev() {
+            if v.end < limit && limit - v.end >= len {
+                return (limit - len >= low).then(|| limit - len);
+            }
+            limit = limit.min(start_gap(v));
+            if limit < low.saturating_add(len) {
+                return None;
+            }
+        }
+        (limit >= low.saturating_add(len)).then(|| limit - len)
+    }
+
+    /// Lowest `len`-byte gap in `[low, high)`.
+    fn find_gap_bottom_up(
+        &self,
+        edit: &TreeEdit<'_>,
+        len: u64,
+        low: u64,
+        high: u64,
+    ) -> Option<u64> {
+        let mut start = low;
+        if let Some(p) = edit.prev(low) {
+            start = start.max(p.end);
+        }
+        for v in edit.iter_from(start) {
+            if start + len <= start_gap(v) {
+                break;
+            }
+            start = start.max(v.end);
+        }
+        (start + len <= high).then_some(start)
+    }
+}

@@ -1,0 +1,153 @@
+//! The address space and its system calls.
+//!
+//! [`AddressSpace`] composes the VMA tree and the page table into Linux system-call
+//! semantics; it is the only module that does. Each call lives in its own file and
+//! follows Linux's argument checks in Linux's order, returning [`Errno`] values.
+//!
+//! Locking (this issue): every system call takes `mmap_lock` for write; faults and
+//! guest accesses take it for read. Layout changes are built in a `TreeEdit` and
+//! published at once; page-table entries of a removed range are zapped into a
+//! [`Gather`] and the frames are dropped after the (future) TLB flush; tables go through
+//! RCU. Never take `mmap_lock` inside an RCU read section that waits for a grace period.
+
+mod brk;
+mod madvise;
+mod mlock;
+mod mmap;
+mod mprotect;
+mod mremap;
+mod munmap;
+mod populate;
+mod query;
+mod vma_ops;
+
+use std::sync::Arc;
+
+use crate::{
+    Errno,
+    access::Cpu,
+    config::Config,
+    frame::PhysMem,
+    pgtable::{Gather, PageTable, bits},
+    sync::{AtomicU64, Ordering, RwLock, rcu},
+    vma::VmaTree,
+};
+
+/// State protected by `mmap_lock` (besides the tree, which is RCU-readable).
+#[derive(Debug)]
+pub(crate) struct MmState {
+    /// Start of the heap (`mm->start_brk`).
+    pub(crate) start_brk: u64,
+    /// Current break (`mm->brk`), not page aligned.
+    pub(crate) brk: u64,
+    /// Flags every new VMA gets (`mm->def_flags`: VM_LOCKED after mlockall(MCL_FUTURE)).
+    pub(crate) def_flags: u64,
+}
+
+/// Event counters (statistics; Relaxed everywhere).
+#[derive(Debug, Default)]
+pub struct MmCounters {
+    /// Page faults handled.
+    pub faults: AtomicU64,
+    /// Copy-on-write copies made.
+    pub cow_copies: AtomicU64,
+}
+
+/// One address space (`mm_struct`).
+#[derive(Debug)]
+pub struct AddressSpace {
+    pub(crate) pm: Arc<PhysMem>,
+    pub(crate) config: Config,
+    /// `mmap_lock`.
+    pub(crate) lock: RwLock<MmState>,
+    pub(crate) tree: VmaTree,
+    pub(crate) pt: PageTable,
+    next_anon: AtomicU64,
+    /// Event counters.
+    pub counters: MmCounters,
+}
+
+impl AddressSpace {
+    /// A new, empty address space with its own physical memory of
+    /// `config.phys_mem_bytes`.
+    pub fn new(config: Config) -> Result<Arc<Self>, Errno> {
+        let pm = PhysMem::new(config.phys_mem_bytes).ok_or(Errno::ENOMEM)?;
+        Self::with_phys(&pm, config)
+    }
+
+    /// A new, empty address space over shared physical memory.
+    pub fn with_phys(pm: &Arc<PhysMem>, config: Config) -> Result<Arc<Self>, Errno> {
+        let pt = PageTable::new(pm).map_err(|_| Errno::ENOMEM)?;
+        let brk = config.brk_start;
+        Ok(Arc::new(Self {
+            pm: Arc::clone(pm),
+            lock: RwLock::new(MmState {
+                start_brk: brk,
+                brk,
+                def_flags: 0,
+            }),
+            tree: VmaTree::new(),
+            pt,
+            config,
+            next_anon: AtomicU64::new(1),
+            counters: MmCounters::default(),
+        }))
+    }
+
+    /// The physical memory this address space maps.
+    pub fn phys(&self) -> &Arc<PhysMem> {
+        &self.pm
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A CPU context for a thread of this address space.
+    pub fn cpu(self: &Arc<Self>) -> Cpu {
+        Cpu::new(Arc::clone(self))
+    }
+
+    /// Number of VMAs (`map_count`).
+    pub fn map_count(&self) -> usize {
+        self.tree.len(&rcu::read_lock())
+    }
+
+    /// Linked page-table pages below the root.
+    pub fn nr_page_tables(&self) -> u64 {
+        self.pt.nr_tables()
+    }
+
+    pub(crate) fn new_anon_id(&self) -> u64 {
+        // Relaxed: a unique-id counter.
+        self.next_anon.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Clear the leaves of `[start, end)` into `gather`, dropping mapcounts now and
+    /// references after the flush. Caller holds `mmap_lock` for write.
+    pub(crate) fn zap_range(&self, start: u64, end: u64, gather: &mut Gather) {
+        self.pt.zap(start, end, |_, pte| {
+            if pte.has(bits::SPECIAL) {
+                return;
+            }
+            self.pm.meta(pte.pfn()).dec_mapcount();
+            gather.add_page(pte.pfn());
+        });
+    }
+}
+
+impl Drop for AddressSpace {
+    /// `exit_mmap`: zap everything, free every table through one RCU batch, and free all
+    /// VMAs with the tree's last snapshot (one deferred drop).
+    fn drop(&mut self) {
+        let mut gather = Gather::new(&self.pm);
+        let top = crate::addr::TASK_SIZE;
+        self.zap_range(0, top, &mut gather);
+        self.pt.free_tables(0, 1 << 48, 0, 1 << 48, &mut gather);
+        gather.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests;

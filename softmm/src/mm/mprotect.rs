@@ -1,0 +1,136 @@
+//! mprotect (`do_mprotect_pkey`, `mprotect_fixup`, `change_protection`).
+//!
+//! Applied VMA by VMA: each affected VMA is split at the range edges and merged with
+//! compatible neighbours; on a hole the call stops with `ENOMEM` and the VMAs before
+//! the hole keep their new protection (Linux's partial application). Leaf entries are
+//! rewritten under their PTLs: write permission is removed at once; it is added back
+//! only to frames this mapping owns exclusively (others take a write fault later);
+//! PROT_NONE makes entries not-present but keeps their frames.
+
+use super::AddressSpace;
+use crate::{
+    Errno,
+    abi::*,
+    addr::page_up,
+    error::SysResult,
+    fault::base_flags,
+    frame::flags,
+    pgtable::{Gather, bits},
+    vma::flags::*,
+};
+
+impl AddressSpace {
+    /// `mprotect(2)`.
+    pub fn mprotect(&self, start: u64, len: u64, prot: u64) -> SysResult<u64> {
+        let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+        let prot = prot & !grows;
+        if grows == PROT_GROWSDOWN | PROT_GROWSUP {
+            return Err(Errno::EINVAL);
+        }
+        if start & 0xfff != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(0);
+        }
+        let len = page_up(len).ok_or(Errno::ENOMEM)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e > start)
+            .ok_or(Errno::ENOMEM)?;
+        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let _state = self.lock.write();
+        let gather = Gather::new(&self.pm);
+        let mut edit = self.tree.edit();
+        let vmas = edit.intersecting(start, end);
+        let Some(first) = vmas.first() else {
+            return Err(Errno::ENOMEM);
+        };
+        let mut start = start;
+        if grows & PROT_GROWSDOWN != 0 {
+            if first.start >= end {
+                return Err(Errno::ENOMEM);
+            }
+            start = first.start;
+            if first.flags & VM_GROWSDOWN == 0 {
+                return Err(Errno::EINVAL);
+            }
+        } else if first.start > start {
+            return Err(Errno::ENOMEM);
+        }
+        let mut tmp = first.start;
+        let mut nstart = start;
+        let mut result = Ok(0);
+        for v in &vmas {
+            if v.start != tmp {
+                result = Err(Errno::ENOMEM);
+                break;
+            }
+            let newflags =
+                (prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) | (v.flags & !VM_ACCESS_FLAGS);
+            // Every new access bit needs its VM_MAY* bit.
+            if (newflags & !(newflags >> 4)) & VM_ACCESS_FLAGS != 0 {
+                result = Err(Errno::EACCES);
+                break;
+            }
+            tmp = v.end.min(end);
+            if let Err(e) = self.mprotect_fixup(&mut edit, v, nstart, tmp, newflags) {
+                result = Err(e);
+                break;
+            }
+            nstart = tmp;
+        }
+        if result.is_ok() && tmp < end {
+            result = Err(Errno::ENOMEM);
+        }
+        edit.commit();
+        drop(_state);
+        gather.finish();
+        result
+    }
+
+    fn mprotect_fixup(
+        &self,
+        edit: &mut crate::vma::TreeEdit<'_>,
+        vma: &std::sync::Arc<crate::vma::Vma>,
+        start: u64,
+        end: u64,
+        mut newflags: u64,
+    ) -> SysResult<()> {
+        let old = vma.flags;
+        if newflags == old {
+            return Ok(());
+        }
+        if newflags & VM_WRITE != 0 {
+            if old & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) == 0 {
+                newflags |= VM_ACCOUNT;
+            }
+        } else if old & VM_ACCOUNT != 0 && vma.anon().is_none() {
+            // Never written: the charge is returned (Linux drops VM_ACCOUNT here).
+            newflags &= !VM_ACCOUNT;
+        }
+        let new = self.modify_flags(edit, vma, start, end, newflags)?;
+        self.change_protection(&new, start, end);
+        Ok(())
+    }
+
+    /// Rewrite the leaves of `[start, end)` for `vma`'s (new) flags.
+    pub(crate) fn change_protection(&self, vma: &crate::vma::Vma, start: u64, end: u64) {
+        let base = base_flags(vma);
+        let writable = vma.flags & VM_WRITE != 0;
+        let shared = vma.flags & VM_SHARED != 0;
+        self.pt.change(start, end, |_, pte| {
+            let keep = pte.flags() & (bits::A | bits::D | bits::SPECIAL | bits::SOFT_DIRTY);
+            let mut f = base | keep;
+            if writable && f & bits::P != 0 && !pte.has(bits::SPECIAL) {
+                let m = self.pm.meta(pte.pfn());
+                if shared || m.has(flags::ANON_EXCLUSIVE) {
+                    f |= bits::W;
+                }
+            }
+            pte.with_flags(f)
+        });
+    }
+}

@@ -1,0 +1,306 @@
+//! mremap: shrink, grow in place, move (`SYSCALL_DEFINE5(mremap)`, `mremap_to`,
+//! `move_vma`).
+//!
+//! A move builds the new VMA, moves the page-table entries (the frames go along, bytes
+//! are never copied), then unmaps the old range, or with MREMAP_DONTUNMAP leaves it
+//! mapped and empty. Destination tables are allocated before any entry moves, so an
+//! out-of-frames error leaves everything as it was.
+
+use std::sync::Arc;
+
+use super::AddressSpace;
+use crate::{
+    Errno,
+    abi::*,
+    addr::{TASK_SIZE, page_up},
+    error::SysResult,
+    pgtable::Gather,
+    vma::{TreeEdit, Vma, flags::*},
+};
+
+impl AddressSpace {
+    /// `mremap(2)`; `new_addr` is used with MREMAP_FIXED (and as a hint with
+    /// MREMAP_DONTUNMAP).
+    pub fn mremap(
+        &self,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        new_addr: u64,
+    ) -> SysResult<u64> {
+        if flags & !(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_DONTUNMAP != 0 && (flags & MREMAP_MAYMOVE == 0 || old_len != new_len) {
+            return Err(Errno::EINVAL);
+        }
+        if addr & 0xfff != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
+        let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
+        if new_len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if addr.checked_add(old_len).is_none() {
+            return Err(Errno::EINVAL);
+        }
+        let state = self.lock.write();
+        let mut gather = Gather::new(&self.pm);
+        let mut edit = self.tree.edit();
+        let r = if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
+            self.mremap_to(
+                &mut edit,
+                addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+                &mut gather,
+            )
+        } else {
+            self.mremap_resize(&mut edit, addr, old_len, new_len, flags, &mut gather)
+        };
+        edit.commit();
+        let populate = match &r {
+            Ok((_, Some(p))) => Some(*p),
+            _ => None,
+        };
+        drop(state);
+        gather.finish();
+        if let Some((s, e)) = populate {
+            let _g = self.lock.read();
+            self.populate_range(s, e, true);
+        }
+        r.map(|(a, _)| a)
+    }
+
+    /// Shrink, grow in place, or move when allowed.
+    fn mremap_resize(
+        &self,
+        edit: &mut TreeEdit<'_>,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        gather: &mut Gather,
+    ) -> SysResult<(u64, Option<(u64, u64)>)> {
+        if old_len >= new_len {
+            let r = self.unmap_locked(edit, addr + new_len, addr + old_len, gather);
+            if r.is_err() && old_len != new_len {
+                return r.map(|_| (addr, None));
+            }
+            return Ok((addr, None));
+        }
+        let vma = self.vma_to_resize(edit, addr, old_len, new_len, flags)?;
+        if old_len == vma.end - addr {
+            let delta = new_len - old_len;
+            if let Some(end) = vma.end.checked_add(delta)
+                && end <= TASK_SIZE
+                && edit.intersecting(vma.end, end).is_empty()
+            {
+                let grown = self.expand(edit, &vma, end);
+                let pop =
+                    (grown.flags & VM_LOCKED != 0).then_some((addr + old_len, addr + new_len));
+                return Ok((addr, pop));
+            }
+        }
+        if flags & MREMAP_MAYMOVE == 0 {
+            return Err(Errno::ENOMEM);
+        }
+        let mut mflags = 0;
+        if vma.flags & VM_MAYSHARE != 0 {
+            mflags |= MAP_SHARED;
+        }
+        let dst = self.get_unmapped_area(edit, 0, new_len, mflags)?;
+        self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
+    }
+
+    /// Validate the source of a grow/move (`vma_to_resize`).
+    fn vma_to_resize(
+        &self,
+        edit: &TreeEdit<'_>,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+    ) -> SysResult<Arc<Vma>> {
+        let vma = edit.find(addr).ok_or(Errno::EFAULT)?;
+        if old_len > vma.end - addr {
+            return Err(Errno::EFAULT);
+        }
+        if old_len == 0 && vma.flags & (VM_SHARED | VM_MAYSHARE) == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_DONTUNMAP != 0 && vma.flags & (VM_DONTEXPAND | VM_PFNMAP) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if new_len > old_len && vma.flags & (VM_DONTEXPAND | VM_PFNMAP) != 0 {
+            return Err(Errno::EFAULT);
+        }
+        Ok(vma)
+    }
+
+    /// Grow `vma` in place to end at `end`, merging with a compatible next VMA.
+    fn expand(&self, edit: &mut TreeEdit<'_>, vma: &Arc<Vma>, end: u64) -> Arc<Vma> {
+        let next = edit.starting_at(end).filter(|n| {
+            n.can_merge_before(
+                vma.flags,
+                &vma.backing,
+                vma.pgoff_at(vma.end),
+                (end - vma.end) >> 12,
+                vma.anon(),
+            )
+        });
+        let hi = next.as_ref().map_or(end, |n| n.end);
+        let grown = vma.derive(vma.start, hi, vma.flags);
+        if let Some(n) = &next {
+            if grown.anon().is_none() {
+                grown.set_anon(n.anon().cloned());
+            }
+            edit.remove(n);
+        }
+        edit.remove(vma);
+        let grown = Arc::new(grown);
+        edit.insert(Arc::clone(&grown));
+        grown
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the mremap argument list")]
+    fn mremap_to(
+        &self,
+        edit: &mut TreeEdit<'_>,
+        addr: u64,
+        mut old_len: u64,
+        new_len: u64,
+        flags: u64,
+        new_addr: u64,
+        gather: &mut Gather,
+    ) -> SysResult<(u64, Option<(u64, u64)>)> {
+        if new_addr & 0xfff != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if new_len > TASK_SIZE || new_addr > TASK_SIZE - new_len {
+            return Err(Errno::EINVAL);
+        }
+        if addr + old_len > new_addr && new_addr + new_len > addr {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_FIXED != 0 {
+            self.unmap_locked(edit, new_addr, new_addr + new_len, gather)?;
+        }
+        if old_len > new_len {
+            self.unmap_locked(edit, addr + new_len, addr + old_len, gather)?;
+            old_len = new_len;
+        }
+        let vma = self.vma_to_resize(edit, addr, old_len, new_len, flags)?;
+        let mut mflags = 0;
+        if flags & MREMAP_FIXED != 0 {
+            mflags |= MAP_FIXED;
+        }
+        if vma.flags & VM_MAYSHARE != 0 {
+            mflags |= MAP_SHARED;
+        }
+        let got = self.get_unmapped_area(edit, new_addr, new_len, mflags)?;
+        let dst = if flags & MREMAP_FIXED != 0 {
+            new_addr
+        } else {
+            got
+        };
+        self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
+    }
+
+    /// Move `[addr, addr + old_len)` of `vma` to `dst` with `new_len` bytes.
+    #[expect(clippy::too_many_arguments, reason = "the move_vma argument list")]
+    fn move_vma(
+        &self,
+        edit: &mut TreeEdit<'_>,
+        vma: &Arc<Vma>,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        dst: u64,
+        flags: u64,
+        gather: &mut Gather,
+    ) -> SysResult<(u64, Option<(u64, u64)>)> {
+        // Moving needs one more VMA (and a split of the source may need more).
+        if edit.len() + 3 > self.config.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        let moved = old_len.min(new_len);
+        self.pt_move(addr, dst, moved).map_err(|_| Errno::ENOMEM)?;
+        // A never-faulted anonymous VMA is relocated: its page offset follows the new
+        // address so it can merge there (Linux 6.x `vrm_set_new_addr`/relocate_anon).
+        let pgoff = if vma.is_anon() && vma.anon().is_none() {
+            dst >> 12
+        } else {
+            vma.pgoff_at(addr)
+        };
+        // The moved VMA keeps its page offset, so it merges only with what it fits.
+        let src_part = vma.derive(addr, addr + old_len, vma.flags);
+        let new_flags = vma.flags;
+        let nv = {
+            let prev = edit
+                .ending_at(dst)
+                .filter(|p| p.can_merge_after(new_flags, &vma.backing, pgoff, vma.anon()));
+            let next = edit.starting_at(dst + new_len).filter(|n| {
+                n.can_merge_before(new_flags, &vma.backing, pgoff, new_len >> 12, vma.anon())
+            });
+            let lo = prev.as_ref().map_or(dst, |p| p.start);
+            let hi = next.as_ref().map_or(dst + new_len, |n| n.end);
+            let base_pgoff = prev.as_ref().map_or(pgoff, |p| p.pgoff);
+            let v = Vma::new(lo, hi, new_flags, base_pgoff, vma.backing.clone());
+            v.set_anon(src_part.anon().cloned());
+            for o in [&prev, &next].into_iter().flatten() {
+                v.set_anon(o.anon().cloned());
+                edit.remove(o);
+            }
+            v
+        };
+        if flags & MREMAP_DONTUNMAP != 0 {
+            // The old range stays mapped, empty, unlocked and unaccounted.
+            if let Some(cur) = edit.find(addr) {
+                let f = cur.flags & !VM_LOCKED_MASK;
+                let _ = self.modify_flags(edit, &cur, addr, addr + old_len, f)?;
+            }
+        } else {
+            self.unmap_locked(edit, addr, addr + old_len, gather)?;
+        }
+        let nv = Arc::new(nv);
+        edit.insert(Arc::clone(&nv));
+        let pop = (nv.flags & VM_LOCKED != 0 && new_len > old_len)
+            .then_some((dst + old_len, dst + new_len));
+        Ok((dst, pop))
+    }
+
+    /// Move the leaves of `[from, from + len)` to `[to, to + len)`.
+    fn pt_move(&self, from: u64, to: u64, len: u64) -> Result<(), crate::pgtable::TableOom> {
+        let mut present = Vec::new();
+        self.pt
+            .for_each_leaf(from, from + len, |va, _| present.push(va));
+        // Allocate every destination table first: nothing moves unless all fit.
+        for va in &present {
+            self.pt.pte_lock(to + (va - from), true)?;
+        }
+        for va in present {
+            let Some(src) = self.pt.pte_lock(va, false)? else {
+                continue;
+            };
+            let pte = src.set(crate::pgtable::Pte::NONE);
+            drop(src);
+            if pte.is_none() {
+                continue;
+            }
+            let dst = self
+                .pt
+                .pte_lock(to + (va - from), true)?
+                .expect("destination table allocated above");
+            dst.set(pte);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+//! munmap (`__vm_munmap`, `do_vmi_munmap`).
+
+use super::AddressSpace;
+use crate::{Errno, addr::TASK_SIZE, error::SysResult, pgtable::Gather};
+
+impl AddressSpace {
+    /// `munmap(2)`: unmapping a range with nothing mapped succeeds.
+    pub fn munmap(&self, addr: u64, len: u64) -> SysResult<u64> {
+        if addr & 0xfff != 0 || addr > TASK_SIZE || len > TASK_SIZE - addr {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr + ((len + 0xfff) & !0xfff);
+        if end == addr {
+            return Err(Errno::EINVAL);
+        }
+        let state = self.lock.write();
+        let mut gather = Gather::new(&self.pm);
+        let mut edit = self.tree.edit();
+        let r = self.unmap_locked(&mut edit, addr, end, &mut gather);
+        edit.commit();
+        drop(state);
+        gather.finish();
+        r.map(|_| 0)
+    }
+}

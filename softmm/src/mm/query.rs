@@ -1,0 +1,171 @@
+//! What procfs and mincore show: the VMA list, maps, smaps, residency.
+//!
+//! These are semi-locked walkers: they hold `mmap_lock` for read, so the layout is
+//! stable while entries may change under them (each number is a snapshot per VMA, the
+//! guarantee Linux gives, protocol reference §9.3).
+
+use super::AddressSpace;
+use crate::{
+    Errno,
+    addr::HUGE_SIZE,
+    error::SysResult,
+    frame::flags,
+    pgtable::bits,
+    stats::{SmapsCounters, VmaInfo, maps_line, smaps_entry},
+    sync::rcu,
+    vma::{Backing, Vma, flags::*},
+};
+
+impl AddressSpace {
+    fn info(&self, v: &Vma, heap: (u64, u64)) -> VmaInfo {
+        let (major, minor, inode, offset, name) = match &v.backing {
+            Backing::Anon => {
+                let heap_vma = v.start <= heap.1 && v.end >= heap.0 && heap.1 > heap.0;
+                (0, 0, 0, 0, heap_vma.then(|| "[heap]".to_string()))
+            }
+            Backing::Shmem(c) => (0, 1, c.ino(), v.pgoff << 12, Some(c.name().to_string())),
+        };
+        VmaInfo {
+            start: v.start,
+            end: v.end,
+            perms: v.perms(),
+            flags: v.flags,
+            offset,
+            major,
+            minor,
+            inode,
+            name,
+        }
+    }
+
+    fn heap_range(state: &super::MmState) -> (u64, u64) {
+        (state.start_brk, state.brk)
+    }
+
+    /// The VMAs, in address order, as maps describes them.
+    pub fn vmas(&self) -> Vec<VmaInfo> {
+        let s = self.lock.read();
+        let heap = Self::heap_range(&s);
+        let g = rcu::read_lock();
+        self.tree.iter(&g).map(|v| self.info(v, heap)).collect()
+    }
+
+    /// `/proc/PID/maps`.
+    pub fn maps_text(&self) -> String {
+        self.vmas().iter().map(maps_line).collect()
+    }
+
+    /// `/proc/PID/smaps`.
+    pub fn smaps_text(&self) -> String {
+        let s = self.lock.read();
+        let heap = Self::heap_range(&s);
+        let g = rcu::read_lock();
+        let vmas: Vec<_> = self.tree.iter(&g).cloned().collect();
+        drop(g);
+        vmas.iter()
+            .map(|v| {
+                smaps_entry(
+                    &self.info(v, heap),
+                    &self.smaps_counters(v),
+                    thp_eligible(v),
+                )
+            })
+            .collect()
+    }
+
+    /// One smaps field (kB) of the VMA containing `addr`: `ENOMEM` when no VMA contains
+    /// it, `EINVAL` for an unknown field.
+    pub fn smaps_field(&self, addr: u64, field: &str) -> SysResult<u64> {
+        let _s = self.lock.read();
+        let g = rcu::read_lock();
+        let v = self.tree.find(addr, &g).cloned().ok_or(Errno::ENOMEM)?;
+        drop(g);
+        self.smaps_counters(&v)
+            .field_kb(field, v.len(), thp_eligible(&v))
+            .ok_or(Errno::EINVAL)
+    }
+
+    /// The `VmFlags` text of the VMA containing `addr`.
+    pub fn vmflags(&self, addr: u64) -> SysResult<String> {
+        let g = rcu::read_lock();
+        let v = self.tree.find(addr, &g).ok_or(Errno::ENOMEM)?;
+        Ok(vmflags_string(v.flags))
+    }
+
+    /// Walk one VMA's leaves and add them up (semi-locked: caller holds mmap read).
+    pub(crate) fn smaps_counters(&self, v: &Vma) -> SmapsCounters {
+        let mut c = SmapsCounters::default();
+        let locked = v.flags & VM_LOCKED != 0;
+        self.pt.for_each_leaf(v.start, v.end, |_, pte| {
+            if pte.has(bits::SPECIAL) || !(pte.present() || pte.has(bits::PROTNONE)) {
+                return;
+            }
+            let m = self.pm.meta(pte.pfn());
+            let f = m.flags();
+            let dirty = pte.has(bits::D) || f & flags::DIRTY != 0;
+            c.account(
+                4096,
+                m.refcount(),
+                m.mapcount(),
+                dirty,
+                pte.has(bits::A),
+                f & flags::ANON != 0,
+                f & flags::LAZYFREE != 0,
+                locked,
+            );
+        });
+        c
+    }
+
+    /// Pages of `[addr, addr + len)` that are resident (`mincore`): `EINVAL` for an
+    /// unaligned address, `ENOMEM` when part of the range is not mapped.
+    pub fn resident(&self, addr: u64, len: u64) -> SysResult<u64> {
+        if addr & 0xfff != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr
+            .checked_add(len)
+            .filter(|&e| e <= crate::addr::TASK_SIZE)
+            .ok_or(Errno::ENOMEM)?;
+        if len == 0 {
+            return Ok(0);
+        }
+        let end = (end + 0xfff) & !0xfff;
+        let _s = self.lock.read();
+        let g = rcu::read_lock();
+        let mut at = addr;
+        let mut n = 0;
+        while at < end {
+            let v = self.tree.find(at, &g).ok_or(Errno::ENOMEM)?;
+            let hi = end.min(v.end);
+            let mut mapped = std::collections::HashSet::new();
+            self.pt.for_each_leaf(at, hi, |va, pte| {
+                if pte.present() || pte.has(bits::PROTNONE) {
+                    mapped.insert(va);
+                }
+            });
+            n += mapped.len() as u64;
+            if let Backing::Shmem(cache) = &v.backing {
+                let mut p = at;
+                while p < hi {
+                    if !mapped.contains(&p) && cache.lookup(v.pgoff_at(p)).is_some() {
+                        n += 1;
+                    }
+                    p += 4096;
+                }
+            }
+            at = hi;
+        }
+        Ok(n)
+    }
+}
+
+/// THP eligibility as the host's `madvise` mode reports it: private anonymous memory
+/// with MADV_HUGEPAGE (and not NOHUGEPAGE) that spans an aligned 2 MiB range.
+fn thp_eligible(v: &Vma) -> bool {
+    let aligned = v.start.next_multiple_of(HUGE_SIZE);
+    v.is_anon()
+        && v.flags & VM_HUGEPAGE != 0
+        && v.flags & VM_NOHUGEPAGE == 0
+        && aligned.checked_add(HUGE_SIZE).is_some_and(|e| e <= v.end)
+}

@@ -1,0 +1,209 @@
+//! Unit tests of the system calls through the library API.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::abi::*;
+
+fn mm() -> Arc<AddressSpace> {
+    AddressSpace::new(Config {
+        phys_mem_bytes: 64 << 20,
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+const RW: u64 = PROT_READ | PROT_WRITE;
+const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
+
+fn layout(mm: &AddressSpace) -> Vec<(u64, u64, String)> {
+    mm.vmas()
+        .into_iter()
+        .map(|v| (v.start, v.end, v.perms))
+        .collect()
+}
+
+mod placement {
+    use super::*;
+
+    #[test]
+    fn top_down_below_mmap_base() {
+        let mm = mm();
+        let a = mm.mmap(0, 8192, RW, ANON, -1, 0).unwrap();
+        assert_eq!(a, crate::addr::MMAP_BASE - 8192);
+        let b = mm.mmap(0, 4096, PROT_READ, ANON, -1, 0).unwrap();
+        assert_eq!(b, a - 4096);
+    }
+
+    #[test]
+    fn hint_is_used_when_free() {
+        let mm = mm();
+        assert_eq!(mm.mmap(0x1000_0000, 4096, RW, ANON, -1, 0), Ok(0x1000_0000));
+        // Occupied: placed elsewhere.
+        let c = mm.mmap(0x1000_0000, 4096, RW, ANON, -1, 0).unwrap();
+        assert_ne!(c, 0x1000_0000);
+    }
+
+    #[test]
+    fn fixed_below_min_addr_is_eperm() {
+        let mm = mm();
+        assert_eq!(
+            mm.mmap(0x1000, 4096, RW, ANON | MAP_FIXED, -1, 0),
+            Err(Errno::EPERM)
+        );
+    }
+}
+
+mod merge_split {
+    use super::*;
+
+    #[test]
+    fn adjacent_anon_merges_and_mprotect_splits() {
+        let mm = mm();
+        let a = mm
+            .mmap(0x2000_0000, 4096, RW, ANON | MAP_FIXED, -1, 0)
+            .unwrap();
+        mm.mmap(a + 4096, 4096, RW, ANON | MAP_FIXED, -1, 0)
+            .unwrap();
+        assert_eq!(layout(&mm), vec![(a, a + 8192, "rw-p".into())]);
+        mm.mprotect(a, 4096, PROT_READ).unwrap();
+        assert_eq!(
+            layout(&mm),
+            vec![
+                (a, a + 4096, "r--p".into()),
+                (a + 4096, a + 8192, "rw-p".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn max_map_count_is_enomem() {
+        let mm = AddressSpace::new(Config {
+            phys_mem_bytes: 64 << 20,
+            max_map_count: 10,
+            ..Config::default()
+        })
+        .unwrap();
+        let base = 0x3000_0000u64;
+        let mut n = 0;
+        let err = loop {
+            let prot = if n % 2 == 0 { PROT_READ } else { RW };
+            match mm.mmap(base + n * 4096, 4096, prot, ANON | MAP_FIXED, -1, 0) {
+                Ok(_) => n += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, Errno::ENOMEM);
+        assert_eq!(
+            mm.map_count(),
+            11,
+            "Linux allows map_count == max + 1 through mmap"
+        );
+        assert_eq!(mm.munmap(base + 4096, 4096), Ok(0));
+    }
+}
+
+mod contents {
+    use super::*;
+
+    #[test]
+    fn zero_fill_write_read_and_dontneed() {
+        let mm = mm();
+        let cpu = mm.cpu();
+        let a = mm.mmap(0, 3 * 4096, RW, ANON, -1, 0).unwrap();
+        let mut buf = [1u8; 16];
+        cpu.read(a + 4000, &mut buf).unwrap();
+        assert_eq!(buf, [0u8; 16]);
+        cpu.write(a + 4090, b"crossing pages").unwrap();
+        cpu.read(a + 4090, &mut buf[..14]).unwrap();
+        assert_eq!(&buf[..14], b"crossing pages");
+        mm.madvise(a, 3 * 4096, MADV_DONTNEED).unwrap();
+        cpu.read(a + 4090, &mut buf[..14]).unwrap();
+        assert_eq!(&buf[..14], &[0u8; 14]);
+    }
+
+    #[test]
+    fn mremap_moves_frames_not_bytes() {
+        let mm = mm();
+        let cpu = mm.cpu();
+        let blocker = mm.mmap(0, 4096, PROT_READ, ANON, -1, 0).unwrap();
+        let a = mm.mmap(0, 2 * 4096, RW, ANON, -1, 0).unwrap();
+        assert_eq!(a + 8192, blocker, "top-down: right below");
+        cpu.write(a, b"hello").unwrap();
+        let before = cpu.translate(a, crate::fault::Access::Read).unwrap();
+        let b = mm.mremap(a, 8192, 8192 * 4, MREMAP_MAYMOVE, 0).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            cpu.translate(b, crate::fault::Access::Read).unwrap(),
+            before
+        );
+        let mut buf = [0u8; 5];
+        cpu.read(b, &mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+        assert!(cpu.read(a, &mut buf).is_err());
+    }
+
+    #[test]
+    fn segv_codes() {
+        let mm = mm();
+        let cpu = mm.cpu();
+        let a = mm.mmap(0, 4096, PROT_READ, ANON, -1, 0).unwrap();
+        let e = cpu.write(a, b"x").unwrap_err();
+        assert_eq!(
+            e.fault,
+            crate::fault::Fault::Segv {
+                addr: a,
+                code: crate::fault::SegvCode::AccErr
+            }
+        );
+        mm.munmap(a, 4096).unwrap();
+        let e = cpu.write(a, b"x").unwrap_err();
+        assert_eq!(
+            e.fault,
+            crate::fault::Fault::Segv {
+                addr: a,
+                code: crate::fault::SegvCode::MapErr
+            }
+        );
+    }
+}
+
+mod teardown {
+    use super::*;
+
+    #[test]
+    fn dropping_the_address_space_frees_every_frame() {
+        let pm = crate::frame::PhysMem::new(64 << 20).unwrap();
+        let base = pm.frames_in_use();
+        {
+            let mm = AddressSpace::with_phys(&pm, Config::default()).unwrap();
+            let cpu = mm.cpu();
+            let a = mm.mmap(0, 64 * 4096, RW, ANON, -1, 0).unwrap();
+            cpu.fill(a, 0x5a, 64 * 4096).unwrap();
+            let s = mm
+                .mmap(0, 4 * 4096, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+                .unwrap();
+            cpu.fill(s, 1, 4 * 4096).unwrap();
+            mm.mremap(a, 64 * 4096, 128 * 4096, MREMAP_MAYMOVE, 0)
+                .unwrap();
+            mm.brk(mm.heap().1 + 3 * 4096).unwrap();
+            assert!(pm.frames_in_use() > base + 68);
+        }
+        rcu::barrier();
+        rcu::barrier();
+        assert_eq!(pm.frames_in_use(), base);
+    }
+
+    #[test]
+    fn out_of_frames_is_an_error_not_a_panic() {
+        let pm = crate::frame::PhysMem::new(2 << 20).unwrap();
+        let mm = AddressSpace::with_phys(&pm, Config::default()).unwrap();
+        let cpu = mm.cpu();
+        let a = mm.mmap(0, 4 << 20, RW, ANON, -1, 0).unwrap();
+        let e = cpu.fill(a, 1, 4 << 20).unwrap_err();
+        assert!(matches!(e.fault, crate::fault::Fault::Oom { .. }));
+        assert_eq!(e.signal, crate::fault::Signal::Bus);
+        // MAP_POPULATE beyond memory still succeeds (populate is best effort).
+        assert!(mm.munmap(a, 4 << 20).is_ok());
+    }
+}

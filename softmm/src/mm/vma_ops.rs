@@ -1,0 +1,168 @@
+//! Layout primitives shared by the system calls: unmap a range, change the flags of a
+//! sub-range (split + merge), insert a new VMA merged with its neighbours.
+//!
+//! All of them work on a `TreeEdit` under `mmap_lock` write and follow Linux's split
+//! and merge rules (protocol reference §10.6): two adjacent VMAs merge when their flags
+//! are equal (soft-dirty aside), neither is special, the backing is the same, the page
+//! offsets are continuous and the anon identities are compatible.
+
+use std::sync::Arc;
+
+use super::AddressSpace;
+use crate::{
+    Errno,
+    error::SysResult,
+    pgtable::Gather,
+    vma::{Backing, TreeEdit, Vma, anon_compatible_pub},
+};
+
+impl AddressSpace {
+    /// Remove `[start, end)` from the layout: split the VMAs at the edges, zap the
+    /// pages, free the page tables no remaining VMA needs. `ENOMEM` (nothing changed)
+    /// when a split would exceed `max_map_count`.
+    pub(crate) fn unmap_locked(
+        &self,
+        edit: &mut TreeEdit<'_>,
+        start: u64,
+        end: u64,
+        gather: &mut Gather,
+    ) -> SysResult<()> {
+        let vmas = edit.intersecting(start, end);
+        let Some(first) = vmas.first() else {
+            return Ok(());
+        };
+        // Splitting one VMA into three needs one more slot.
+        if first.start < start && first.end > end && edit.len() >= self.config.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        for v in &vmas {
+            edit.remove(v);
+            if v.start < start {
+                edit.insert(Arc::new(v.derive(v.start, start, v.flags)));
+            }
+            if v.end > end {
+                edit.insert(Arc::new(v.derive(end, v.end, v.flags)));
+            }
+        }
+        let lo = start.max(first.start);
+        let hi = end.min(vmas.last().map_or(end, |v| v.end));
+        self.zap_range(lo, hi, gather);
+        let floor = edit.prev(start).map_or(0, |p| p.end);
+        let ceiling = edit.next(start).map_or(1 << 48, |n| n.start);
+        self.pt.free_tables(lo, hi, floor, ceiling, gather);
+        Ok(())
+    }
+
+    /// Give `[start, end)`, which lies inside `vma`, the flags `flags`: split `vma` at
+    /// the edges and merge the changed part with a compatible neighbour (Linux
+    /// `vma_modify_flags`). Returns the VMA now covering `[start, end)`.
+    pub(crate) fn modify_flags(
+        &self,
+        edit: &mut TreeEdit<'_>,
+        vma: &Arc<Vma>,
+        start: u64,
+        end: u64,
+        flags: u64,
+    ) -> SysResult<Arc<Vma>> {
+        debug_assert!(vma.start <= start && end <= vma.end && start < end);
+        if flags == vma.flags {
+            return Ok(Arc::clone(vma));
+        }
+        let pgoff = vma.pgoff_at(start);
+        let npages = (end - start) >> 12;
+        let prev = (start == vma.start)
+            .then(|| edit.ending_at(start))
+            .flatten()
+            .filter(|p| p.can_merge_after(flags, &vma.backing, pgoff, vma.anon()));
+        let mut next = (end == vma.end)
+            .then(|| edit.starting_at(end))
+            .flatten()
+            .filter(|n| n.can_merge_before(flags, &vma.backing, pgoff, npages, vma.anon()));
+        if let (Some(p), Some(n)) = (&prev, &next)
+            && !anon_compatible_pub(p.anon(), n.anon())
+        {
+            next = None;
+        }
+        let splits = usize::from(start > vma.start && prev.is_none())
+            + usize::from(end < vma.end && next.is_none());
+        // Each split checks the limit before it adds a VMA (Linux `__split_vma`).
+        if splits > 0 && edit.len() >= self.config.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        if splits > 1 && edit.len() + 1 >= self.config.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        edit.remove(vma);
+        if start > vma.start {
+            edit.insert(Arc::new(vma.derive(vma.start, start, vma.flags)));
+        }
+        if end < vma.end {
+            edit.insert(Arc::new(vma.derive(end, vma.end, vma.flags)));
+        }
+        let lo = prev.as_ref().map_or(start, |p| p.start);
+        let hi = next.as_ref().map_or(end, |n| n.end);
+        let base: &Arc<Vma> = prev.as_ref().unwrap_or(vma);
+        let merged = base.derive(lo, hi, flags);
+        for other in [Some(vma), prev.as_ref(), next.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if merged.anon().is_none() {
+                merged.set_anon(other.anon().cloned());
+            }
+        }
+        if let Some(p) = &prev {
+            edit.remove(p);
+        }
+        if let Some(n) = &next {
+            edit.remove(n);
+        }
+        let merged = Arc::new(merged);
+        edit.insert(Arc::clone(&merged));
+        Ok(merged)
+    }
+
+    /// Insert a new VMA `[start, end)` (the range is free in `edit`), merged with
+    /// compatible neighbours. Returns the VMA that now covers the range.
+    pub(crate) fn insert_merged(
+        &self,
+        edit: &mut TreeEdit<'_>,
+        start: u64,
+        end: u64,
+        flags: u64,
+        pgoff: u64,
+        backing: Backing,
+    ) -> Arc<Vma> {
+        let npages = (end - start) >> 12;
+        let prev = edit
+            .ending_at(start)
+            .filter(|p| p.can_merge_after(flags, &backing, pgoff, None));
+        let mut next = edit
+            .starting_at(end)
+            .filter(|n| n.can_merge_before(flags, &backing, pgoff, npages, None));
+        if let (Some(p), Some(n)) = (&prev, &next)
+            && !anon_compatible_pub(p.anon(), n.anon())
+        {
+            next = None;
+        }
+        let merged = match (&prev, &next) {
+            (Some(p), _) => p.derive(p.start, next.as_ref().map_or(end, |n| n.end), flags),
+            (None, Some(n)) => n.derive(start, n.end, flags),
+            (None, None) => Vma::new(start, end, flags, pgoff, backing),
+        };
+        if let (Some(_), Some(n)) = (&prev, &next)
+            && merged.anon().is_none()
+        {
+            merged.set_anon(n.anon().cloned());
+        }
+        if let Some(p) = &prev {
+            edit.remove(p);
+        }
+        if let Some(n) = &next {
+            edit.remove(n);
+        }
+        let merged = Arc::new(merged);
+        edit.insert(Arc::clone(&merged));
+        merged
+    }
+}

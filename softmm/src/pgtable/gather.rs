@@ -1,0 +1,91 @@
+//! mmu_gather: what a zap or unmap took out of the page tables, freed after the flush.
+//!
+//! Order (DESIGN.md decision 7, protocol §2.1): entries are cleared under the PTL, the
+//! cleared frames and the unlinked table pages are collected here, then [`Gather::finish`]
+//! flushes the TLBs that may still cache them (no software TLBs exist yet: the flush is
+//! the hook a later issue fills), drops the frames' references, and hands the table pages
+//! to RCU so that a lockless walker that loaded a pointer to one before it was unlinked
+//! may still read it until its read section ends.
+
+use std::sync::Arc;
+
+use crate::{
+    frame::{Pfn, PhysMem, flags},
+    sync::rcu,
+};
+
+/// Frames and tables waiting for a TLB flush.
+#[derive(Debug)]
+#[must_use = "unmapped frames stay allocated until the gather is finished"]
+pub struct Gather {
+    pm: Arc<PhysMem>,
+    pages: Vec<Pfn>,
+    tables: Vec<Pfn>,
+}
+
+impl Gather {
+    /// An empty gather over `pm`.
+    pub fn new(pm: &Arc<PhysMem>) -> Self {
+        Self {
+            pm: Arc::clone(pm),
+            pages: Vec::new(),
+            tables: Vec::new(),
+        }
+    }
+
+    /// A cleared leaf held a reference to `pfn`: drop it after the flush.
+    pub fn add_page(&mut self, pfn: Pfn) {
+        self.pages.push(pfn);
+    }
+
+    /// `pfn` is a table page that was unlinked from its parent: free it after the flush
+    /// and a grace period.
+    pub fn add_table(&mut self, pfn: Pfn) {
+        self.pm.meta(pfn).set_flags(flags::DETACHED);
+        self.tables.push(pfn);
+    }
+
+    /// Number of frames and tables collected.
+    pub fn len(&self) -> (usize, usize) {
+        (self.pages.len(), self.tables.len())
+    }
+
+    /// Whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty() && self.tables.is_empty()
+    }
+
+    /// Flush, then free: pages now, tables through one RCU callback.
+    pub fn finish(mut self) {
+        self.release();
+    }
+
+    fn release(&mut self) {
+        // TLB shootdown goes here once CPUs cache translations (tlb/ issue).
+        for pfn in self.pages.drain(..) {
+            self.pm.put(pfn);
+        }
+        if !self.tables.is_empty() {
+            let tables = std::mem::take(&mut self.tables);
+            let pm = Arc::clone(&self.pm);
+            // One callback per batch, not per table. The callback takes no lock: `put`
+            // goes to the lock-free allocator.
+            rcu::call_rcu(move || {
+                for t in tables {
+                    debug_assert_eq!(
+                        pm.meta(t).table_used.load(crate::sync::Ordering::Relaxed),
+                        0
+                    );
+                    pm.meta(t).clear_flags(flags::PAGETABLE | flags::DETACHED);
+                    pm.put(t);
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Gather {
+    fn drop(&mut self) {
+        self.release();
+    }
+}

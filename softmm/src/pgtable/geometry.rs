@@ -1,0 +1,59 @@
+//! Paging geometry as a type parameter, so tests can shrink tables.
+
+/// The shape of a page table. Levels are numbered from 1 (the leaf table) to `LEVELS`
+/// (the root).
+pub trait Geometry: Send + Sync + 'static {
+    /// Number of levels.
+    const LEVELS: usize;
+    /// log2 of the number of entries per table.
+    const BITS_PER_LEVEL: u32;
+    /// log2 of the base page size.
+    const PAGE_SHIFT: u32;
+
+    /// Entries per table.
+    const ENTRIES: usize = 1 << Self::BITS_PER_LEVEL;
+
+    /// Shift of the address bits that index a table at `level`.
+    #[inline]
+    fn shift(level: usize) -> u32 {
+        Self::PAGE_SHIFT + Self::BITS_PER_LEVEL * (level as u32 - 1)
+    }
+
+    /// Bytes covered by one entry at `level`.
+    #[inline]
+    fn entry_span(level: usize) -> u64 {
+        1u64 << Self::shift(level)
+    }
+
+    /// Index of `va` in the table at `level`.
+    #[inline]
+    fn index(va: u64, level: usize) -> usize {
+        ((va >> Self::shift(level)) as usize) & (Self::ENTRIES - 1)
+    }
+
+    /// One past the highest address the geometry can map.
+    #[inline]
+    fn top() -> u64 {
+        1u64 << Self::shift(Self::LEVELS + 1).min(63)
+    }
+}
+
+/// x86-64 four-level paging with 4 KiB pages: 512 entries per table, 48-bit addresses.
+#[derive(Debug)]
+pub struct X86_4K;
+
+impl Geometry for X86_4K {
+    const LEVELS: usize = 4;
+    const BITS_PER_LEVEL: u32 = 9;
+    const PAGE_SHIFT: u32 = 12;
+}
+
+/// A tiny geometry for tests and model checking: 2 levels of 4 entries.
+#[derive(Debug)]
+pub struct Tiny;
+
+impl Geometry for Tiny {
+    const LEVELS: usize = 2;
+    const BITS_PER_LEVEL: u32 = 2;
+    const PAGE_SHIFT: u32 = 12;
+}

@@ -1,0 +1,448 @@
+//! Four-level page tables in frames of [`PhysMem`], and the walkers over them.
+//!
+//! Rules (protocol reference §1, §2; Appendix A items 1–4):
+//! * Entries are `AtomicU64`s inside table frames. Readers `load(Acquire)`; a cleared
+//!   or modified present entry is changed with `swap`/`compare_exchange` (the MMU may set
+//!   Accessed/Dirty concurrently, a plain load-modify-store would lose them).
+//! * Install: a new table is allocated and zeroed outside any lock, then stored with
+//!   `Release` under the parent table's PTL after re-checking the slot is still none.
+//!   The Release pairs with every walker's Acquire load: whoever sees the table pointer
+//!   sees zeroed entries.
+//! * The PTL of a table lives in that table's `PageMeta`. A leaf table is locked through
+//!   [`PageTable::pte_lock`], which derives the lock from the table pointer it *read* and
+//!   re-checks the parent slot after locking (`map_pte_lock`), retrying if it changed.
+//! * Table pages are freed only by [`PageTable::free_tables`] (which unlinks them under
+//!   the parent's PTL) through a [`Gather`]: TLB flush, then an RCU grace period.
+//!
+//! Walker classes: `lookup` is lockless (RCU guard only: its result is a snapshot to be
+//! validated); `for_each_leaf` is semi-locked (caller holds `mmap_lock` so the VMA layout
+//! is stable; entries may change under it); `pte_lock`, `zap`, `change`, `take` are
+//! locked (PTL held while entries are changed).
+
+mod entry;
+mod gather;
+mod geometry;
+
+use std::{marker::PhantomData, sync::Arc};
+
+pub use entry::{Pte, PteView};
+pub use gather::Gather;
+pub use geometry::{Geometry, Tiny, X86_4K};
+
+/// Entry bits.
+pub mod bits {
+    pub use super::entry::{A, D, NX, P, PFN_MASK, PROTNONE, PS, SOFT_DIRTY, SPECIAL, U, W};
+}
+
+use crate::{
+    frame::{Pfn, PhysMem, flags},
+    sync::{AtomicU64, Ordering, SpinGuard, rcu::RcuGuard},
+};
+
+/// Allocation of a table page failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("out of frames for a page table")]
+pub struct TableOom;
+
+/// A page table (one address space's `pgd`).
+#[derive(Debug)]
+pub struct PageTable<G: Geometry = X86_4K> {
+    pm: Arc<PhysMem>,
+    root: Pfn,
+    /// Table pages below the root that are linked (`nr_ptes` + upper levels).
+    nr_tables: AtomicU64,
+    _g: PhantomData<G>,
+}
+
+/// A leaf entry with its table's PTL held.
+#[derive(Debug)]
+pub struct PteLocked<'a> {
+    slot: &'a AtomicU64,
+    table: Pfn,
+    pm: &'a PhysMem,
+    _ptl: SpinGuard<'a>,
+}
+
+impl PteLocked<'_> {
+    /// The current entry (stable but for MMU Accessed/Dirty updates).
+    pub fn get(&self) -> Pte {
+        // Acquire pairs with the Release store that installed the entry.
+        Pte(self.slot.load(Ordering::Acquire))
+    }
+
+    /// Replace the entry, keeping the table's used count right.
+    pub fn set(&self, new: Pte) -> Pte {
+        // AcqRel: Release publishes the frame contents behind `new` to walkers that
+        // Acquire-load it; Acquire returns an old value with any MMU A/D bits.
+        let old = Pte(self.slot.swap(new.0, Ordering::AcqRel));
+        let used = &self.pm.meta(self.table).table_used;
+        // Relaxed: the used count is only changed under this PTL.
+        match (old.is_none(), new.is_none()) {
+            (true, false) => {
+                used.fetch_add(1, Ordering::Relaxed);
+            }
+            (false, true) => {
+                used.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        old
+    }
+
+    /// The table page this entry lives in.
+    pub fn table(&self) -> Pfn {
+        self.table
+    }
+}
+
+impl<G: Geometry> PageTable<G> {
+    /// A page table with an empty root.
+    pub fn new(pm: &Arc<PhysMem>) -> Result<Self, TableOom> {
+        let root = pm.alloc_zeroed(flags::PAGETABLE).ok_or(TableOom)?;
+        Ok(Self {
+            pm: Arc::clone(pm),
+            root,
+            nr_tables: AtomicU64::new(0),
+            _g: PhantomData,
+        })
+    }
+
+    /// The physical memory this table lives in.
+    pub fn phys(&self) -> &Arc<PhysMem> {
+        &self.pm
+    }
+
+    /// Number of linked table pages below the root.
+    pub fn nr_tables(&self) -> u64 {
+        // Relaxed: a statistic, exact at quiescent points.
+        self.nr_tables.load(Ordering::Relaxed)
+    }
+
+    /// The entry `idx` of table page `table`.
+    fn slot(&self, table: Pfn, idx: usize) -> &AtomicU64 {
+        assert!(idx < G::ENTRIES);
+        let p = self
+            .pm
+            .frame_ptr(table)
+            .as_ptr()
+            .wrapping_add(idx * 8)
+            .cast::<AtomicU64>();
+        // SAFETY: `p` is 8-byte aligned (frames are page aligned) and inside the frame
+        // region, which lives as long as `self.pm`; table memory is only accessed
+        // through atomics; AtomicU64 has the layout of u64 (std facade). A table page
+        // freed and reused is still valid memory: RCU keeps it a table while walkers
+        // that reached it run, and the walkers re-validate what they read.
+        unsafe { &*p }
+    }
+
+    /// Lockless lookup of the leaf mapping `va`: `(entry, level)`, or `None` when a
+    /// level is none. The result is a snapshot; act on it only after re-validating.
+    pub fn lookup<'g>(&'g self, va: u64, _rcu: &'g RcuGuard) -> Option<(Pte, usize)> {
+        let mut table = self.root;
+        for level in (1..=G::LEVELS).rev() {
+            // Acquire pairs with the Release store of `install_table` / `PteLocked::set`.
+            let e = Pte(self
+                .slot(table, G::index(va, level))
+                .load(Ordering::Acquire));
+            match e.decode(level) {
+                PteView::None => return None,
+                PteView::Table(child) => table = child,
+                PteView::Leaf { .. } => return Some((e, level)),
+            }
+        }
+        None
+    }
+
+    /// Set Accessed (and Dirty for writes) on the leaf for `va` if it still equals
+    /// `seen`, as the hardware MMU does on use.
+    pub fn mark_used(&self, va: u64, seen: Pte, write: bool, rcu: &RcuGuard) {
+        let bit = if write { bits::A | bits::D } else { bits::A };
+        if seen.has(bit) {
+            return;
+        }
+        if let Some(slot) = self.leaf_slot(va, rcu) {
+            // AcqRel CAS: only if unchanged; the A/D bits pair with the zap/change
+            // swaps, which return them to whoever clears the entry.
+            let _ =
+                slot.compare_exchange(seen.0, seen.0 | bit, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    fn leaf_slot<'g>(&'g self, va: u64, _rcu: &'g RcuGuard) -> Option<&'g AtomicU64> {
+        let mut table = self.root;
+        for level in (2..=G::LEVELS).rev() {
+            // Acquire: as in `lookup`.
+            match Pte(self
+                .slot(table, G::index(va, level))
+                .load(Ordering::Acquire))
+            .decode(level)
+            {
+                PteView::Table(child) => table = child,
+                _ => return None,
+            }
+        }
+        Some(self.slot(table, G::index(va, 1)))
+    }
+
+    /// Link a new zeroed table into `parent[idx]` unless someone did first. Returns the
+    /// entry now in the slot.
+    fn install_table(&self, parent: Pfn, idx: usize) -> Result<Pte, TableOom> {
+        let new = self.pm.alloc_zeroed(flags::PAGETABLE).ok_or(TableOom)?;
+        let slot = self.slot(parent, idx);
+        let ptl = self.pm.meta(parent).ptl().lock();
+        // Acquire: see a racing installer's table fully.
+        let cur = Pte(slot.load(Ordering::Acquire));
+        if !cur.is_none() {
+            drop(ptl);
+            // Never published: free directly.
+            self.pm.put(new);
+            return Ok(cur);
+        }
+        let e = Pte::table(new);
+        // Release: the zeroed table (and its zeroed PTL) happen-before any walker that
+        // Acquire-loads this entry.
+        slot.store(e.0, Ordering::Release);
+        // Relaxed: counters changed under the parent's PTL / statistics.
+        self.pm
+            .meta(parent)
+            .table_used
+            .fetch_add(1, Ordering::Relaxed);
+        self.nr_tables.fetch_add(1, Ordering::Relaxed);
+        drop(ptl);
+        Ok(e)
+    }
+
+    /// Lock the leaf entry for `va`, allocating missing tables when `alloc` is set.
+    /// `Ok(None)`: a table on the way is missing (and `alloc` is false) or a huge leaf
+    /// covers `va`.
+    pub fn pte_lock(&self, va: u64, alloc: bool) -> Result<Option<PteLocked<'_>>, TableOom> {
+        loop {
+            let mut table = self.root;
+            let mut parent_slot = None;
+            let mut seen = Pte::NONE;
+            for level in (2..=G::LEVELS).rev() {
+                let idx = G::index(va, level);
+                let slot = self.slot(table, idx);
+                // Acquire: as in `lookup`.
+                let mut e = Pte(slot.load(Ordering::Acquire));
+                if e.is_none() {
+                    if !alloc {
+                        return Ok(None);
+                    }
+                    e = self.install_table(table, idx)?;
+                }
+                match e.decode(level) {
+                    PteView::Table(child) => {
+                        table = child;
+                        parent_slot = Some(slot);
+                        seen = e;
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            let ptl = self.pm.meta(table).ptl().lock();
+            // Retry: the leaf table was unlinked or replaced between our read of the
+            // parent entry and taking its PTL (`map_pte_lock` re-check, §1.4).
+            if let Some(ps) = parent_slot {
+                // Acquire: as in `lookup`.
+                if ps.load(Ordering::Acquire) != seen.0 {
+                    drop(ptl);
+                    continue;
+                }
+            }
+            return Ok(Some(PteLocked {
+                slot: self.slot(table, G::index(va, 1)),
+                table,
+                pm: &self.pm,
+                _ptl: ptl,
+            }));
+        }
+    }
+
+    /// Visit every leaf table intersecting `[start, end)`: `f(table, lo, hi)` with the
+    /// part of the range it covers. Upper-level entries that are none are skipped.
+    fn for_each_leaf_table(&self, start: u64, end: u64, f: &mut dyn FnMut(Pfn, u64, u64)) {
+        self.visit(self.root, G::LEVELS, 0, start, end, f);
+    }
+
+    fn visit(
+        &self,
+        table: Pfn,
+        level: usize,
+        base: u64,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(Pfn, u64, u64),
+    ) {
+        if level == 1 {
+            f(table, start, end);
+            return;
+        }
+        let span = G::entry_span(level);
+        let mut va = start;
+        while va < end {
+            let idx = G::index(va, level);
+            let slot_lo = base + idx as u64 * span;
+            let slot_hi = slot_lo + span;
+            // Acquire: as in `lookup`.
+            if let PteView::Table(child) =
+                Pte(self.slot(table, idx).load(Ordering::Acquire)).decode(level)
+            {
+                self.visit(child, level - 1, slot_lo, va, end.min(slot_hi), f);
+            }
+            va = slot_hi;
+        }
+    }
+
+    /// Semi-locked read walk: `f(va, entry)` for every non-none leaf in `[start, end)`.
+    /// The caller holds `mmap_lock` (the layout is stable); entries may change under it.
+    pub fn for_each_leaf(&self, start: u64, end: u64, mut f: impl FnMut(u64, Pte)) {
+        self.for_each_leaf_table(start, end, &mut |table, lo, hi| {
+            let mut va = lo;
+            while va < hi {
+                // Acquire: as in `lookup`.
+                let e = Pte(self.slot(table, G::index(va, 1)).load(Ordering::Acquire));
+                if !e.is_none() {
+                    f(va, e);
+                }
+                va += 1 << G::PAGE_SHIFT;
+            }
+        });
+    }
+
+    /// Locked walk: for every non-none leaf in `[start, end)`, under its table's PTL,
+    /// replace it with `f(va, old)` (atomically against MMU A/D updates).
+    pub fn change(&self, start: u64, end: u64, mut f: impl FnMut(u64, Pte) -> Pte) {
+        self.for_each_leaf_table(start, end, &mut |table, lo, hi| {
+            let _ptl = self.pm.meta(table).ptl().lock();
+            let mut va = lo;
+            while va < hi {
+                let slot = self.slot(table, G::index(va, 1));
+                // Acquire: as in `lookup`; the CAS below retries if the MMU set A/D.
+                let mut cur = slot.load(Ordering::Acquire);
+                while cur != 0 {
+                    let new = f(va, Pte(cur));
+                    debug_assert!(!new.is_none(), "change() never clears; use zap()");
+                    // AcqRel: as in `PteLocked::set`.
+                    match slot.compare_exchange(cur, new.0, Ordering::AcqRel, Ordering::Acquire) {
+                        Ok(_) => break,
+                        Err(v) => cur = v,
+                    }
+                }
+                va += 1 << G::PAGE_SHIFT;
+            }
+        });
+    }
+
+    /// Locked walk: clear every leaf in `[start, end)` and hand `f(va, old)` each old
+    /// entry (with its final A/D bits). Tables stay linked.
+    pub fn zap(&self, start: u64, end: u64, mut f: impl FnMut(u64, Pte)) {
+        self.for_each_leaf_table(start, end, &mut |table, lo, hi| {
+            let _ptl = self.pm.meta(table).ptl().lock();
+            let mut va = lo;
+            while va < hi {
+                let slot = self.slot(table, G::index(va, 1));
+                // Relaxed pre-check: skipping a none entry needs no ordering; a non-none
+                // one is taken with the AcqRel swap.
+                if slot.load(Ordering::Relaxed) != 0 {
+                    // AcqRel: Acquire returns the final A/D bits; Release orders the clear
+                    // before the reference drop that follows (GUP-fast pairing, §3.3).
+                    let old = Pte(slot.swap(0, Ordering::AcqRel));
+                    if !old.is_none() {
+                        // Relaxed: changed under this PTL.
+                        self.pm
+                            .meta(table)
+                            .table_used
+                            .fetch_sub(1, Ordering::Relaxed);
+                        f(va, old);
+                    }
+                }
+                va += 1 << G::PAGE_SHIFT;
+            }
+        });
+    }
+
+    /// Unlink and free (through `gather`) every table that maps only addresses inside
+    /// `[start, end)` widened to `[floor, ceiling)`: a table is freed only if the whole
+    /// span it covers lies within `[floor, ceiling)`, so tables shared with neighbouring
+    /// mappings survive (`free_pgtables` floor/ceiling rule, §2.3). The caller has zapped
+    /// the range and holds `mmap_lock` for write.
+    pub fn free_tables(&self, start: u64, end: u64, floor: u64, ceiling: u64, gather: &mut Gather) {
+        self.free_level(self.root, G::LEVELS, 0, start, end, floor, ceiling, gather);
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "a recursive walk over one range")]
+    fn free_level(
+        &self,
+        table: Pfn,
+        level: usize,
+        base: u64,
+        start: u64,
+        end: u64,
+        floor: u64,
+        ceiling: u64,
+        gather: &mut Gather,
+    ) {
+        let span = G::entry_span(level);
+        let mut va = start;
+        while va < end {
+            let idx = G::index(va, level);
+            let lo = base + idx as u64 * span;
+            let hi = lo + span;
+            let slot = self.slot(table, idx);
+            // Acquire: as in `lookup`.
+            if let PteView::Table(child) = Pte(slot.load(Ordering::Acquire)).decode(level) {
+                if level > 2 {
+                    self.free_level(
+                        child,
+                        level - 1,
+                        lo,
+                        va,
+                        end.min(hi),
+                        floor,
+                        ceiling,
+                        gather,
+                    );
+                }
+                if lo >= floor && hi <= ceiling {
+                    let _ptl = self.pm.meta(table).ptl().lock();
+                    // AcqRel: as in `zap`.
+                    slot.swap(0, Ordering::AcqRel);
+                    // Relaxed: counters changed under the parent's PTL / statistics.
+                    self.pm
+                        .meta(table)
+                        .table_used
+                        .fetch_sub(1, Ordering::Relaxed);
+                    self.nr_tables.fetch_sub(1, Ordering::Relaxed);
+                    gather.add_table(child);
+                }
+            }
+            va = hi;
+        }
+    }
+}
+
+impl<G: Geometry> Drop for PageTable<G> {
+    fn drop(&mut self) {
+        // The owner zapped every leaf (exit); unlink what is left and free the root.
+        let mut gather = Gather::new(&self.pm);
+        let mut leaked = Vec::new();
+        self.zap(0, G::top(), |_, pte| leaked.push(pte));
+        debug_assert!(
+            leaked.is_empty(),
+            "page table dropped with mapped leaves: {leaked:?}"
+        );
+        self.free_tables(0, G::top(), 0, G::top(), &mut gather);
+        let root = self.root;
+        gather.finish();
+        let pm = Arc::clone(&self.pm);
+        // The root goes through RCU too: a lockless walker may have loaded it.
+        crate::sync::rcu::call_rcu(move || {
+            pm.meta(root).clear_flags(flags::PAGETABLE);
+            pm.put(root);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

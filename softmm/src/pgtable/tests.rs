@@ -1,0 +1,166 @@
+use super::*;
+use crate::{addr::HUGE_SIZE, sync::rcu};
+
+fn pm() -> Arc<PhysMem> {
+    PhysMem::new(4 * HUGE_SIZE).unwrap()
+}
+
+/// Zap everything (dropping the frames) so the table can be dropped.
+fn clear<G: Geometry>(pt: &PageTable<G>) {
+    let mut g = Gather::new(pt.phys());
+    pt.zap(0, G::top(), |_, e| g.add_page(e.pfn()));
+    g.finish();
+}
+
+fn map_one<G: Geometry>(pt: &PageTable<G>, va: u64, flags_: u32) -> Pfn {
+    let pfn = pt.phys().alloc_zeroed(flags_).unwrap();
+    let l = pt.pte_lock(va, true).unwrap().unwrap();
+    assert!(l.get().is_none());
+    l.set(Pte::leaf(pfn, bits::P | bits::U | bits::W));
+    pfn
+}
+
+mod install {
+    use super::*;
+
+    #[test]
+    fn install_lookup_and_counts() {
+        let pm = pm();
+        let pt: PageTable = PageTable::new(&pm).unwrap();
+        let pfn = map_one(&pt, 0x7fff_0000_1000, 0);
+        assert_eq!(pt.nr_tables(), 3, "PUD, PMD and PTE tables");
+        let g = rcu::read_lock();
+        let (e, level) = pt.lookup(0x7fff_0000_1000, &g).unwrap();
+        assert_eq!((e.pfn(), level), (pfn, 1));
+        assert!(pt.lookup(0x7fff_0000_2000, &g).is_none());
+        assert!(pt.lookup(0x1000, &g).is_none());
+        drop(g);
+        clear(&pt);
+    }
+
+    #[test]
+    fn racing_installers_link_one_table() {
+        let pm = pm();
+        let pt: Arc<PageTable> = Arc::new(PageTable::new(&pm).unwrap());
+        let hs: Vec<_> = (0..4u64)
+            .map(|i| {
+                let pt = Arc::clone(&pt);
+                std::thread::spawn(move || map_one(&*pt, 0x4000_0000 + i * 4096, 0))
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(pt.nr_tables(), 3, "one table per level despite the race");
+        let mut n = 0;
+        pt.for_each_leaf(0, 1 << 47, |_, _| n += 1);
+        assert_eq!(n, 4);
+        clear(&pt);
+    }
+
+    #[test]
+    fn tiny_geometry_walks() {
+        let pm = pm();
+        let pt: PageTable<Tiny> = PageTable::new(&pm).unwrap();
+        // Tiny maps 16 pages: 4 entries x 4 entries.
+        assert_eq!(Tiny::top(), 16 * 4096);
+        for i in 0..16 {
+            map_one(&pt, i * 4096, 0);
+        }
+        assert_eq!(pt.nr_tables(), 4);
+        let mut seen = Vec::new();
+        pt.for_each_leaf(0, Tiny::top(), |va, _| seen.push(va));
+        assert_eq!(seen, (0..16).map(|i| i * 4096).collect::<Vec<_>>());
+        let mut g = Gather::new(&pm);
+        pt.zap(0, Tiny::top(), |_, e| g.add_page(e.pfn()));
+        pt.free_tables(0, Tiny::top(), 0, Tiny::top(), &mut g);
+        g.finish();
+        assert_eq!(pt.nr_tables(), 0);
+    }
+}
+
+mod free {
+    use super::*;
+
+    #[test]
+    fn tables_are_freed_only_after_a_grace_period() {
+        let pm = pm();
+        let pt: PageTable = PageTable::new(&pm).unwrap();
+        let base = 0x5000_0000;
+        map_one(&pt, base, 0);
+        let before = pm.frames_in_use();
+        let reader = rcu::read_lock();
+        let mut g = Gather::new(&pm);
+        pt.zap(base, base + 4096, |_, e| g.add_page(e.pfn()));
+        pt.free_tables(base, base + 4096, 0, 1 << 47, &mut g);
+        assert_eq!(g.len(), (1, 3));
+        g.finish();
+        rcu::flush();
+        // The data frame is back at once; the 3 tables wait for our read section.
+        assert_eq!(pm.frames_in_use(), before - 1);
+        drop(reader);
+        rcu::barrier();
+        assert_eq!(pm.frames_in_use(), before - 4);
+    }
+
+    #[test]
+    fn floor_and_ceiling_keep_shared_tables() {
+        let pm = pm();
+        let pt: PageTable = PageTable::new(&pm).unwrap();
+        let base = 0x6000_0000u64;
+        let pages: Vec<Pfn> = (0..3).map(|i| map_one(&pt, base + i * 4096, 0)).collect();
+        // Unmap the middle page: its neighbours still use the PTE table.
+        let mut g = Gather::new(&pm);
+        pt.zap(base + 4096, base + 8192, |_, e| g.add_page(e.pfn()));
+        pt.free_tables(base + 4096, base + 8192, base + 4096, base + 8192, &mut g);
+        assert_eq!(g.len(), (1, 0), "no table freed");
+        g.finish();
+        let guard = rcu::read_lock();
+        assert_eq!(pt.lookup(base, &guard).unwrap().0.pfn(), pages[0]);
+        assert_eq!(pt.lookup(base + 8192, &guard).unwrap().0.pfn(), pages[2]);
+        assert!(pt.lookup(base + 4096, &guard).is_none());
+        drop(guard);
+        let mut g = Gather::new(&pm);
+        pt.zap(0, 1 << 47, |_, e| g.add_page(e.pfn()));
+        pt.free_tables(0, 1 << 47, 0, 1 << 47, &mut g);
+        g.finish();
+    }
+
+    #[test]
+    fn dropping_the_table_returns_every_frame() {
+        let pm = pm();
+        let base_use = pm.frames_in_use();
+        {
+            let pt: PageTable = PageTable::new(&pm).unwrap();
+            let mut g = Gather::new(&pm);
+            for i in 0..10 {
+                map_one(&pt, (i << 30) + 0x1000, 0);
+            }
+            pt.zap(0, 1 << 47, |_, e| g.add_page(e.pfn()));
+            g.finish();
+        }
+        rcu::barrier();
+        assert_eq!(pm.frames_in_use(), base_use);
+    }
+}
+
+mod change {
+    use super::*;
+
+    #[test]
+    fn change_rewrites_flags_and_keeps_frames() {
+        let pm = pm();
+        let pt: PageTable = PageTable::new(&pm).unwrap();
+        let pfn = map_one(&pt, 0x1000_0000, 0);
+        pt.change(0, 1 << 47, |_, e| {
+            e.with_flags((e.flags() & !bits::P & !bits::W) | bits::PROTNONE)
+        });
+        let g = rcu::read_lock();
+        let (e, _) = pt.lookup(0x1000_0000, &g).unwrap();
+        assert!(!e.present() && e.has(bits::PROTNONE) && e.pfn() == pfn);
+        drop(g);
+        let mut g = Gather::new(&pm);
+        pt.zap(0, 1 << 47, |_, e| g.add_page(e.pfn()));
+        g.finish();
+    }
+}

@@ -1,0 +1,199 @@
+//! The immutable VMA.
+//!
+//! A VMA's range, flags, page offset and backing never change once it is in the tree
+//! (design decision 5): mprotect, split, merge and mremap build new VMAs and replace the
+//! old ones, which are marked detached and freed through RCU. The one exception is the
+//! anon identity ([`AnonVma`]), which a fault sets once, from none to some, under the
+//! `mmap_lock` read side, as Linux's `anon_vma_prepare`.
+
+use std::sync::{Arc, OnceLock};
+
+use super::flags::*;
+use crate::{
+    pagecache::PageCache,
+    sync::{AtomicBool, Ordering},
+};
+
+/// The identity of the anonymous memory of a VMA (Linux `anon_vma`). VMAs split from
+/// one another share it; two VMAs with different identities never merge.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AnonVma {
+    /// Unique id.
+    pub id: u64,
+}
+
+/// What backs a VMA's pages.
+#[derive(Debug, Clone)]
+pub enum Backing {
+    /// Private anonymous memory (zero-filled on demand).
+    Anon,
+    /// A shmem object (shared anonymous memory).
+    Shmem(Arc<PageCache>),
+}
+
+impl Backing {
+    fn same(&self, other: &Backing) -> bool {
+        match (self, other) {
+            (Backing::Anon, Backing::Anon) => true,
+            (Backing::Shmem(a), Backing::Shmem(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// A virtual memory area `[start, end)`.
+#[derive(Debug)]
+pub struct Vma {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// `vm_flags` (see [`super::flags`]).
+    pub flags: u64,
+    /// Page offset of `start` in the backing object (anon: `start >> 12` at creation).
+    pub pgoff: u64,
+    /// The backing object.
+    pub backing: Backing,
+    anon: OnceLock<Arc<AnonVma>>,
+    detached: AtomicBool,
+}
+
+impl Vma {
+    /// A new VMA with no anon identity yet.
+    pub fn new(start: u64, end: u64, flags: u64, pgoff: u64, backing: Backing) -> Self {
+        debug_assert!(start < end && start.is_multiple_of(4096) && end.is_multiple_of(4096));
+        Self {
+            start,
+            end,
+            flags,
+            pgoff,
+            backing,
+            anon: OnceLock::new(),
+            detached: AtomicBool::new(false),
+        }
+    }
+
+    /// A copy of this VMA's attributes over `[start, end)` (a part of it, or an
+    /// extension of it) with `flags`, keeping the page offset continuous and the anon
+    /// identity shared.
+    pub fn derive(&self, start: u64, end: u64, flags: u64) -> Self {
+        let pgoff = self.pgoff_at(start);
+        let v = Self::new(start, end, flags, pgoff, self.backing.clone());
+        if let Some(a) = self.anon.get() {
+            let _ = v.anon.set(Arc::clone(a));
+        }
+        v
+    }
+
+    /// Page offset that address `addr` has in this VMA's object (may lie outside it).
+    pub fn pgoff_at(&self, addr: u64) -> u64 {
+        (self.pgoff as i64 + ((addr as i64 - self.start as i64) >> 12)) as u64
+    }
+
+    /// Length in bytes.
+    #[expect(clippy::len_without_is_empty, reason = "a VMA is never empty")]
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether `addr` lies inside.
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+
+    /// The anon identity, if a fault created one.
+    pub fn anon(&self) -> Option<&Arc<AnonVma>> {
+        self.anon.get()
+    }
+
+    /// The anon identity, created with `id` if there is none yet.
+    pub fn anon_prepare(&self, id: impl FnOnce() -> u64) -> &Arc<AnonVma> {
+        self.anon.get_or_init(|| Arc::new(AnonVma { id: id() }))
+    }
+
+    /// Give this (new, unpublished) VMA the identity `a`.
+    pub fn set_anon(&self, a: Option<Arc<AnonVma>>) {
+        if let Some(a) = a {
+            let _ = self.anon.set(a);
+        }
+    }
+
+    /// Whether this is private anonymous memory.
+    pub fn is_anon(&self) -> bool {
+        matches!(self.backing, Backing::Anon)
+    }
+
+    /// Whether the VMA is shared (`MAP_SHARED`).
+    pub fn is_shared(&self) -> bool {
+        self.flags & VM_SHARED != 0
+    }
+
+    /// The maps permission string, e.g. `rw-p`.
+    pub fn perms(&self) -> String {
+        let f = self.flags;
+        let mut s = String::with_capacity(4);
+        s.push(if f & VM_READ != 0 { 'r' } else { '-' });
+        s.push(if f & VM_WRITE != 0 { 'w' } else { '-' });
+        s.push(if f & VM_EXEC != 0 { 'x' } else { '-' });
+        s.push(if f & VM_MAYSHARE != 0 { 's' } else { 'p' });
+        s
+    }
+
+    /// Mark removed from the tree (it may still be read by RCU readers).
+    pub fn mark_detached(&self) {
+        // Release pairs with the Acquire in `is_detached`.
+        self.detached.store(true, Ordering::Release);
+    }
+
+    /// Whether it was removed from the tree.
+    pub fn is_detached(&self) -> bool {
+        // Acquire: pairs with `mark_detached`.
+        self.detached.load(Ordering::Acquire)
+    }
+
+    /// Whether a VMA `[self.end, ...)` with `flags`, `backing`, first page offset
+    /// `pgoff` and anon identity `anon` may merge after this one (Linux
+    /// `can_vma_merge_after` + `is_mergeable_vma` + `is_mergeable_anon_vma`).
+    pub fn can_merge_after(
+        &self,
+        flags: u64,
+        backing: &Backing,
+        pgoff: u64,
+        anon: Option<&Arc<AnonVma>>,
+    ) -> bool {
+        mergeable(self.flags, flags)
+            && self.backing.same(backing)
+            && anon_compatible(self.anon(), anon)
+            && self.pgoff + (self.len() >> 12) == pgoff
+    }
+
+    /// Whether a VMA ending at `self.start`, with `flags`, `backing`, anon identity
+    /// `anon` and `npages` pages starting at page offset `pgoff`, may merge before this.
+    pub fn can_merge_before(
+        &self,
+        flags: u64,
+        backing: &Backing,
+        pgoff: u64,
+        npages: u64,
+        anon: Option<&Arc<AnonVma>>,
+    ) -> bool {
+        mergeable(self.flags, flags)
+            && self.backing.same(backing)
+            && anon_compatible(self.anon(), anon)
+            && pgoff + npages == self.pgoff
+    }
+}
+
+/// Flags equal (soft-dirty ignored) and not special.
+fn mergeable(a: u64, b: u64) -> bool {
+    (a ^ b) & !VM_SOFTDIRTY == 0 && a & VM_SPECIAL == 0
+}
+
+/// Both none, identical, or exactly one set (Linux `is_mergeable_anon_vma`; forks come
+/// in a later issue).
+pub fn anon_compatible(a: Option<&Arc<AnonVma>>, b: Option<&Arc<AnonVma>>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+        _ => true,
+    }
+}

@@ -1,0 +1,8 @@
+//! VMAs: immutable ranges with attributes, and the RCU-safe tree that holds them.
+mod area;
+pub mod flags;
+mod tree;
+
+pub use area::{AnonVma, Backing, Vma, anon_compatible as anon_compatible_pub};
+pub use flags::*;
+pub use tree::{TreeEdit, VmaTree};

@@ -1,0 +1,244 @@
+//! The VMA tree, v1: an immutable ordered map published through RCU.
+//!
+//! Readers ([`VmaTree::find`] and friends) take an RCU guard, load the current snapshot
+//! with Acquire and search it; they take no lock and do no atomic read-modify-write, and
+//! everything they return borrows from the guard. Writers hold `mmap_lock` for write,
+//! build the next snapshot in a [`TreeEdit`] (a persistent B-tree: cloning is O(1), each
+//! change O(log n), untouched nodes shared), and publish it with one Release store. The
+//! previous snapshot, and with it every VMA only it still references, is freed by one RCU
+//! callback after a grace period: one batch per operation, however many VMAs it removed.
+//!
+//! A later issue replaces this with an RCU B-tree of our own behind the same interface.
+
+use std::sync::Arc;
+
+use crossbeam_epoch::{Atomic, Owned};
+use imbl::OrdMap;
+
+use super::Vma;
+use crate::sync::{Ordering, rcu::RcuGuard};
+
+type Map = OrdMap<u64, Arc<Vma>>;
+
+/// The RCU-safe set of VMAs of one address space, keyed by start address.
+#[derive(Debug)]
+pub struct VmaTree {
+    root: Atomic<Map>,
+}
+
+/// A pending change to the tree (writers only, under `mmap_lock` write).
+#[derive(Debug)]
+#[must_use = "an edit does nothing until committed"]
+pub struct TreeEdit<'t> {
+    tree: &'t VmaTree,
+    map: Map,
+    removed: Vec<Arc<Vma>>,
+}
+
+impl Default for VmaTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VmaTree {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self {
+            root: Atomic::new(Map::new()),
+        }
+    }
+
+    fn snapshot<'g>(&self, g: &'g RcuGuard) -> &'g Map {
+        // Acquire pairs with the Release store in `TreeEdit::commit`: the snapshot and
+        // the VMAs in it are fully built.
+        let s = self.root.load(Ordering::Acquire, g);
+        // SAFETY: `root` always holds a valid map (set in `new`, replaced in `commit`);
+        // a replaced map is destroyed only after a grace period, and `g` pins us.
+        unsafe { s.deref() }
+    }
+
+    /// The VMA containing `addr`.
+    pub fn find<'g>(&self, addr: u64, g: &'g RcuGuard) -> Option<&'g Arc<Vma>> {
+        let (_, v) = self.snapshot(g).range(..=addr).next_back()?;
+        v.contains(addr).then_some(v)
+    }
+
+    /// The first VMA that ends above `addr` (Linux `find_vma`).
+    pub fn find_from<'g>(&self, addr: u64, g: &'g RcuGuard) -> Option<&'g Arc<Vma>> {
+        if let Some(v) = self.find(addr, g) {
+            return Some(v);
+        }
+        self.snapshot(g).range(addr..).next().map(|(_, v)| v)
+    }
+
+    /// The last VMA that starts below `addr`.
+    pub fn prev<'g>(&self, addr: u64, g: &'g RcuGuard) -> Option<&'g Arc<Vma>> {
+        self.snapshot(g).range(..addr).next_back().map(|(_, v)| v)
+    }
+
+    /// VMAs intersecting `[start, end)`, in address order.
+    pub fn intersecting<'g>(&self, start: u64, end: u64, g: &'g RcuGuard) -> Vec<&'g Arc<Vma>> {
+        let map = self.snapshot(g);
+        let mut out = Vec::new();
+        if let Some((_, v)) = map.range(..start).next_back()
+            && v.end > start
+        {
+            out.push(v);
+        }
+        out.extend(map.range(start..end).map(|(_, v)| v));
+        out
+    }
+
+    /// All VMAs in address order.
+    pub fn iter<'g>(&self, g: &'g RcuGuard) -> impl Iterator<Item = &'g Arc<Vma>> {
+        self.snapshot(g).values()
+    }
+
+    /// Number of VMAs (`map_count`).
+    pub fn len(&self, g: &RcuGuard) -> usize {
+        self.snapshot(g).len()
+    }
+
+    /// Whether there are no VMAs.
+    pub fn is_empty(&self, g: &RcuGuard) -> bool {
+        self.snapshot(g).is_empty()
+    }
+
+    /// Start a change. The caller holds `mmap_lock` for write (one writer at a time).
+    pub fn edit(&self) -> TreeEdit<'_> {
+        let g = crate::sync::rcu::read_lock();
+        TreeEdit {
+            tree: self,
+            map: self.snapshot(&g).clone(),
+            removed: Vec::new(),
+        }
+    }
+}
+
+impl Drop for VmaTree {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no reader can start; readers that loaded the map hold an
+        // Arc-free borrow only while pinned, and we defer the destruction past them.
+        let g = crate::sync::rcu::read_lock();
+        let old = self
+            .root
+            .swap(crossbeam_epoch::Shared::null(), Ordering::AcqRel, &g);
+        if !old.is_null() {
+            // SAFETY: unlinked above; destroyed after a grace period.
+            unsafe { g.defer_destroy(old) };
+        }
+    }
+}
+
+impl TreeEdit<'_> {
+    /// VMAs of the pending state intersecting `[start, end)`.
+    pub fn intersecting(&self, start: u64, end: u64) -> Vec<Arc<Vma>> {
+        let mut out = Vec::new();
+        if let Some((_, v)) = self.map.range(..start).next_back()
+            && v.end > start
+        {
+            out.push(Arc::clone(v));
+        }
+        out.extend(self.map.range(start..end).map(|(_, v)| Arc::clone(v)));
+        out
+    }
+
+    /// The pending VMA containing `addr`.
+    pub fn find(&self, addr: u64) -> Option<Arc<Vma>> {
+        let (_, v) = self.map.range(..=addr).next_back()?;
+        v.contains(addr).then(|| Arc::clone(v))
+    }
+
+    /// The pending VMA ending exactly at `addr`.
+    pub fn ending_at(&self, addr: u64) -> Option<Arc<Vma>> {
+        let (_, v) = self.map.range(..addr).next_back()?;
+        (v.end == addr).then(|| Arc::clone(v))
+    }
+
+    /// The pending VMA starting exactly at `addr`.
+    pub fn starting_at(&self, addr: u64) -> Option<Arc<Vma>> {
+        self.map.get(&addr).cloned()
+    }
+
+    /// The last pending VMA that starts below `addr`.
+    pub fn prev(&self, addr: u64) -> Option<Arc<Vma>> {
+        self.map
+            .range(..addr)
+            .next_back()
+            .map(|(_, v)| Arc::clone(v))
+    }
+
+    /// The first pending VMA that starts at or above `addr`.
+    pub fn next(&self, addr: u64) -> Option<Arc<Vma>> {
+        self.map.range(addr..).next().map(|(_, v)| Arc::clone(v))
+    }
+
+    /// All pending VMAs in address order.
+    pub fn all(&self) -> Vec<Arc<Vma>> {
+        self.map.values().cloned().collect()
+    }
+
+    /// Pending VMAs in descending address order (for top-down gap search).
+    pub fn iter_rev(&self) -> impl Iterator<Item = &Arc<Vma>> {
+        self.map.values().rev()
+    }
+
+    /// Pending VMAs starting at or above `addr`, ascending (bottom-up gap search).
+    pub fn iter_from(&self, addr: u64) -> impl Iterator<Item = &Arc<Vma>> {
+        self.map.range(addr..).map(|(_, v)| v)
+    }
+
+    /// Pending number of VMAs.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the pending state has no VMA.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Remove `vma` (which must be in the pending state).
+    pub fn remove(&mut self, vma: &Arc<Vma>) {
+        let old = self
+            .map
+            .remove(&vma.start)
+            .expect("removing a VMA that is not in the tree");
+        debug_assert!(Arc::ptr_eq(&old, vma));
+        self.removed.push(old);
+    }
+
+    /// Insert `vma`, which must not overlap anything pending.
+    pub fn insert(&mut self, vma: Arc<Vma>) {
+        debug_assert!(
+            self.intersecting(vma.start, vma.end).is_empty(),
+            "overlapping insert"
+        );
+        self.map.insert(vma.start, vma);
+    }
+
+    /// Publish the pending state; mark removed VMAs detached; free the old snapshot
+    /// after a grace period.
+    pub fn commit(self) {
+        let TreeEdit { tree, map, removed } = self;
+        let g = crate::sync::rcu::read_lock();
+        // Release: pairs with the readers' Acquire load in `snapshot`.
+        let old = tree.root.swap(Owned::new(map), Ordering::AcqRel, &g);
+        for v in &removed {
+            // A VMA removed and re-inserted (unchanged) by the same edit stays attached.
+            if !tree
+                .snapshot(&g)
+                .get(&v.start)
+                .is_some_and(|cur| Arc::ptr_eq(cur, v))
+            {
+                v.mark_detached();
+            }
+        }
+        // SAFETY: `old` was the published map and is now unlinked; readers that loaded
+        // it are pinned, and destruction waits for them (one deferred drop, which also
+        // drops the last references to the removed VMAs: a batch, not one per VMA).
+        unsafe { g.defer_destroy(old) };
+        drop(removed);
+    }
+}
