@@ -6,7 +6,11 @@
 //! bug. Scripts that need what the library cannot do yet are listed in [`SKIP`] with the
 //! reason.
 
-use std::path::{Path, PathBuf};
+use std::{
+    any::Any,
+    panic::AssertUnwindSafe,
+    path::{Path, PathBuf},
+};
 
 use softmm::Config;
 use softmm_cli::script::{SoftmmBackend, parse_script, run_script};
@@ -46,6 +50,16 @@ fn run_one(path: &Path) -> Result<(), String> {
     Err(String::from_utf8_lossy(&out).into_owned())
 }
 
+fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
 #[test]
 fn every_script_passes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -61,9 +75,14 @@ fn every_script_passes() {
             continue;
         }
         ran += 1;
-        if let Err(report) = run_one(path) {
-            failures.push(format!("=== {}\n{report}", path.display()));
-        }
+        // A panic in the library fails this script, not the whole list.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_one(path)));
+        let report = match result {
+            Ok(Ok(())) => continue,
+            Ok(Err(report)) => report,
+            Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+        };
+        failures.push(format!("=== {}\n{report}", path.display()));
     }
     eprintln!("{ran} scripts run, {} failed", failures.len());
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
