@@ -41,9 +41,10 @@ impl SoftmmBackend {
         &self.mm
     }
 
-    fn syscall(&mut self, call: &Call) -> Option<Result<u64, Errno>> {
+    /// A system call (or a procfs query with an errno result).
+    fn syscall(&self, call: &Call) -> Result<u64, Errno> {
         let mm = &self.mm;
-        Some(match *call {
+        match *call {
             Call::Mmap {
                 addr,
                 len,
@@ -71,13 +72,15 @@ impl SoftmmBackend {
             Call::Msync { addr, len, flags } => mm.msync(addr, len, flags),
             Call::Resident { addr, len } => mm.resident(addr, len),
             Call::Smaps { addr, ref field } => mm.smaps_field(addr, field),
-            _ => return None,
-        })
+            // Dispatched elsewhere by `call`.
+            _ => Err(Errno::ENOSYS),
+        }
     }
 
-    fn access(&mut self, call: &Call) -> Option<Result<Outcome, AccessFault>> {
+    /// A memory access through the CPU; a fault answers its signal.
+    fn access(&mut self, call: &Call) -> Outcome {
         let cpu = &mut self.cpu;
-        Some(match call {
+        let res = match call {
             Call::Poke { addr, data } => cpu
                 .write(*addr, data)
                 .map(|()| Outcome::Int(data.len() as u64)),
@@ -89,12 +92,20 @@ impl SoftmmBackend {
                 cpu.read(*addr, &mut buf).map(|()| Outcome::Bytes(buf))
             }
             Call::Count { addr, len, byte } => count(cpu, *addr, *len, *byte),
-            _ => return None,
+            // Dispatched elsewhere by `call`.
+            _ => return Outcome::Err(Errno::ENOSYS.0),
+        };
+        res.unwrap_or_else(|f| {
+            Outcome::Signal(match f.signal {
+                Signal::Segv => SIGSEGV,
+                Signal::Bus => SIGBUS,
+            })
         })
     }
 
-    fn procfs(&self, call: &Call) -> Option<Outcome> {
-        Some(match *call {
+    /// `layout`, `vmflags`, `maps()`, `smaps()`.
+    fn procfs(&self, call: &Call) -> Outcome {
+        match *call {
             Call::Layout { addr, len } => {
                 let vmas: Vec<VmaView> = self
                     .mm
@@ -114,8 +125,9 @@ impl SoftmmBackend {
             },
             Call::Maps => Outcome::Print(self.mm.maps_text()),
             Call::SmapsAll => Outcome::Print(self.mm.smaps_text()),
-            _ => return None,
-        })
+            // Dispatched elsewhere by `call`.
+            _ => Outcome::Err(Errno::ENOSYS.0),
+        }
     }
 }
 
@@ -155,21 +167,17 @@ impl Backend for SoftmmBackend {
         if pid != 1 {
             return Outcome::Error(format!("no process with pid {pid}"));
         }
-        if let Some(res) = self.syscall(call) {
-            return match res {
+        match call {
+            Call::Poke { .. } | Call::Fill { .. } | Call::Peek { .. } | Call::Count { .. } => {
+                self.access(call)
+            }
+            Call::Layout { .. } | Call::Vmflags { .. } | Call::Maps | Call::SmapsAll => {
+                self.procfs(call)
+            }
+            _ => match self.syscall(call) {
                 Ok(v) => Outcome::Int(v),
                 Err(e) => Outcome::Err(e.0),
-            };
+            },
         }
-        if let Some(res) = self.access(call) {
-            return res.unwrap_or_else(|f| {
-                Outcome::Signal(match f.signal {
-                    Signal::Segv => SIGSEGV,
-                    Signal::Bus => SIGBUS,
-                })
-            });
-        }
-        self.procfs(call)
-            .unwrap_or_else(|| Outcome::Error(format!("{call:?} is not supported yet")))
     }
 }
