@@ -121,11 +121,7 @@ impl<B: Backend + ?Sized, W: Write> Runner<'_, B, W> {
                 )?;
                 return self.fail(line, &format!("no process with pid {pid}"));
             }
-            Err(e) => {
-                let prefix = if line.proc.is_some() { "[pid ?] " } else { "" };
-                writeln!(self.out, "{prefix}{name}(...) = ?")?;
-                return self.fail(line, &e.0);
-            }
+            Err(e) => return self.not_evaluated(line, &e),
         };
         let args = match line
             .args
@@ -134,11 +130,7 @@ impl<B: Backend + ?Sized, W: Write> Runner<'_, B, W> {
             .collect::<Result<Vec<_>, _>>()
         {
             Ok(args) => args,
-            Err(e) => {
-                let prefix = if line.proc.is_some() { "[pid ?] " } else { "" };
-                writeln!(self.out, "{prefix}{name}(...) = ?")?;
-                return self.fail(line, &e.0);
-            }
+            Err(e) => return self.not_evaluated(line, &e),
         };
         let res = self.execute(line, pid, &args);
         let echo = format!("{prefix}{name}({})", echo_args(line, &args));
@@ -211,6 +203,13 @@ impl<B: Backend + ?Sized, W: Write> Runner<'_, B, W> {
             self.fail(line, &msg)?;
         }
         Ok(())
+    }
+
+    /// A line whose PROC or arguments could not be evaluated: echoed without them.
+    fn not_evaluated(&mut self, line: &Line, e: &EvalError) -> io::Result<()> {
+        let prefix = if line.proc.is_some() { "[pid ?] " } else { "" };
+        writeln!(self.out, "{prefix}{}(...) = ?", line.call.name())?;
+        self.fail(line, &e.0)
     }
 
     fn fail(&mut self, line: &Line, msg: &str) -> io::Result<()> {
