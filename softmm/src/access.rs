@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::{
     addr::PAGE_SIZE,
-    fault::{Access, Fault, Signal, pte_allows},
+    fault::{Access, Fault, SegvCode, Signal, pte_allows},
     frame::{Pfn, flags},
     mm::AddressSpace,
     sync::rcu,
@@ -100,8 +100,17 @@ impl Cpu {
                     }
                 }
             }
-            let _guard = mm.lock.read();
-            mm.handle_fault(addr, access)?;
+            let r = {
+                let _guard = mm.lock.read();
+                mm.handle_fault(addr, access)
+            };
+            match r {
+                Ok(()) => {}
+                // No VMA: maybe a grows-down VMA above can expand (needs the write lock,
+                // so the read lock is dropped first).
+                Err(Fault::Segv { code: SegvCode::MapErr, .. }) if mm.expand_stack(addr) => {}
+                Err(f) => return Err(f),
+            }
         }
     }
 

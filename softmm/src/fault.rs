@@ -236,6 +236,11 @@ impl AddressSpace {
         access: Access,
     ) -> Result<(), Fault> {
         let oom = Fault::Oom { addr: page };
+        // Beyond the end of the object (a grown shared mapping): SIGBUS, as a file
+        // mapping past EOF.
+        if vma.pgoff_at(page) >= cache.size().div_ceil(4096) {
+            return Err(Fault::Bus { addr: page });
+        }
         let mut f = base_flags(vma);
         if vma.flags & VM_WRITE != 0 {
             f |= bits::W;

@@ -78,7 +78,7 @@ impl AddressSpace {
         gather.finish();
         if let Some((s, e)) = populate {
             let _g = self.lock.read();
-            self.populate_range(s, e, true);
+            self.populate_range(s, e);
         }
         Ok(result)
     }

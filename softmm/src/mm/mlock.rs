@@ -40,7 +40,7 @@ impl AddressSpace {
             self.apply_lock_flags(start, len, flags)?;
         }
         let _g = self.lock.read();
-        self.populate_range(start, start + len, true);
+        self.populate_range(start, start + len);
         Ok(0)
     }
 
@@ -107,7 +107,7 @@ impl AddressSpace {
         }
         if flags & MCL_CURRENT != 0 {
             let _g = self.lock.read();
-            self.populate_range(0, crate::addr::TASK_SIZE, true);
+            self.populate_range(0, crate::addr::TASK_SIZE);
         }
         Ok(0)
     }
@@ -148,10 +148,8 @@ impl AddressSpace {
         if flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
             return Err(Errno::EINVAL);
         }
-        let len = len
-            .checked_add(0xfff)
-            .map(|l| l & !0xfff)
-            .ok_or(Errno::ENOMEM)?;
+        // Linux rounds with wrapping arithmetic: a length near 2^64 becomes 0.
+        let len = len.wrapping_add(0xfff) & !0xfff;
         let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
         if end == start {
             return Ok(0);

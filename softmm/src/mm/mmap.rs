@@ -64,7 +64,7 @@ impl AddressSpace {
         let (addr, populate) = r?;
         if let Some((start, end)) = populate {
             let _guard = self.lock.read();
-            self.populate_range(start, end, false);
+            self.populate_range(start, end);
         }
         Ok(addr)
     }

@@ -19,6 +19,7 @@ mod mremap;
 mod munmap;
 mod populate;
 mod query;
+mod stack;
 mod vma_ops;
 
 use std::sync::Arc;

@@ -60,6 +60,10 @@ impl AddressSpace {
         } else if first.start > start {
             return Err(Errno::ENOMEM);
         }
+        if grows & PROT_GROWSUP != 0 {
+            // x86 has no VM_GROWSUP VMAs.
+            return Err(Errno::EINVAL);
+        }
         let mut tmp = first.start;
         let mut nstart = start;
         let mut result = Ok(0);

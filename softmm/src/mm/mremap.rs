@@ -43,7 +43,7 @@ impl AddressSpace {
         }
         let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
         let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
-        if new_len == 0 {
+        if new_len == 0 || new_len > TASK_SIZE {
             return Err(Errno::EINVAL);
         }
         if addr.checked_add(old_len).is_none() {
@@ -74,7 +74,7 @@ impl AddressSpace {
         gather.finish();
         if let Some((s, e)) = populate {
             let _g = self.lock.read();
-            self.populate_range(s, e, true);
+            self.populate_range(s, e);
         }
         r.map(|(a, _)| a)
     }
@@ -89,6 +89,9 @@ impl AddressSpace {
         flags: u64,
         gather: &mut Gather,
     ) -> SysResult<(u64, Option<(u64, u64)>)> {
+        if edit.find(addr).is_none() {
+            return Err(Errno::EFAULT);
+        }
         if old_len >= new_len {
             let r = self.unmap_locked(edit, addr + new_len, addr + old_len, gather);
             if r.is_err() && old_len != new_len {
@@ -197,6 +200,10 @@ impl AddressSpace {
             self.unmap_locked(edit, addr + new_len, addr + old_len, gather)?;
             old_len = new_len;
         }
+        let first = edit.find(addr).ok_or(Errno::EFAULT)?;
+        if flags & MREMAP_FIXED != 0 && flags & MREMAP_DONTUNMAP == 0 && old_len == new_len && first.end < addr + old_len {
+            return self.move_many(edit, addr, old_len, new_addr, gather);
+        }
         let vma = self.vma_to_resize(edit, addr, old_len, new_len, flags)?;
         let mut mflags = 0;
         if flags & MREMAP_FIXED != 0 {
@@ -212,6 +219,25 @@ impl AddressSpace {
             got
         };
         self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
+    }
+
+    /// A pure move of a range spanning several VMAs (Linux 6.17+): each VMA part moves
+    /// to the same offset from `dst` and keeps its attributes; gaps stay gaps.
+    fn move_many(
+        &self,
+        edit: &mut TreeEdit<'_>,
+        addr: u64,
+        len: u64,
+        dst: u64,
+        gather: &mut Gather,
+    ) -> SysResult<(u64, Option<(u64, u64)>)> {
+        for v in edit.intersecting(addr, addr + len) {
+            let lo = v.start.max(addr);
+            let hi = v.end.min(addr + len);
+            let cur = edit.find(lo).ok_or(Errno::EFAULT)?;
+            self.move_vma(edit, &cur, lo, hi - lo, hi - lo, dst + (lo - addr), MREMAP_FIXED, gather)?;
+        }
+        Ok((dst, None))
     }
 
     /// Move `[addr, addr + old_len)` of `vma` to `dst` with `new_len` bytes.
@@ -261,8 +287,12 @@ impl AddressSpace {
             }
             v
         };
+        // Insert first: the unmap below computes which page tables are still needed
+        // from the layout, and the moved entries now live under the new VMA.
+        let nv = Arc::new(nv);
+        edit.insert(Arc::clone(&nv));
         if flags & MREMAP_DONTUNMAP != 0 {
-            // The old range stays mapped, empty, unlocked and unaccounted.
+            // The old range stays mapped, empty and unlocked.
             if let Some(cur) = edit.find(addr) {
                 let f = cur.flags & !VM_LOCKED_MASK;
                 let _ = self.modify_flags(edit, &cur, addr, addr + old_len, f)?;
@@ -270,8 +300,6 @@ impl AddressSpace {
         } else {
             self.unmap_locked(edit, addr, addr + old_len, gather)?;
         }
-        let nv = Arc::new(nv);
-        edit.insert(Arc::clone(&nv));
         let pop = (nv.flags & VM_LOCKED != 0 && new_len > old_len)
             .then_some((dst + old_len, dst + new_len));
         Ok((dst, pop))

@@ -10,9 +10,9 @@ use crate::{
 impl AddressSpace {
     /// Fault in `[start, end)` VMA by VMA, as `__mm_populate`: write faults for private
     /// writable memory, read faults otherwise; PROT_NONE and lock-on-fault VMAs are
-    /// skipped (unless `force_write`). Errors are ignored (populate is best effort).
+    /// skipped. Errors are ignored (populate is best effort).
     /// The caller holds `mmap_lock` (either side).
-    pub(crate) fn populate_range(&self, start: u64, end: u64, skip_onfault: bool) {
+    pub(crate) fn populate_range(&self, start: u64, end: u64) {
         let g = rcu::read_lock();
         let vmas: Vec<_> = self
             .tree
@@ -22,7 +22,7 @@ impl AddressSpace {
             .collect();
         drop(g);
         for v in vmas {
-            if v.flags & VM_ACCESS_FLAGS == 0 || (skip_onfault && v.flags & VM_LOCKONFAULT != 0) {
+            if v.flags & VM_ACCESS_FLAGS == 0 || v.flags & VM_LOCKONFAULT != 0 {
                 continue;
             }
             let write = v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE;

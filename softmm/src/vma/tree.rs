@@ -242,3 +242,93 @@ impl TreeEdit<'_> {
         drop(removed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        sync::rcu,
+        vma::{Backing, flags::*},
+    };
+
+    fn vma(start: u64, end: u64) -> Arc<Vma> {
+        Arc::new(Vma::new(start, end, VM_READ | VM_MAYREAD, start >> 12, Backing::Anon))
+    }
+
+    fn tree_of(ranges: &[(u64, u64)]) -> VmaTree {
+        let t = VmaTree::new();
+        let mut e = t.edit();
+        for &(s, en) in ranges {
+            e.insert(vma(s, en));
+        }
+        e.commit();
+        t
+    }
+
+    #[test]
+    fn find_and_intersecting() {
+        let t = tree_of(&[(0x1000, 0x3000), (0x5000, 0x6000), (0x8000, 0xa000)]);
+        let g = rcu::read_lock();
+        assert_eq!(t.find(0x1000, &g).map(|v| v.start), Some(0x1000));
+        assert_eq!(t.find(0x2fff, &g).map(|v| v.start), Some(0x1000));
+        assert!(t.find(0x3000, &g).is_none());
+        assert!(t.find(0x0, &g).is_none());
+        assert_eq!(t.find_from(0x3000, &g).map(|v| v.start), Some(0x5000));
+        assert!(t.find_from(0xa000, &g).is_none());
+        let hits: Vec<u64> = t.intersecting(0x2000, 0x8001, &g).iter().map(|v| v.start).collect();
+        assert_eq!(hits, vec![0x1000, 0x5000, 0x8000]);
+        assert!(t.intersecting(0x3000, 0x5000, &g).is_empty());
+        assert_eq!(t.len(&g), 3);
+    }
+
+    #[test]
+    fn replace_publishes_at_commit_and_detaches() {
+        let t = tree_of(&[(0x1000, 0x4000)]);
+        let g = rcu::read_lock();
+        let old = Arc::clone(t.find(0x1000, &g).unwrap());
+        let mut e = t.edit();
+        e.remove(&old);
+        e.insert(vma(0x1000, 0x2000));
+        e.insert(vma(0x3000, 0x4000));
+        // A reader sees the old layout until the commit.
+        assert_eq!(t.find(0x2000, &g).map(|v| v.end), Some(0x4000));
+        assert!(!old.is_detached());
+        e.commit();
+        // The old snapshot borrowed by `g` is still valid; new lookups see the new one.
+        let g2 = rcu::read_lock();
+        assert!(t.find(0x2000, &g2).is_none());
+        assert_eq!(t.len(&g2), 2);
+        assert!(old.is_detached());
+    }
+
+    #[test]
+    fn edit_neighbour_queries() {
+        let t = tree_of(&[(0x1000, 0x3000), (0x5000, 0x6000)]);
+        let e = t.edit();
+        assert_eq!(e.ending_at(0x3000).map(|v| v.start), Some(0x1000));
+        assert!(e.ending_at(0x4000).is_none());
+        assert_eq!(e.starting_at(0x5000).map(|v| v.end), Some(0x6000));
+        assert_eq!(e.prev(0x5000).map(|v| v.start), Some(0x1000));
+        assert_eq!(e.next(0x3000).map(|v| v.start), Some(0x5000));
+        assert_eq!(e.iter_rev().map(|v| v.start).collect::<Vec<_>>(), vec![0x5000, 0x1000]);
+        e.commit();
+    }
+
+    #[test]
+    fn removed_vmas_are_freed_after_a_grace_period() {
+        let t = tree_of(&[(0x1000, 0x2000)]);
+        let weak = {
+            let g = rcu::read_lock();
+            Arc::downgrade(t.find(0x1000, &g).unwrap())
+        };
+        let reader = rcu::read_lock();
+        let mut e = t.edit();
+        e.remove(&weak.upgrade().unwrap());
+        e.commit();
+        rcu::flush();
+        assert!(weak.upgrade().is_some(), "a reader is still pinned");
+        drop(reader);
+        rcu::barrier();
+        assert!(weak.upgrade().is_none(), "freed after the grace period");
+    }
+}
