@@ -1,5 +1,30 @@
-//! The `softmm` command (placeholder until the CLI lands).
-fn main() {
-    eprintln!("softmm: no command yet");
-    std::process::exit(2);
+//! `softmm`: the command-line front end of the softmm memory manager.
+//!
+//! One subcommand per job; each lives in `softmm_cli::cmd`.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use softmm_cli::cmd;
+
+/// softmm: a software virtual-memory manager with Linux x86-64 semantics.
+#[derive(Debug, Parser)]
+#[command(name = "softmm", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a script of memory-management calls and check its expectations.
+    Run(cmd::run::RunArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Run(args) => cmd::run::main(args),
+    }
 }

@@ -1,0 +1,3 @@
+//! The subcommands of `softmm`, one module each.
+
+pub mod run;

@@ -1,0 +1,66 @@
+//! `softmm run [-q] SCRIPT`: run a script against a fresh softmm machine.
+//!
+//! Exit status: 0 when every expectation held, 1 when one failed, 2 when the script is
+//! malformed (`SCRIPT:LINE:COL: message` on stderr, nothing run) or cannot be read.
+
+use std::{
+    io::{self, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use softmm::Config;
+
+use crate::script::{SoftmmBackend, errno::errno_message, parse_script, run_script};
+
+/// Arguments of `softmm run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Print only FAIL lines (with the failing call) and the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The script to run (`shared/spec/scripts.md`).
+    pub script: PathBuf,
+}
+
+/// Runs the command; the exit status is the run's.
+pub fn main(args: &RunArgs) -> ExitCode {
+    let shown = args.script.display();
+    let text = match std::fs::read_to_string(&args.script) {
+        Ok(text) => text,
+        Err(e) => {
+            let why = match e.raw_os_error() {
+                Some(code) => errno_message(code),
+                None => e.to_string(),
+            };
+            eprintln!("softmm: {shown}: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let script = match parse_script(&text) {
+        Ok(script) => script,
+        Err(e) => {
+            eprintln!("{shown}:{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut backend = match SoftmmBackend::new(Config::default()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("softmm: cannot create the machine: {}", e.message());
+            return ExitCode::from(2);
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match run_script(&script, &mut backend, args.quiet, &mut out).and_then(|s| {
+        out.flush()?;
+        Ok(s)
+    }) {
+        Ok(summary) => ExitCode::from(summary.exit_code()),
+        Err(e) => {
+            eprintln!("softmm: writing the output: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
