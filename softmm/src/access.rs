@@ -108,7 +108,10 @@ impl Cpu {
                 Ok(()) => {}
                 // No VMA: maybe a grows-down VMA above can expand (needs the write lock,
                 // so the read lock is dropped first).
-                Err(Fault::Segv { code: SegvCode::MapErr, .. }) if mm.expand_stack(addr) => {}
+                Err(Fault::Segv {
+                    code: SegvCode::MapErr,
+                    ..
+                }) if mm.expand_stack(addr) => {}
                 Err(f) => return Err(f),
             }
         }

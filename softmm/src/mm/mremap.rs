@@ -201,7 +201,11 @@ impl AddressSpace {
             old_len = new_len;
         }
         let first = edit.find(addr).ok_or(Errno::EFAULT)?;
-        if flags & MREMAP_FIXED != 0 && flags & MREMAP_DONTUNMAP == 0 && old_len == new_len && first.end < addr + old_len {
+        if flags & MREMAP_FIXED != 0
+            && flags & MREMAP_DONTUNMAP == 0
+            && old_len == new_len
+            && first.end < addr + old_len
+        {
             return self.move_many(edit, addr, old_len, new_addr, gather);
         }
         let vma = self.vma_to_resize(edit, addr, old_len, new_len, flags)?;
@@ -235,7 +239,16 @@ impl AddressSpace {
             let lo = v.start.max(addr);
             let hi = v.end.min(addr + len);
             let cur = edit.find(lo).ok_or(Errno::EFAULT)?;
-            self.move_vma(edit, &cur, lo, hi - lo, hi - lo, dst + (lo - addr), MREMAP_FIXED, gather)?;
+            self.move_vma(
+                edit,
+                &cur,
+                lo,
+                hi - lo,
+                hi - lo,
+                dst + (lo - addr),
+                MREMAP_FIXED,
+                gather,
+            )?;
         }
         Ok((dst, None))
     }
@@ -256,6 +269,18 @@ impl AddressSpace {
         // Moving needs one more VMA (and a split of the source may need more).
         if edit.len() + 3 > self.config.max_map_count {
             return Err(Errno::ENOMEM);
+        }
+        if old_len == 0 {
+            // Duplicate a shared mapping: a second VMA over the same object pages.
+            let dup = Vma::new(
+                dst,
+                dst + new_len,
+                vma.flags,
+                vma.pgoff_at(addr),
+                vma.backing.clone(),
+            );
+            edit.insert(Arc::new(dup));
+            return Ok((dst, None));
         }
         let moved = old_len.min(new_len);
         self.pt_move(addr, dst, moved).map_err(|_| Errno::ENOMEM)?;

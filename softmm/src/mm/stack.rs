@@ -20,7 +20,9 @@ impl AddressSpace {
         if edit.find(addr).is_some() {
             return true; // someone else grew it meanwhile
         }
-        let Some(vma) = edit.next(addr) else { return false };
+        let Some(vma) = edit.next(addr) else {
+            return false;
+        };
         if vma.flags & VM_GROWSDOWN == 0 || addr < self.config.mmap_min_addr {
             return false;
         }

@@ -252,7 +252,13 @@ mod tests {
     };
 
     fn vma(start: u64, end: u64) -> Arc<Vma> {
-        Arc::new(Vma::new(start, end, VM_READ | VM_MAYREAD, start >> 12, Backing::Anon))
+        Arc::new(Vma::new(
+            start,
+            end,
+            VM_READ | VM_MAYREAD,
+            start >> 12,
+            Backing::Anon,
+        ))
     }
 
     fn tree_of(ranges: &[(u64, u64)]) -> VmaTree {
@@ -275,7 +281,11 @@ mod tests {
         assert!(t.find(0x0, &g).is_none());
         assert_eq!(t.find_from(0x3000, &g).map(|v| v.start), Some(0x5000));
         assert!(t.find_from(0xa000, &g).is_none());
-        let hits: Vec<u64> = t.intersecting(0x2000, 0x8001, &g).iter().map(|v| v.start).collect();
+        let hits: Vec<u64> = t
+            .intersecting(0x2000, 0x8001, &g)
+            .iter()
+            .map(|v| v.start)
+            .collect();
         assert_eq!(hits, vec![0x1000, 0x5000, 0x8000]);
         assert!(t.intersecting(0x3000, 0x5000, &g).is_empty());
         assert_eq!(t.len(&g), 3);
@@ -310,7 +320,10 @@ mod tests {
         assert_eq!(e.starting_at(0x5000).map(|v| v.end), Some(0x6000));
         assert_eq!(e.prev(0x5000).map(|v| v.start), Some(0x1000));
         assert_eq!(e.next(0x3000).map(|v| v.start), Some(0x5000));
-        assert_eq!(e.iter_rev().map(|v| v.start).collect::<Vec<_>>(), vec![0x5000, 0x1000]);
+        assert_eq!(
+            e.iter_rev().map(|v| v.start).collect::<Vec<_>>(),
+            vec![0x5000, 0x1000]
+        );
         e.commit();
     }
 
