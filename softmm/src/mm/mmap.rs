@@ -196,13 +196,13 @@ impl AddressSpace {
             return Ok(addr);
         }
         let found = if flags & MAP_32BIT != 0 {
-            self.find_gap_bottom_up(edit, len, 0x4000_0000, 0x8000_0000)
+            edit.find_gap_bottom_up(len, 0x4000_0000, 0x8000_0000, start_gap)
         } else {
-            self.find_gap_top_down(
-                edit,
+            edit.find_gap_top_down(
                 len,
                 PAGE_SIZE.max(self.config.mmap_min_addr),
                 self.config.mmap_base,
+                start_gap,
             )
         };
         found.ok_or(Errno::ENOMEM)
@@ -214,42 +214,5 @@ impl AddressSpace {
         let next_ok = edit.next(addr).is_none_or(|n| end <= start_gap(&n));
         let prev_ok = edit.prev(addr).is_none_or(|p| addr >= p.end);
         next_ok && prev_ok && addr >= self.config.mmap_min_addr
-    }
-
-    /// Highest `len`-byte gap in `[low, high)`, placed at the top of the gap.
-    fn find_gap_top_down(&self, edit: &TreeEdit<'_>, len: u64, low: u64, high: u64) -> Option<u64> {
-        // `limit` is the upper end of the gap below the VMAs seen so far.
-        let mut limit = high;
-        for v in edit.iter_rev() {
-            if v.end < limit && limit - v.end >= len {
-                return (limit - len >= low).then(|| limit - len);
-            }
-            limit = limit.min(start_gap(v));
-            if limit < low.saturating_add(len) {
-                return None;
-            }
-        }
-        (limit >= low.saturating_add(len)).then(|| limit - len)
-    }
-
-    /// Lowest `len`-byte gap in `[low, high)`.
-    fn find_gap_bottom_up(
-        &self,
-        edit: &TreeEdit<'_>,
-        len: u64,
-        low: u64,
-        high: u64,
-    ) -> Option<u64> {
-        let mut start = low;
-        if let Some(p) = edit.prev(low) {
-            start = start.max(p.end);
-        }
-        for v in edit.iter_from(start) {
-            if start + len <= start_gap(v) {
-                break;
-            }
-            start = start.max(v.end);
-        }
-        (start + len <= high).then_some(start)
     }
 }

@@ -179,14 +179,52 @@ impl TreeEdit<'_> {
         self.map.values().cloned().collect()
     }
 
-    /// Pending VMAs in descending address order (for top-down gap search).
-    pub fn iter_rev(&self) -> impl Iterator<Item = &Arc<Vma>> {
-        self.map.values().rev()
+    /// The highest free `len`-byte range in `[low, high)` (placed at the top of its
+    /// gap), where a VMA `v` occupies from `start_gap(v)` (its start, or lower to keep a
+    /// guard gap) to its end. Placement policy (`get_unmapped_area` top-down).
+    pub fn find_gap_top_down(
+        &self,
+        len: u64,
+        low: u64,
+        high: u64,
+        start_gap: impl Fn(&Vma) -> u64,
+    ) -> Option<u64> {
+        // `limit` is the upper end of the gap below the VMAs seen so far.
+        let mut limit = high;
+        for v in self.map.values().rev() {
+            if v.end < limit && limit - v.end >= len {
+                return (limit - len >= low).then(|| limit - len);
+            }
+            limit = limit.min(start_gap(v));
+            if limit < low.saturating_add(len) {
+                return None;
+            }
+        }
+        (limit >= low.saturating_add(len)).then(|| limit - len)
     }
 
-    /// Pending VMAs starting at or above `addr`, ascending (bottom-up gap search).
-    pub fn iter_from(&self, addr: u64) -> impl Iterator<Item = &Arc<Vma>> {
-        self.map.range(addr..).map(|(_, v)| v)
+    /// The lowest free `len`-byte range in `[low, high)` (bottom-up placement).
+    pub fn find_gap_bottom_up(
+        &self,
+        len: u64,
+        low: u64,
+        high: u64,
+        start_gap: impl Fn(&Vma) -> u64,
+    ) -> Option<u64> {
+        let mut start = low;
+        if let Some((_, p)) = self.map.range(..low).next_back() {
+            start = start.max(p.end);
+        }
+        for (_, v) in self.map.range(start..) {
+            if start.saturating_add(len) <= start_gap(v) {
+                break;
+            }
+            start = start.max(v.end);
+        }
+        start
+            .checked_add(len)
+            .is_some_and(|e| e <= high)
+            .then_some(start)
     }
 
     /// Pending number of VMAs.
@@ -320,10 +358,27 @@ mod tests {
         assert_eq!(e.starting_at(0x5000).map(|v| v.end), Some(0x6000));
         assert_eq!(e.prev(0x5000).map(|v| v.start), Some(0x1000));
         assert_eq!(e.next(0x3000).map(|v| v.start), Some(0x5000));
+        let top = |v: &Vma| v.start;
         assert_eq!(
-            e.iter_rev().map(|v| v.start).collect::<Vec<_>>(),
-            vec![0x5000, 0x1000]
+            e.find_gap_top_down(0x1000, 0x1000, 0x10000, top),
+            Some(0xf000)
         );
+        assert_eq!(
+            e.find_gap_top_down(0x2000, 0x1000, 0x6000, top),
+            Some(0x3000)
+        );
+        assert_eq!(e.find_gap_top_down(0x3000, 0x1000, 0x6000, top), None);
+        assert_eq!(
+            e.find_gap_bottom_up(0x1000, 0x1000, 0x10000, top),
+            Some(0x3000)
+        );
+        assert_eq!(
+            e.find_gap_bottom_up(0x3000, 0x1000, 0x10000, top),
+            Some(0x6000)
+        );
+        // A guard gap below the VMA at 0x5000 makes the 0x3000..0x5000 hole too small.
+        let guarded = |v: &Vma| if v.start == 0x5000 { 0x4000 } else { v.start };
+        assert_eq!(e.find_gap_top_down(0x2000, 0x1000, 0x6000, guarded), None);
         e.commit();
     }
 
