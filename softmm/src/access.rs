@@ -117,52 +117,59 @@ impl Cpu {
         }
     }
 
-    /// Copy guest memory at `addr` into `buf`.
-    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
+    /// Visit `[addr, addr + len)` page by page: `f(frame, offset in frame, offset in
+    /// the access, bytes)` with the frame held for `access`.
+    fn each_page(
+        &self,
+        addr: u64,
+        len: usize,
+        access: Access,
+        mut f: impl FnMut(Pfn, usize, usize, usize),
+    ) -> Result<(), AccessFault> {
         let mut done = 0usize;
-        while done < buf.len() {
+        while done < len {
             let va = addr.wrapping_add(done as u64);
             let off = (va % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
-            let h = self
-                .hold(va, Access::Read)
-                .map_err(|f| fault_at(f, va, done))?;
-            self.mm.phys().read(h.pfn, off, &mut buf[done..done + n]);
+            let n = (PAGE_SIZE as usize - off).min(len - done);
+            let h = self.hold(va, access).map_err(|e| fault_at(e, va, done))?;
+            f(h.pfn, off, done, n);
             done += n;
         }
         Ok(())
+    }
+
+    /// Copy guest memory at `addr` into `buf`.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
+        let pm = self.mm.phys();
+        self.each_page(addr, buf.len(), Access::Read, |pfn, off, at, n| {
+            pm.read(pfn, off, &mut buf[at..at + n]);
+        })
     }
 
     /// Copy `buf` into guest memory at `addr`.
     pub fn write(&self, addr: u64, buf: &[u8]) -> Result<(), AccessFault> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let va = addr.wrapping_add(done as u64);
-            let off = (va % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
-            let h = self
-                .hold(va, Access::Write)
-                .map_err(|f| fault_at(f, va, done))?;
-            self.mm.phys().write(h.pfn, off, &buf[done..done + n]);
-            done += n;
-        }
-        Ok(())
+        let pm = self.mm.phys();
+        self.each_page(addr, buf.len(), Access::Write, |pfn, off, at, n| {
+            pm.write(pfn, off, &buf[at..at + n]);
+        })
     }
 
     /// Store `len` copies of `byte` at `addr`.
     pub fn fill(&self, addr: u64, byte: u8, len: u64) -> Result<(), AccessFault> {
-        let mut done = 0u64;
-        while done < len {
-            let va = addr.wrapping_add(done);
-            let off = va % PAGE_SIZE;
-            let n = (PAGE_SIZE - off).min(len - done);
-            let h = self
-                .hold(va, Access::Write)
-                .map_err(|f| fault_at(f, va, done as usize))?;
-            self.mm.phys().fill(h.pfn, off as usize, byte, n as usize);
-            done += n;
-        }
-        Ok(())
+        let pm = self.mm.phys();
+        let len = usize::try_from(len).map_err(|_| {
+            fault_at(
+                Fault::Segv {
+                    addr,
+                    code: SegvCode::MapErr,
+                },
+                addr,
+                0,
+            )
+        })?;
+        self.each_page(addr, len, Access::Write, |pfn, off, _, n| {
+            pm.fill(pfn, off, byte, n)
+        })
     }
 }
 

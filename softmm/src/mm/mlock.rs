@@ -58,27 +58,13 @@ impl AddressSpace {
         if first.start > start {
             return Err(Errno::ENOMEM);
         }
-        let mut tmp = first.start;
-        let mut nstart = start;
-        let mut result = Ok(());
-        for v in &vmas {
-            if v.start != tmp {
-                result = Err(Errno::ENOMEM);
-                break;
+        let result = Self::apply_to_range(&mut edit, start, end, |edit, v, lo, hi| {
+            if v.flags & VM_SPECIAL != 0 {
+                return Ok(());
             }
             let newflags = (v.flags & !VM_LOCKED_MASK) | flags;
-            tmp = v.end.min(end);
-            if v.flags & VM_SPECIAL == 0
-                && let Err(e) = self.modify_flags(&mut edit, v, nstart, tmp, newflags)
-            {
-                result = Err(e);
-                break;
-            }
-            nstart = tmp;
-        }
-        if result.is_ok() && tmp < end {
-            result = Err(Errno::ENOMEM);
-        }
+            self.modify_flags(edit, v, lo, hi, newflags).map(|_| ())
+        });
         edit.commit();
         result
     }

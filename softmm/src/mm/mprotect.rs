@@ -64,31 +64,16 @@ impl AddressSpace {
             // x86 has no VM_GROWSUP VMAs.
             return Err(Errno::EINVAL);
         }
-        let mut tmp = first.start;
-        let mut nstart = start;
-        let mut result = Ok(0);
-        for v in &vmas {
-            if v.start != tmp {
-                result = Err(Errno::ENOMEM);
-                break;
-            }
+        let result = Self::apply_to_range(&mut edit, start, end, |edit, v, lo, hi| {
             let newflags =
                 (prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) | (v.flags & !VM_ACCESS_FLAGS);
             // Every new access bit needs its VM_MAY* bit.
             if (newflags & !(newflags >> 4)) & VM_ACCESS_FLAGS != 0 {
-                result = Err(Errno::EACCES);
-                break;
+                return Err(Errno::EACCES);
             }
-            tmp = v.end.min(end);
-            if let Err(e) = self.mprotect_fixup(&mut edit, v, nstart, tmp, newflags) {
-                result = Err(e);
-                break;
-            }
-            nstart = tmp;
-        }
-        if result.is_ok() && tmp < end {
-            result = Err(Errno::ENOMEM);
-        }
+            self.mprotect_fixup(edit, v, lo, hi, newflags)
+        })
+        .map(|_| 0);
         edit.commit();
         drop(_state);
         gather.finish();

@@ -165,4 +165,24 @@ impl AddressSpace {
         edit.insert(Arc::clone(&merged));
         merged
     }
+
+    /// Apply `fixup(edit, vma, lo, hi)` to each VMA part of `[start, end)` in address
+    /// order, stopping with `ENOMEM` at the first hole; the parts before it keep their
+    /// change (Linux's partial application in mprotect and mlock). Each step looks the
+    /// VMA up afresh, because the previous step may have merged it with a neighbour.
+    pub(crate) fn apply_to_range(
+        edit: &mut TreeEdit<'_>,
+        start: u64,
+        end: u64,
+        mut fixup: impl FnMut(&mut TreeEdit<'_>, &Arc<Vma>, u64, u64) -> SysResult<()>,
+    ) -> SysResult<()> {
+        let mut at = start;
+        while at < end {
+            let v = edit.find(at).ok_or(Errno::ENOMEM)?;
+            let hi = v.end.min(end);
+            fixup(edit, &v, at, hi)?;
+            at = hi;
+        }
+        Ok(())
+    }
 }
