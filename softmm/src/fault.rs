@@ -188,13 +188,13 @@ impl AddressSpace {
             drop(l);
             let new = self
                 .pm
-                .alloc_copy(orig.pfn(), flags::ANON | flags::ANON_EXCLUSIVE)
+                .alloc_copy(orig.pfn(), flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED)
                 .ok_or(oom)?;
             return self.replace_cow(page, orig, new, flags_w);
         }
         let new = self
             .pm
-            .alloc_zeroed(flags::ANON | flags::ANON_EXCLUSIVE)
+            .alloc_zeroed(flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED)
             .ok_or(oom)?;
         self.replace_cow(page, orig, new, flags_w)
     }
@@ -267,6 +267,7 @@ impl AddressSpace {
             return Ok(());
         }
         self.pm.meta(pfn).inc_mapcount();
+        self.pm.meta(pfn).set_flags(flags::REFERENCED);
         l.set(Pte::leaf(pfn, f));
         Ok(())
     }

@@ -37,6 +37,9 @@ pub mod flags {
     pub const LAZYFREE: u32 = 1 << 8;
     /// Debug: a page-table page that has been unlinked from its parent.
     pub const DETACHED: u32 = 1 << 9;
+    /// Accessed since it was mapped (`folio_test_referenced`): smaps `Referenced`
+    /// counts it even after the PTE's Accessed bit was cleared (MADV_FREE).
+    pub const REFERENCED: u32 = 1 << 10;
 }
 
 /// Metadata of one 4 KiB frame.

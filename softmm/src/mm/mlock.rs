@@ -40,8 +40,13 @@ impl AddressSpace {
             self.apply_lock_flags(start, len, flags)?;
         }
         let _g = self.lock.read();
-        self.populate_range(start, start + len);
-        Ok(0)
+        // mlock reports populate errors the POSIX way (`__mlock_posix_error_return`).
+        match self.populate(start, start + len, false) {
+            Ok(()) => Ok(0),
+            Err(Errno::EFAULT) => Err(Errno::ENOMEM),
+            Err(Errno::ENOMEM) => Err(Errno::EAGAIN),
+            Err(e) => Err(e),
+        }
     }
 
     /// Set the lock bits of every VMA in `[start, start + len)` to `flags`.

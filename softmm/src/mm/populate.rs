@@ -8,11 +8,24 @@ use crate::{
 };
 
 impl AddressSpace {
-    /// Fault in `[start, end)` VMA by VMA, as `__mm_populate`: write faults for private
-    /// writable memory, read faults otherwise; PROT_NONE and lock-on-fault VMAs are
-    /// skipped. Errors are ignored (populate is best effort).
+    /// Fault in `[start, end)` VMA by VMA, ignoring errors (`mm_populate`: mmap with
+    /// MAP_POPULATE or VM_LOCKED, mlockall, brk and mremap of locked memory).
     /// The caller holds `mmap_lock` (either side).
     pub(crate) fn populate_range(&self, start: u64, end: u64) {
+        let _ = self.populate(start, end, true);
+    }
+
+    /// `__mm_populate`: write faults for private writable memory, read faults
+    /// otherwise; lock-on-fault VMAs are skipped; a PROT_NONE VMA is `EFAULT` (GUP's
+    /// `check_vma_flags` without FOLL_FORCE), a failed fault `EFAULT` or `ENOMEM`. With
+    /// `ignore_errors` a failing VMA is skipped, else the first error is returned. Holes
+    /// end the walk without an error.
+    pub(crate) fn populate(
+        &self,
+        start: u64,
+        end: u64,
+        ignore_errors: bool,
+    ) -> Result<(), crate::Errno> {
         let g = rcu::read_lock();
         let vmas: Vec<_> = self
             .tree
@@ -21,20 +34,39 @@ impl AddressSpace {
             .cloned()
             .collect();
         drop(g);
+        let mut at = start;
         for v in vmas {
-            if v.flags & VM_ACCESS_FLAGS == 0 || v.flags & VM_LOCKONFAULT != 0 {
+            if v.start > at {
+                break; // a hole
+            }
+            at = v.end;
+            if v.flags & VM_LOCKONFAULT != 0 || v.flags & (VM_IO | VM_PFNMAP) != 0 {
                 continue;
             }
-            let write = v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE;
-            let access = if write { Access::Write } else { Access::Read };
-            let mut a = start.max(v.start);
-            while a < end.min(v.end) {
-                if self.fault_in(a, access).is_err() {
-                    break;
+            let r = if v.flags & VM_ACCESS_FLAGS == 0 {
+                Err(crate::Errno::EFAULT)
+            } else {
+                let write = v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE;
+                let access = if write { Access::Write } else { Access::Read };
+                let mut a = start.max(v.start);
+                let mut r = Ok(());
+                while a < end.min(v.end) {
+                    if let Err(f) = self.fault_in(a, access) {
+                        r = Err(match f {
+                            Fault::Oom { .. } => crate::Errno::ENOMEM,
+                            _ => crate::Errno::EFAULT,
+                        });
+                        break;
+                    }
+                    a += 4096;
                 }
-                a += 4096;
+                r
+            };
+            if r.is_err() && !ignore_errors {
+                return r;
             }
         }
+        Ok(())
     }
 
     /// Make `addr` present for `access` unless it already is (GUP's faultin_page).

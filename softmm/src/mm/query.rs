@@ -108,7 +108,7 @@ impl AddressSpace {
                 m.refcount(),
                 m.mapcount(),
                 dirty,
-                pte.has(bits::A),
+                pte.has(bits::A) || f & flags::REFERENCED != 0,
                 f & flags::ANON != 0,
                 f & flags::LAZYFREE != 0,
                 locked,
