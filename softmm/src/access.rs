@@ -41,6 +41,9 @@ pub struct Cpu {
     mm: Arc<AddressSpace>,
 }
 
+/// Walk-fault rounds before an access gives up (a livelock guard, never reached).
+const MAX_RETRIES: usize = 1 << 16;
+
 /// A frame held by reference for the duration of one page access.
 struct Held<'a> {
     mm: &'a AddressSpace,
@@ -76,7 +79,7 @@ impl Cpu {
     fn hold(&self, addr: u64, access: Access) -> Result<Held<'_>, Fault> {
         let mm = &*self.mm;
         let write = access == Access::Write;
-        loop {
+        for _ in 0..MAX_RETRIES {
             {
                 let g = rcu::read_lock();
                 if let Some((pte, 1)) = mm.pt.lookup(addr, &g)
@@ -111,10 +114,14 @@ impl Cpu {
                 Err(Fault::Segv {
                     code: SegvCode::MapErr,
                     ..
-                }) if mm.expand_stack(addr) => {}
+                }) if mm.tree.find(addr, &rcu::read_lock()).is_none() && mm.expand_stack(addr) => {}
                 Err(f) => return Err(f),
             }
         }
+        // Every fault either maps what the access needs or fails; racing changes can
+        // send us round again, but not this often. Reaching here is a bug.
+        debug_assert!(false, "no progress translating {addr:#x} for {access:?}");
+        Err(Fault::Bus { addr })
     }
 
     /// Visit `[addr, addr + len)` page by page: `f(frame, offset in frame, offset in

@@ -154,6 +154,12 @@ impl AddressSpace {
             let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
             l.get()
         };
+        if orig.is_guard() {
+            return Err(Fault::Segv {
+                addr: page,
+                code: SegvCode::MapErr,
+            });
+        }
         if orig.is_none() && !write {
             let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
             if l.get().is_none() {
@@ -188,7 +194,10 @@ impl AddressSpace {
             drop(l);
             let new = self
                 .pm
-                .alloc_copy(orig.pfn(), flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED)
+                .alloc_copy(
+                    orig.pfn(),
+                    flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED,
+                )
                 .ok_or(oom)?;
             return self.replace_cow(page, orig, new, flags_w);
         }
@@ -251,6 +260,12 @@ impl AddressSpace {
         {
             let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
             let cur = l.get();
+            if cur.is_guard() {
+                return Err(Fault::Segv {
+                    addr: page,
+                    code: SegvCode::MapErr,
+                });
+            }
             if !cur.is_none() {
                 if access == Access::Write && cur.present() && !cur.has(bits::W) {
                     l.set(cur.with_flags(cur.flags() | bits::W | bits::D));

@@ -45,6 +45,8 @@ fn valid(advice: u64) -> bool {
             | MADV_POPULATE_WRITE
             | MADV_DONTNEED_LOCKED
             | MADV_COLLAPSE
+            | MADV_GUARD_INSTALL
+            | MADV_GUARD_REMOVE
     )
 }
 
@@ -176,7 +178,7 @@ impl AddressSpace {
                 if v.flags & forbidden != 0 {
                     return Err(Errno::EINVAL);
                 }
-                self.zap_range(lo, hi, gather);
+                self.zap_pages(lo, hi, true, gather);
             }
             MADV_FREE => {
                 if !v.is_anon() || v.flags & (VM_LOCKED | VM_PFNMAP) != 0 {
@@ -194,15 +196,51 @@ impl AddressSpace {
                 if v.flags & VM_SHARED == 0 || v.flags & VM_WRITE == 0 {
                     return Err(Errno::EACCES);
                 }
-                self.zap_range(lo, hi, gather);
+                self.zap_pages(lo, hi, true, gather);
                 cache.remove(v.pgoff_at(lo), v.pgoff_at(hi));
             }
             MADV_POPULATE_READ | MADV_POPULATE_WRITE => {
                 // Checked and done after the walk (needs no layout change).
             }
             MADV_COLLAPSE => return Err(Errno::EINVAL),
+            MADV_GUARD_INSTALL | MADV_GUARD_REMOVE => {
+                let disallowed = VM_SPECIAL
+                    | VM_HUGETLB
+                    | if advice == MADV_GUARD_INSTALL {
+                        VM_LOCKED
+                    } else {
+                        0
+                    };
+                if v.flags & disallowed != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                if advice == MADV_GUARD_INSTALL {
+                    self.guard_install(lo, hi, gather)?;
+                } else {
+                    self.pt.zap_except(lo, hi, |pte| !pte.is_guard(), |_, _| {});
+                }
+            }
             // WILLNEED, COLD, PAGEOUT: hints with no visible effect without swap.
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// MADV_GUARD_INSTALL: zap the range (contents are lost) and put a guard marker in
+    /// every entry; any access then faults with SIGSEGV.
+    fn guard_install(&self, lo: u64, hi: u64, gather: &mut Gather) -> SysResult<()> {
+        self.zap_pages(lo, hi, true, gather);
+        let mut a = lo;
+        while a < hi {
+            let l = self
+                .pt
+                .pte_lock(a, true)
+                .map_err(|_| Errno::ENOMEM)?
+                .ok_or(Errno::ENOMEM)?;
+            if l.get().is_none() {
+                l.set(crate::pgtable::Pte::GUARD_MARKER);
+            }
+            a += 4096;
         }
         Ok(())
     }
@@ -211,7 +249,7 @@ impl AddressSpace {
     /// their contents until memory pressure (none is simulated) or a write re-dirties.
     fn lazyfree(&self, lo: u64, hi: u64) {
         self.pt.change(lo, hi, |_, pte| {
-            if pte.has(bits::SPECIAL) {
+            if pte.has(bits::SPECIAL) || !pte.has_frame() {
                 return pte;
             }
             let m = self.pm.meta(pte.pfn());

@@ -29,7 +29,7 @@ use crate::{
     access::Cpu,
     config::Config,
     frame::PhysMem,
-    pgtable::{Gather, PageTable, bits},
+    pgtable::{Gather, PageTable, Pte, bits},
     sync::{AtomicU64, Ordering, RwLock, rcu},
     vma::VmaTree,
 };
@@ -126,10 +126,18 @@ impl AddressSpace {
     }
 
     /// Clear the leaves of `[start, end)` into `gather`, dropping mapcounts now and
-    /// references after the flush. Caller holds `mmap_lock` for write.
+    /// references after the flush; guard markers go too (munmap). Caller holds
+    /// `mmap_lock` for write.
     pub(crate) fn zap_range(&self, start: u64, end: u64, gather: &mut Gather) {
-        self.pt.zap(start, end, |_, pte| {
-            if pte.has(bits::SPECIAL) {
+        self.zap_pages(start, end, false, gather);
+    }
+
+    /// Clear the leaves that hold frames, keeping guard markers when `keep_guards`
+    /// (MADV_DONTNEED, MADV_REMOVE, guard install).
+    pub(crate) fn zap_pages(&self, start: u64, end: u64, keep_guards: bool, gather: &mut Gather) {
+        let keep = |pte: Pte| keep_guards && pte.is_guard();
+        self.pt.zap_except(start, end, keep, |_, pte| {
+            if pte.has(bits::SPECIAL) || !pte.has_frame() {
                 return;
             }
             self.pm.meta(pte.pfn()).dec_mapcount();

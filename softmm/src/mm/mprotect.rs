@@ -111,6 +111,9 @@ impl AddressSpace {
         let writable = vma.flags & VM_WRITE != 0;
         let shared = vma.flags & VM_SHARED != 0;
         self.pt.change(start, end, |_, pte| {
+            if !pte.has_frame() {
+                return pte; // guard markers are not protection-dependent
+            }
             let keep = pte.flags() & (bits::A | bits::D | bits::SPECIAL | bits::SOFT_DIRTY);
             let mut f = base | keep;
             if writable && f & bits::P != 0 && !pte.has(bits::SPECIAL) {

@@ -28,6 +28,9 @@ pub const SPECIAL: u64 = 1 << 9;
 pub const PROTNONE: u64 = 1 << 10;
 /// Software: soft-dirty.
 pub const SOFT_DIRTY: u64 = 1 << 11;
+/// Software: a guard-region marker (MADV_GUARD_INSTALL): not present, no frame; any
+/// access is SIGSEGV; survives MADV_DONTNEED, removed by munmap and MADV_GUARD_REMOVE.
+pub const GUARD: u64 = 1 << 58;
 /// No-execute.
 pub const NX: u64 = 1 << 63;
 /// Physical frame number field (bits 12–51).
@@ -68,6 +71,21 @@ impl Pte {
     pub fn leaf(pfn: Pfn, flags: u64) -> Pte {
         debug_assert!(flags & (P | PROTNONE) != 0);
         Pte(((pfn.0 as u64) << 12) | (flags & !PFN_MASK))
+    }
+
+    /// A guard-region marker.
+    pub const GUARD_MARKER: Pte = Pte(GUARD);
+
+    /// Whether this is a guard-region marker.
+    #[inline]
+    pub fn is_guard(self) -> bool {
+        self.0 == GUARD
+    }
+
+    /// Whether this leaf holds a frame (present or protnone), as opposed to a marker.
+    #[inline]
+    pub fn has_frame(self) -> bool {
+        self.0 & (P | PROTNONE) != 0
     }
 
     /// Whether this is the none entry.

@@ -31,7 +31,7 @@ pub use geometry::{Geometry, Tiny, X86_4K};
 
 /// Entry bits.
 pub mod bits {
-    pub use super::entry::{A, D, NX, P, PFN_MASK, PROTNONE, PS, SOFT_DIRTY, SPECIAL, U, W};
+    pub use super::entry::{A, D, GUARD, NX, P, PFN_MASK, PROTNONE, PS, SOFT_DIRTY, SPECIAL, U, W};
 }
 
 use crate::{
@@ -336,15 +336,29 @@ impl<G: Geometry> PageTable<G> {
 
     /// Locked walk: clear every leaf in `[start, end)` and hand `f(va, old)` each old
     /// entry (with its final A/D bits). Tables stay linked.
-    pub fn zap(&self, start: u64, end: u64, mut f: impl FnMut(u64, Pte)) {
+    pub fn zap(&self, start: u64, end: u64, f: impl FnMut(u64, Pte)) {
+        self.zap_except(start, end, |_| false, f);
+    }
+
+    /// As [`zap`](Self::zap), but entries for which `keep` is true stay (guard markers
+    /// survive MADV_DONTNEED).
+    pub fn zap_except(
+        &self,
+        start: u64,
+        end: u64,
+        keep: impl Fn(Pte) -> bool,
+        mut f: impl FnMut(u64, Pte),
+    ) {
         self.for_each_leaf_table(start, end, &mut |table, lo, hi| {
             let _ptl = self.pm.meta(table).ptl().lock();
             let mut va = lo;
             while va < hi {
                 let slot = self.slot(table, G::index(va, 1));
                 // Relaxed pre-check: skipping a none entry needs no ordering; a non-none
-                // one is taken with the AcqRel swap.
-                if slot.load(Ordering::Relaxed) != 0 {
+                // one is taken with the AcqRel swap. Entries to keep never change under
+                // this PTL except for A/D bits, which markers do not have.
+                let cur = slot.load(Ordering::Relaxed);
+                if cur != 0 && !keep(Pte(cur)) {
                     // AcqRel: Acquire returns the final A/D bits; Release orders the clear
                     // before the reference drop that follows (GUP-fast pairing, §3.3).
                     let old = Pte(slot.swap(0, Ordering::AcqRel));
