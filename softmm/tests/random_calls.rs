@@ -59,7 +59,12 @@ fn op() -> impl Strategy<Value = Op> {
         (addr(), len(), bits(7), mmap_flags).prop_map(|(a, l, p, f)| Op::Mmap(a, l, p, f)),
         (addr(), len()).prop_map(|(a, l)| Op::Munmap(a, l)),
         (addr(), len(), bits(7)).prop_map(|(a, l, p)| Op::Mprotect(a, l, p)),
-        (addr(), len(), 0u64..30).prop_map(|(a, l, adv)| Op::Madvise(a, l, adv)),
+        (
+            addr(),
+            len(),
+            prop_oneof![0u64..30, Just(102u64), Just(103u64)]
+        )
+            .prop_map(|(a, l, adv)| Op::Madvise(a, l, adv)),
         (addr(), len(), len(), 0u64..8, addr())
             .prop_map(|(a, o, n, f, d)| Op::Mremap(a, o, n, f, d)),
         prop_oneof![
