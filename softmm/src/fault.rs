@@ -219,7 +219,9 @@ impl AddressSpace {
     ) -> Result<(), Fault> {
         let oom = Fault::Oom { addr: page };
         let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
-        if l.get() != orig {
+        // Re-validate under the PTL: another fault may have installed a frame since we
+        // read `orig` (the MUTANT skips this and overwrites the winner's entry).
+        if l.get() != orig && !cfg!(mutant = "fault_skip_pte_recheck") {
             drop(l);
             self.pm.put(new);
             return Ok(());

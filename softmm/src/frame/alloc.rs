@@ -21,8 +21,9 @@ use crossbeam_utils::CachePadded;
 use super::meta::PageMeta;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
-/// Frames per 2 MiB chunk.
-pub const CHUNK_FRAMES: u32 = 512;
+/// Frames per chunk: 2 MiB (a PMD-sized compound frame); 64 KiB in model-checking
+/// builds, whose physical memory is a few chunks of the checkers' atomics.
+pub const CHUNK_FRAMES: u32 = if cfg!(any(loom, shuttle)) { 16 } else { 512 };
 
 #[derive(Debug, Default)]
 struct Stack {

@@ -63,6 +63,21 @@ pub struct PageMeta {
 }
 
 impl PageMeta {
+    /// A never-used frame's metadata (what zero-filled memory holds in normal builds;
+    /// the model checkers' atomics must be constructed).
+    #[cfg(any(loom, shuttle))]
+    pub(super) fn new() -> Self {
+        Self {
+            refcount: AtomicU32::new(0),
+            mapcount: AtomicU32::new(0),
+            flags: AtomicU32::new(0),
+            next: AtomicU32::new(0),
+            ptl: SpinLock::new(),
+            table_used: AtomicU32::new(0),
+            private: AtomicU64::new(0),
+        }
+    }
+
     /// Current reference count (a snapshot).
     pub fn refcount(&self) -> u32 {
         // Relaxed: diagnostic/accounting snapshot; decisions use RMW operations.

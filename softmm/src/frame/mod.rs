@@ -16,7 +16,10 @@ use std::{ptr::NonNull, sync::Arc};
 
 pub use meta::{PageMeta, flags};
 
-use self::{alloc::FrameAllocator, host::HostRegion};
+use self::{
+    alloc::{CHUNK_FRAMES, FrameAllocator},
+    host::HostRegion,
+};
 use crate::{
     addr::{HUGE_SIZE, PAGE_SIZE},
     sync::bytes,
@@ -38,11 +41,23 @@ impl Pfn {
 #[derive(Debug)]
 pub struct PhysMem {
     frames: HostRegion,
+    /// Normal builds: zero-filled host memory read as `[PageMeta]` (all-zero is valid).
+    #[cfg(not(any(loom, shuttle)))]
     metas: HostRegion,
+    /// Model builds: the checkers' atomics cannot live in raw memory.
+    #[cfg(any(loom, shuttle))]
+    metas: Box<[PageMeta]>,
+    /// Model builds: page-table entries live beside the frames (see `table_entry`).
+    #[cfg(any(loom, shuttle))]
+    tables: Box<[Box<[crate::sync::AtomicU64]>]>,
     nframes: u32,
     alloc: FrameAllocator,
     zero: Pfn,
 }
+
+/// Entries per page-table page in model builds (the model geometry's table size).
+#[cfg(any(loom, shuttle))]
+pub const MODEL_TABLE_ENTRIES: usize = 4;
 
 /// Frames per compound (PMD-sized) frame.
 pub const HUGE_FRAMES: u32 = (HUGE_SIZE / PAGE_SIZE) as u32;
@@ -52,16 +67,29 @@ impl PhysMem {
     ///
     /// Returns `None` when the host refuses the reservation.
     pub fn new(bytes: u64) -> Option<Arc<Self>> {
-        let chunks = (bytes / HUGE_SIZE).clamp(1, u32::MAX as u64 / HUGE_FRAMES as u64 - 1) as u32;
-        let nframes = chunks * HUGE_FRAMES;
+        let chunk_bytes = CHUNK_FRAMES as u64 * PAGE_SIZE;
+        let chunks =
+            (bytes / chunk_bytes).clamp(1, u32::MAX as u64 / CHUNK_FRAMES as u64 - 1) as u32;
+        let nframes = chunks * CHUNK_FRAMES;
         let frames = HostRegion::new(nframes as usize * PAGE_SIZE as usize, HUGE_SIZE as usize)?;
+        #[cfg(not(any(loom, shuttle)))]
         let metas = HostRegion::new(
             nframes as usize * size_of::<PageMeta>(),
             align_of::<PageMeta>(),
         )?;
+        #[cfg(any(loom, shuttle))]
+        let metas = (0..nframes).map(|_| PageMeta::new()).collect();
         let mut pm = Self {
             frames,
             metas,
+            #[cfg(any(loom, shuttle))]
+            tables: (0..nframes)
+                .map(|_| {
+                    (0..MODEL_TABLE_ENTRIES)
+                        .map(|_| crate::sync::AtomicU64::new(0))
+                        .collect()
+                })
+                .collect(),
             nframes,
             alloc: FrameAllocator::new(chunks),
             zero: Pfn(0),
@@ -76,6 +104,13 @@ impl PhysMem {
     }
 
     /// The metadata array.
+    #[cfg(any(loom, shuttle))]
+    fn metas(&self) -> &[PageMeta] {
+        &self.metas
+    }
+
+    /// The metadata array.
+    #[cfg(not(any(loom, shuttle)))]
     fn metas(&self) -> &[PageMeta] {
         // SAFETY: `metas` holds `nframes` PageMeta-sized, aligned, zero-initialised slots;
         // all-zero is a valid PageMeta (meta.rs); every field is atomic so shared
@@ -115,6 +150,45 @@ impl PhysMem {
             .as_ptr()
             .wrapping_add(pfn.index() * PAGE_SIZE as usize);
         NonNull::new(p).expect("frame pointer is inside a non-null region")
+    }
+
+    /// Entry `idx` of page-table page `pfn`.
+    ///
+    /// Normal builds keep entries in the frame's own bytes (x86-64 layout: 512 × u64),
+    /// read as `AtomicU64`s: page aligned, alive as long as `self`, and only ever
+    /// accessed atomically. Model builds keep them in a side array of the checker's
+    /// atomics (not layout-compatible with u64) with a shrunken geometry.
+    #[inline]
+    pub fn table_entry(&self, pfn: Pfn, idx: usize) -> &crate::sync::AtomicU64 {
+        #[cfg(any(loom, shuttle))]
+        {
+            &self.tables[pfn.index()][idx]
+        }
+        #[cfg(not(any(loom, shuttle)))]
+        {
+            assert!(idx < PAGE_SIZE as usize / 8);
+            let p = self
+                .frame_ptr(pfn)
+                .as_ptr()
+                .wrapping_add(idx * 8)
+                .cast::<crate::sync::AtomicU64>();
+            // SAFETY: `p` is 8-byte aligned (frames are page aligned) and inside the frame
+            // region, which lives as long as `self`; table memory is only accessed
+            // through atomics; the std AtomicU64 has the layout of u64. A table page freed
+            // and reused is still valid memory: RCU keeps it a table while walkers that
+            // reached it run, and they re-validate what they read.
+            unsafe { &*p }
+        }
+    }
+
+    /// Zero the entries of a page about to become a page table (model builds only: in
+    /// normal builds `alloc_zeroed` already zeroed the bytes that hold them).
+    pub(crate) fn clear_table_entries(&self, _pfn: Pfn) {
+        #[cfg(any(loom, shuttle))]
+        for e in self.tables[_pfn.index()].iter() {
+            // Relaxed: the page is not published yet; its Release install orders this.
+            e.store(0, crate::sync::Ordering::Relaxed);
+        }
     }
 
     /// The shared read-only zero frame.

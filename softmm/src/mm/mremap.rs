@@ -163,7 +163,7 @@ impl AddressSpace {
         let grown = vma.derive(vma.start, hi, vma.flags);
         if let Some(n) = &next {
             if grown.anon().is_none() {
-                grown.set_anon(n.anon().cloned());
+                grown.set_anon(n.anon());
             }
             edit.remove(n);
         }
@@ -305,9 +305,9 @@ impl AddressSpace {
             let hi = next.as_ref().map_or(dst + new_len, |n| n.end);
             let base_pgoff = prev.as_ref().map_or(pgoff, |p| p.pgoff);
             let v = Vma::new(lo, hi, new_flags, base_pgoff, vma.backing.clone());
-            v.set_anon(src_part.anon().cloned());
+            v.set_anon(src_part.anon());
             for o in [&prev, &next].into_iter().flatten() {
-                v.set_anon(o.anon().cloned());
+                v.set_anon(o.anon());
                 edit.remove(o);
             }
             v

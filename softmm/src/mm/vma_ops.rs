@@ -108,7 +108,7 @@ impl AddressSpace {
             .flatten()
         {
             if merged.anon().is_none() {
-                merged.set_anon(other.anon().cloned());
+                merged.set_anon(other.anon());
             }
         }
         if let Some(p) = &prev {
@@ -153,7 +153,7 @@ impl AddressSpace {
         if let (Some(_), Some(n)) = (&prev, &next)
             && merged.anon().is_none()
         {
-            merged.set_anon(n.anon().cloned());
+            merged.set_anon(n.anon());
         }
         if let Some(p) = &prev {
             edit.remove(p);

@@ -65,6 +65,13 @@ impl Gather {
         for pfn in self.pages.drain(..) {
             self.pm.put(pfn);
         }
+        if cfg!(mutant = "early_table_free") {
+            // MUTANT: free unlinked tables at once, skipping the grace period.
+            for t in self.tables.drain(..) {
+                self.pm.meta(t).clear_flags(flags::PAGETABLE | flags::DETACHED);
+                self.pm.put(t);
+            }
+        }
         if !self.tables.is_empty() {
             let tables = std::mem::take(&mut self.tables);
             let pm = Arc::clone(&self.pm);

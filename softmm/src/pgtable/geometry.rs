@@ -57,3 +57,21 @@ impl Geometry for Tiny {
     const BITS_PER_LEVEL: u32 = 2;
     const PAGE_SHIFT: u32 = 12;
 }
+
+/// The geometry of model-checking builds: four levels like x86-64, but 4 entries per
+/// table (1 MiB of address space), so the checkers track a few atomics per table.
+#[derive(Debug)]
+pub struct Model;
+
+impl Geometry for Model {
+    const LEVELS: usize = 4;
+    const BITS_PER_LEVEL: u32 = 2;
+    const PAGE_SHIFT: u32 = 12;
+}
+
+/// The geometry address spaces use: x86-64, or [`Model`] under loom/shuttle.
+#[cfg(not(any(loom, shuttle)))]
+pub type MmGeometry = X86_4K;
+/// The geometry address spaces use: x86-64, or [`Model`] under loom/shuttle.
+#[cfg(any(loom, shuttle))]
+pub type MmGeometry = Model;

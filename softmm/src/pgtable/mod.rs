@@ -27,7 +27,7 @@ use std::{marker::PhantomData, sync::Arc};
 
 pub use entry::{Pte, PteView};
 pub use gather::Gather;
-pub use geometry::{Geometry, Tiny, X86_4K};
+pub use geometry::{Geometry, MmGeometry, Model, Tiny, X86_4K};
 
 /// Entry bits.
 pub mod bits {
@@ -46,7 +46,7 @@ pub struct TableOom;
 
 /// A page table (one address space's `pgd`).
 #[derive(Debug)]
-pub struct PageTable<G: Geometry = X86_4K> {
+pub struct PageTable<G: Geometry = MmGeometry> {
     pm: Arc<PhysMem>,
     root: Pfn,
     /// Table pages below the root that are linked (`nr_ptes` + upper levels).
@@ -99,6 +99,7 @@ impl<G: Geometry> PageTable<G> {
     /// A page table with an empty root.
     pub fn new(pm: &Arc<PhysMem>) -> Result<Self, TableOom> {
         let root = pm.alloc_zeroed(flags::PAGETABLE).ok_or(TableOom)?;
+        pm.clear_table_entries(root);
         Ok(Self {
             pm: Arc::clone(pm),
             root,
@@ -121,23 +122,22 @@ impl<G: Geometry> PageTable<G> {
     /// The entry `idx` of table page `table`.
     fn slot(&self, table: Pfn, idx: usize) -> &AtomicU64 {
         assert!(idx < G::ENTRIES);
-        let p = self
-            .pm
-            .frame_ptr(table)
-            .as_ptr()
-            .wrapping_add(idx * 8)
-            .cast::<AtomicU64>();
-        // SAFETY: `p` is 8-byte aligned (frames are page aligned) and inside the frame
-        // region, which lives as long as `self.pm`; table memory is only accessed
-        // through atomics; AtomicU64 has the layout of u64 (std facade). A table page
-        // freed and reused is still valid memory: RCU keeps it a table while walkers
-        // that reached it run, and the walkers re-validate what they read.
-        unsafe { &*p }
+        self.pm.table_entry(table, idx)
+    }
+
+    /// A zeroed page for a new table.
+    fn alloc_table(&self) -> Result<Pfn, TableOom> {
+        let pfn = self.pm.alloc_zeroed(flags::PAGETABLE).ok_or(TableOom)?;
+        self.pm.clear_table_entries(pfn);
+        Ok(pfn)
     }
 
     /// Lockless lookup of the leaf mapping `va`: `(entry, level)`, or `None` when a
     /// level is none. The result is a snapshot; act on it only after re-validating.
     pub fn lookup<'g>(&'g self, va: u64, _rcu: &'g RcuGuard) -> Option<(Pte, usize)> {
+        if va >= G::top() {
+            return None;
+        }
         let mut table = self.root;
         for level in (1..=G::LEVELS).rev() {
             // Acquire pairs with the Release store of `install_table` / `PteLocked::set`.
@@ -187,7 +187,7 @@ impl<G: Geometry> PageTable<G> {
     /// Link a new zeroed table into `parent[idx]` unless someone did first. Returns the
     /// entry now in the slot.
     fn install_table(&self, parent: Pfn, idx: usize) -> Result<Pte, TableOom> {
-        let new = self.pm.alloc_zeroed(flags::PAGETABLE).ok_or(TableOom)?;
+        let new = self.alloc_table()?;
         let slot = self.slot(parent, idx);
         let ptl = self.pm.meta(parent).ptl().lock();
         // Acquire: see a racing installer's table fully.
@@ -216,6 +216,9 @@ impl<G: Geometry> PageTable<G> {
     /// `Ok(None)`: a table on the way is missing (and `alloc` is false) or a huge leaf
     /// covers `va`.
     pub fn pte_lock(&self, va: u64, alloc: bool) -> Result<Option<PteLocked<'_>>, TableOom> {
+        if va >= G::top() {
+            return Ok(None); // beyond what this geometry maps (model builds only)
+        }
         loop {
             let mut table = self.root;
             let mut parent_slot = None;
@@ -262,7 +265,7 @@ impl<G: Geometry> PageTable<G> {
     /// Visit every leaf table intersecting `[start, end)`: `f(table, lo, hi)` with the
     /// part of the range it covers. Upper-level entries that are none are skipped.
     fn for_each_leaf_table(&self, start: u64, end: u64, f: &mut dyn FnMut(Pfn, u64, u64)) {
-        self.visit(self.root, G::LEVELS, 0, start, end, f);
+        self.visit(self.root, G::LEVELS, 0, start, end.min(G::top()), f);
     }
 
     fn visit(
@@ -382,7 +385,16 @@ impl<G: Geometry> PageTable<G> {
     /// mappings survive (`free_pgtables` floor/ceiling rule, §2.3). The caller has zapped
     /// the range and holds `mmap_lock` for write.
     pub fn free_tables(&self, start: u64, end: u64, floor: u64, ceiling: u64, gather: &mut Gather) {
-        self.free_level(self.root, G::LEVELS, 0, start, end, floor, ceiling, gather);
+        self.free_level(
+            self.root,
+            G::LEVELS,
+            0,
+            start,
+            end.min(G::top()),
+            floor,
+            ceiling,
+            gather,
+        );
     }
 
     #[expect(clippy::too_many_arguments, reason = "a recursive walk over one range")]

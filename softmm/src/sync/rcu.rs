@@ -16,32 +16,56 @@
 //! Do not call [`synchronize`] or [`barrier`] inside a read section: it would wait for
 //! itself forever.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+use std::sync::Arc;
 
 pub use crossbeam_epoch::Guard as RcuGuard;
 
+use super::{AtomicBool, Ordering};
+
 /// Enter an RCU read section; it lasts until the guard is dropped.
+#[cfg(not(shuttle))]
 #[inline]
 pub fn read_lock() -> RcuGuard {
+    // Under loom (`--cfg crossbeam_loom`) crossbeam's default collector and its
+    // per-thread handle are loom objects, reset for every explored execution.
     crossbeam_epoch::pin()
+}
+
+/// Enter an RCU read section; it lasts until the guard is dropped.
+///
+/// Shuttle runs every modelled thread on one OS thread, so crossbeam's default
+/// per-thread handle would be shared by all of them (one thread's pin would count as
+/// another's). Each shuttle thread registers its own handle in a collector that is
+/// created afresh for each execution.
+#[cfg(shuttle)]
+pub fn read_lock() -> RcuGuard {
+    use crossbeam_epoch::{Collector, LocalHandle};
+    shuttle::lazy_static! {
+        static ref COLLECTOR: Collector = Collector::new();
+    }
+    shuttle::thread_local! {
+        static HANDLE: LocalHandle = COLLECTOR.register();
+    }
+    HANDLE.with(|h| h.pin())
 }
 
 /// Run `f` after a grace period (see the module rules: `f` must take no lock).
 pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
-    let guard = crossbeam_epoch::pin();
+    let guard = read_lock();
     guard.defer(f);
 }
 
 /// Push this thread's pending callbacks to the global queue so other threads can run them.
 pub fn flush() {
-    crossbeam_epoch::pin().flush();
+    read_lock().flush();
 }
 
 /// Wait for a full grace period (see the module docs).
 pub fn synchronize() {
+    if cfg!(mutant = "rcu_no_grace_period") {
+        // MUTANT: return at once, as if every reader had already left.
+        return;
+    }
     let done = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&done);
     // Release pairs with the Acquire load below: whoever sees the flag also sees that
@@ -49,10 +73,10 @@ pub fn synchronize() {
     call_rcu(move || flag.store(true, Ordering::Release));
     let mut spins = 0u32;
     while !done.load(Ordering::Acquire) {
-        crossbeam_epoch::pin().flush();
+        read_lock().flush();
         spins += 1;
-        if spins > 16 {
-            std::thread::yield_now();
+        if spins > 16 || cfg!(any(loom, shuttle)) {
+            super::yield_now();
         }
     }
 }
@@ -65,7 +89,7 @@ pub fn barrier() {
     synchronize();
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(any(loom, shuttle))))]
 mod tests {
     use std::sync::atomic::AtomicUsize;
 

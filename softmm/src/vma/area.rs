@@ -3,24 +3,22 @@
 //! A VMA's range, flags, page offset and backing never change once it is in the tree
 //! (design decision 5): mprotect, split, merge and mremap build new VMAs and replace the
 //! old ones, which are marked detached and freed through RCU. The one exception is the
-//! anon identity ([`AnonVma`]), which a fault sets once, from none to some, under the
+//! anon identity ([`AnonId`]), which a fault sets once, from none to some, under the
 //! `mmap_lock` read side, as Linux's `anon_vma_prepare`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::flags::*;
 use crate::{
     pagecache::PageCache,
-    sync::{AtomicBool, Ordering},
+    sync::{AtomicBool, AtomicU64, Ordering},
 };
 
-/// The identity of the anonymous memory of a VMA (Linux `anon_vma`). VMAs split from
-/// one another share it; two VMAs with different identities never merge.
-#[derive(Debug, PartialEq, Eq)]
-pub struct AnonVma {
-    /// Unique id.
-    pub id: u64,
-}
+/// The identity of the anonymous memory of a VMA (Linux `anon_vma`), a non-zero id.
+/// VMAs split from one another share it; two VMAs with different identities never
+/// merge. It is set once, by the first write fault, with a compare-exchange (a plain
+/// atomic so the model checkers see it: a blocking `OnceLock` would hide a wait).
+pub type AnonId = u64;
 
 /// What backs a VMA's pages.
 #[derive(Debug, Clone)]
@@ -54,7 +52,8 @@ pub struct Vma {
     pub pgoff: u64,
     /// The backing object.
     pub backing: Backing,
-    anon: OnceLock<Arc<AnonVma>>,
+    /// [`AnonId`], 0 while none.
+    anon: AtomicU64,
     detached: AtomicBool,
 }
 
@@ -68,7 +67,7 @@ impl Vma {
             flags,
             pgoff,
             backing,
-            anon: OnceLock::new(),
+            anon: AtomicU64::new(0),
             detached: AtomicBool::new(false),
         }
     }
@@ -79,9 +78,7 @@ impl Vma {
     pub fn derive(&self, start: u64, end: u64, flags: u64) -> Self {
         let pgoff = self.pgoff_at(start);
         let v = Self::new(start, end, flags, pgoff, self.backing.clone());
-        if let Some(a) = self.anon.get() {
-            let _ = v.anon.set(Arc::clone(a));
-        }
+        v.set_anon(self.anon());
         v
     }
 
@@ -102,19 +99,35 @@ impl Vma {
     }
 
     /// The anon identity, if a fault created one.
-    pub fn anon(&self) -> Option<&Arc<AnonVma>> {
-        self.anon.get()
+    pub fn anon(&self) -> Option<AnonId> {
+        // Acquire pairs with the AcqRel CAS of `anon_prepare` / the store of `set_anon`.
+        match self.anon.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
     }
 
-    /// The anon identity, created with `id` if there is none yet.
-    pub fn anon_prepare(&self, id: impl FnOnce() -> u64) -> &Arc<AnonVma> {
-        self.anon.get_or_init(|| Arc::new(AnonVma { id: id() }))
+    /// The anon identity, created with `id` if there is none yet (concurrent faults
+    /// agree on one: the first compare-exchange wins).
+    pub fn anon_prepare(&self, id: impl FnOnce() -> u64) -> AnonId {
+        if let Some(cur) = self.anon() {
+            return cur;
+        }
+        let new = id();
+        debug_assert_ne!(new, 0);
+        // AcqRel: publishes the identity; on failure Acquire reads the winner's.
+        match self.anon.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => new,
+            Err(winner) => winner,
+        }
     }
 
     /// Give this (new, unpublished) VMA the identity `a`.
-    pub fn set_anon(&self, a: Option<Arc<AnonVma>>) {
+    pub fn set_anon(&self, a: Option<AnonId>) {
         if let Some(a) = a {
-            let _ = self.anon.set(a);
+            // Release pairs with `anon`'s Acquire; only unpublished VMAs (or one
+            // still without identity) are given one, so losing the race is fine.
+            let _ = self.anon.compare_exchange(0, a, Ordering::Release, Ordering::Relaxed);
         }
     }
 
@@ -159,7 +172,7 @@ impl Vma {
         flags: u64,
         backing: &Backing,
         pgoff: u64,
-        anon: Option<&Arc<AnonVma>>,
+        anon: Option<AnonId>,
     ) -> bool {
         mergeable(self.flags, flags)
             && self.backing.same(backing)
@@ -175,7 +188,7 @@ impl Vma {
         backing: &Backing,
         pgoff: u64,
         npages: u64,
-        anon: Option<&Arc<AnonVma>>,
+        anon: Option<AnonId>,
     ) -> bool {
         mergeable(self.flags, flags)
             && self.backing.same(backing)
@@ -191,9 +204,9 @@ fn mergeable(a: u64, b: u64) -> bool {
 
 /// Both none, identical, or exactly one set (Linux `is_mergeable_anon_vma`; forks come
 /// in a later issue).
-pub fn anon_compatible(a: Option<&Arc<AnonVma>>, b: Option<&Arc<AnonVma>>) -> bool {
+pub fn anon_compatible(a: Option<AnonId>, b: Option<AnonId>) -> bool {
     match (a, b) {
-        (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+        (Some(x), Some(y)) => x == y,
         _ => true,
     }
 }

@@ -1,0 +1,147 @@
+//! Concurrency models of softmm's protocols, run on the production code under a model
+//! checker: loom (`RUSTFLAGS="--cfg loom --cfg crossbeam_loom"`, exhaustive within a
+//! preemption bound) or shuttle (`RUSTFLAGS="--cfg shuttle"`, randomized schedules).
+//! Every atomic, lock and spawn of the library goes through `softmm::sync`, which both
+//! checkers replace; in these builds page tables use the 4-entry `Model` geometry and
+//! physical memory is a few 16-frame chunks, so a model tracks a few hundred atomics.
+//!
+//! Each model has a mutant: `--cfg mutant="NAME"` removes one protocol step from the
+//! library, and the model must then fail (`scripts/check-models.sh` runs both ways):
+//!
+//! | model | protocol | mutant |
+//! |---|---|---|
+//! | `rcu_synchronize_waits_for_reader` | a grace period outlasts every reader that began before it | `rcu_no_grace_period` |
+//! | `table_free_waits_for_walker` | unlinked page tables are freed only after RCU | `early_table_free` |
+//! | `racing_faults_install_one_frame` | a fault re-checks the PTE under the PTL | `fault_skip_pte_recheck` |
+#![cfg(any(loom, shuttle))]
+
+use std::sync::Arc;
+
+use softmm::{
+    AddressSpace, Config, PhysMem,
+    abi::*,
+    frame::Pfn,
+    pgtable::{Gather, Model, PageTable, Pte, bits},
+    sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
+};
+
+/// Run `f` under the configured checker.
+fn check(f: impl Fn() + Send + Sync + 'static) {
+    #[cfg(loom)]
+    {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(f);
+    }
+    #[cfg(shuttle)]
+    {
+        let iterations = std::env::var("SHUTTLE_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+        // PCT finds bugs that need one thread delayed across many steps of another
+        // (a walker paused between two levels while a table is freed and reused);
+        // random scheduling covers the rest.
+        let f = Arc::new(f);
+        let g = Arc::clone(&f);
+        shuttle::check_pct(move || g(), iterations, 3);
+        shuttle::check_random(move || f(), iterations);
+    }
+}
+
+const POISON: u64 = 0xdead;
+
+#[test]
+fn rcu_synchronize_waits_for_reader() {
+    check(|| {
+        let published = Arc::new(AtomicBool::new(true));
+        let data = Arc::new(AtomicU64::new(1));
+        let reader = {
+            let (published, data) = (Arc::clone(&published), Arc::clone(&data));
+            spawn(move || {
+                let g = rcu::read_lock();
+                if published.load(Ordering::SeqCst) {
+                    // Whoever saw the object published may use it until its read
+                    // section ends: the writer must not have poisoned it yet.
+                    assert_ne!(data.load(Ordering::SeqCst), POISON, "read after free");
+                }
+                drop(g);
+            })
+        };
+        published.store(false, Ordering::SeqCst);
+        rcu::synchronize();
+        data.store(POISON, Ordering::SeqCst);
+        reader.join().unwrap();
+    });
+}
+
+#[test]
+fn table_free_waits_for_walker() {
+    check(|| {
+        let pm = PhysMem::new(4 * 16 * 4096).unwrap();
+        let pt: Arc<PageTable<Model>> = Arc::new(PageTable::new(&pm).unwrap());
+        let va = 0x5000;
+        let data = pm.alloc_zeroed(0).unwrap();
+        pt.pte_lock(va, true).unwrap().unwrap().set(Pte::leaf(data, bits::P | bits::U));
+        let walker = {
+            let pt = Arc::clone(&pt);
+            spawn(move || {
+                let g = rcu::read_lock();
+                // A lockless walk may see the mapping or nothing, never a table page
+                // that was freed and reused (which would read as garbage).
+                match pt.lookup(va, &g) {
+                    None => {}
+                    Some((e, level)) => assert!(level == 1 && e.pfn() == data, "walked into a reused table: {e:?}"),
+                }
+            })
+        };
+        // Unmap: zap, unlink the tables, free through the gather (RCU)...
+        let mut gather = Gather::new(&pm);
+        pt.zap(va, va + 4096, |_, e| gather.add_page(e.pfn()));
+        pt.free_tables(va, va + 4096, 0, 1 << 20, &mut gather);
+        gather.finish();
+        // ...then reuse whatever the allocator hands out, writing junk into it as a new
+        // owner would. A table freed too early is among these frames.
+        let mut reused: Vec<Pfn> = Vec::new();
+        while let Some(p) = pm.alloc(0) {
+            for i in 0..4 {
+                pm.table_entry(p, i).store(Pte::table(Pfn(POISON as u32)).0, Ordering::SeqCst);
+            }
+            reused.push(p);
+            if reused.len() == 8 {
+                break;
+            }
+        }
+        walker.join().unwrap();
+        for p in reused {
+            for i in 0..4 {
+                pm.table_entry(p, i).store(0, Ordering::SeqCst);
+            }
+            pm.put(p);
+        }
+    });
+}
+
+#[test]
+fn racing_faults_install_one_frame() {
+    check(|| {
+        let config = Config {
+            phys_mem_bytes: 4 * 16 * 4096,
+            mmap_base: 0x8_0000,
+            mmap_min_addr: 0x1000,
+            brk_start: 0x1_0000,
+            ..Config::default()
+        };
+        let mm = AddressSpace::new(config).unwrap();
+        let a = mm.mmap(0x4_0000, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0).unwrap();
+        let before = mm.phys().frames_in_use();
+        let t = {
+            let cpu = mm.cpu();
+            spawn(move || cpu.write(a + 1, &[2]).unwrap())
+        };
+        mm.cpu().write(a, &[1]).unwrap();
+        t.join().unwrap();
+        let mut buf = [0u8; 2];
+        mm.cpu().read(a, &mut buf).unwrap();
+        assert_eq!(buf, [1, 2], "a write went to a frame that lost the race");
+        // One data frame and three tables (PUD, PMD, PTE levels of the model geometry).
+        assert_eq!(mm.phys().frames_in_use(), before + 4, "a losing frame leaked");
+    });
+}
