@@ -104,7 +104,7 @@ impl Kind {
 const WEIGHTS: [(Kind, u32); 13] = [
     (Kind::Read, 24),
     (Kind::Write, 20),
-    (Kind::Mmap, 9),
+    (Kind::Mmap, 12),
     (Kind::Munmap, 4),
     (Kind::Mprotect, 9),
     (Kind::Dontneed, 6),
@@ -112,7 +112,7 @@ const WEIGHTS: [(Kind, u32); 13] = [
     (Kind::Remove, 1),
     (Kind::PopulateRead, 2),
     (Kind::PopulateWrite, 2),
-    (Kind::Mremap, 10),
+    (Kind::Mremap, 8),
     (Kind::Brk, 4),
     (Kind::Layout, 1),
 ];
@@ -219,10 +219,10 @@ impl Op {
             }
             pick -= w;
         }
-        // Keep the window mostly mapped (moves and shrinks leave holes): below three
-        // quarters, an unmap becomes a map.
+        // Keep the window mostly mapped (moves and shrinks leave holes): below two
+        // thirds, an unmap becomes a map.
         if kind == Kind::Munmap
-            && oracle.mapped(WINDOW) * 4 < oracle.regions[WINDOW].pages.len() * 3
+            && oracle.mapped(WINDOW) * 3 < oracle.regions[WINDOW].pages.len() * 2
         {
             kind = Kind::Mmap;
         }
