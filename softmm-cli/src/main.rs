@@ -20,11 +20,14 @@ struct Cli {
 enum Command {
     /// Run a script of memory-management calls and check its expectations.
     Run(cmd::run::RunArgs),
+    /// Random concurrent mm calls and accesses, checked by a content oracle.
+    Stress(cmd::stress::StressArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Run(args) => cmd::run::main(args),
+        Command::Stress(args) => cmd::stress::main(args),
     }
 }

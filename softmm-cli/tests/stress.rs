@@ -1,0 +1,145 @@
+//! `softmm stress`: a clean run is clean, and the checker catches what it must catch.
+//!
+//! Every run here is bounded by `--ops` (never by time) and takes well under a second.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+
+fn stress(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_softmm"))
+        .arg("stress")
+        .args(args)
+        .output()
+        .expect("runs softmm")
+}
+
+/// Runs with `args` (split at spaces) and `--json`; returns the exit status and the
+/// summary.
+#[track_caller]
+fn stress_json(args: &str) -> (Option<i32>, Value) {
+    stress_json_with(args.split_whitespace().collect())
+}
+
+#[track_caller]
+fn stress_json_with(mut all: Vec<&str>) -> (Option<i32>, Value) {
+    all.push("--json");
+    let out = stress(&all);
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "summary is not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), summary)
+}
+
+fn file(name: &str, text: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, text).expect("writes the file");
+    path
+}
+
+#[test]
+fn a_short_run_has_no_mismatch_and_no_leak() {
+    let (code, s) = stress_json("--ops 2000 --threads 2 --seed 1");
+    assert_eq!(s["mismatches"], 0, "{s:#}");
+    assert_eq!(s["leaks"], 0, "{s:#}");
+    assert_eq!(s["ok"], true);
+    assert_eq!(code, Some(0));
+    assert_eq!(s["frames"]["after_teardown"], 1);
+    assert_eq!(s["frames"]["in_use"], s["frames"]["expected"]);
+    assert!(s["ops_total"].as_u64().expect("a number") >= 4000);
+    assert!(s["faults"].as_u64().expect("a number") > 0);
+    assert!(s["ops"]["mremap"].as_u64().expect("a number") > 0);
+    assert!(s["ops"]["brk"].as_u64().expect("a number") > 0);
+}
+
+#[test]
+fn several_address_spaces_are_clean_too() {
+    let (code, s) = stress_json("--ops 1000 --threads 3 --spaces 2 --seed 7");
+    assert_eq!(s["mismatches"], 0, "{s:#}");
+    assert_eq!(s["leaks"], 0, "{s:#}");
+    assert_eq!(s["frames"]["roots"], 2);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn an_injected_bug_is_detected() {
+    let (code, s) = stress_json("--ops 500 --threads 2 --seed 1 --inject-bug");
+    assert_eq!(code, Some(1));
+    assert_eq!(s["ok"], false);
+    assert!(s["mismatches"].as_u64().expect("a number") > 0, "{s:#}");
+    let repro = s["reproduce"].as_str().expect("a reproduce command");
+    assert!(
+        repro.contains("--seed 0x1") && repro.contains("--inject-bug"),
+        "{repro}"
+    );
+}
+
+#[test]
+fn a_broken_oracle_is_detected() {
+    let (code, s) = stress_json("--ops 2000 --threads 2 --seed 1 --break-oracle dontneed");
+    assert_eq!(code, Some(1));
+    assert!(s["mismatches"].as_u64().expect("a number") > 0, "{s:#}");
+}
+
+#[test]
+fn one_thread_with_the_same_seed_does_the_same_operations() {
+    let run = |seed: &str| {
+        let (code, s) = stress_json(&format!("--ops 3000 --threads 1 --seed {seed}"));
+        assert_eq!(code, Some(0), "{s:#}");
+        (s["digests"].clone(), s["ops"].clone())
+    };
+    let first = run("42");
+    assert_eq!(first, run("42"));
+    assert_ne!(first.0, run("43").0);
+}
+
+#[test]
+fn a_config_file_is_read_as_json_or_toml() {
+    let json = file("stress-config.json", r#"{"max_map_count": 60000}"#);
+    let toml = file("stress-config.toml", "max_map_count = 60000\n");
+    for path in [json, toml] {
+        let p = path.to_str().expect("utf-8 path");
+        let (code, s) = stress_json_with(vec!["--ops", "300", "--threads", "2", "--config", p]);
+        assert_eq!(code, Some(0), "{s:#}");
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let bad_config = file("stress-bad.json", r#"{"no_such_field": 1}"#);
+    let cases: [&[&str]; 5] = [
+        &["--seconds", "0"],
+        &["--ops", "10", "--seconds", "1"],
+        &["--ops", "10", "--phys-mb", "2"],
+        &["--ops", "10", "--config", "/nonexistent/config.json"],
+        &[
+            "--ops",
+            "10",
+            "--config",
+            bad_config.to_str().expect("utf-8 path"),
+        ],
+    ];
+    for args in cases {
+        let out = stress(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+}
+
+/// softmm's MADV_REMOVE punches the page out of the shmem object but zaps only the
+/// calling range: another mapping of the same page (made by a DONTUNMAP or grown
+/// mremap move) keeps the old frame and its bytes, where Linux unmaps every mapping of
+/// it (`unmap_mapping_range`). Reproduce by hand with the command in the failure.
+#[test]
+#[ignore = "softmm bug: MADV_REMOVE does not unmap other mappings of the punched page"]
+fn madv_remove_zeroes_the_page_in_every_mapping() {
+    let (code, s) = stress_json("--ops 15150 --threads 1 --seed 19 --madv-remove");
+    assert_eq!(s["mismatches"], 0, "{s:#}");
+    assert_eq!(code, Some(0));
+}
