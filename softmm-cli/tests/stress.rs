@@ -132,12 +132,11 @@ fn bad_arguments_exit_2() {
     }
 }
 
-/// softmm's MADV_REMOVE punches the page out of the shmem object but zaps only the
-/// calling range: another mapping of the same page (made by a DONTUNMAP or grown
-/// mremap move) keeps the old frame and its bytes, where Linux unmaps every mapping of
-/// it (`unmap_mapping_range`). Reproduce by hand with the command in the failure.
+/// Regression (found by this stress test): MADV_REMOVE must unmap every mapping of the
+/// punched page (Linux `unmap_mapping_range`), not only the calling range; another
+/// mapping of the same page (made by a DONTUNMAP or grown mremap move) used to keep
+/// the old frame and its bytes.
 #[test]
-#[ignore = "softmm bug: MADV_REMOVE does not unmap other mappings of the punched page"]
 fn madv_remove_zeroes_the_page_in_every_mapping() {
     let (code, s) = stress_json("--ops 15150 --threads 1 --seed 19 --madv-remove");
     assert_eq!(s["mismatches"], 0, "{s:#}");

@@ -35,7 +35,10 @@ fn check(f: impl Fn() + Send + Sync + 'static) {
     }
     #[cfg(shuttle)]
     {
-        let iterations = std::env::var("SHUTTLE_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+        let iterations = std::env::var("SHUTTLE_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3000);
         // PCT finds bugs that need one thread delayed across many steps of another
         // (a walker paused between two levels while a table is freed and reused);
         // random scheduling covers the rest.
@@ -79,7 +82,10 @@ fn table_free_waits_for_walker() {
         let pt: Arc<PageTable<Model>> = Arc::new(PageTable::new(&pm).unwrap());
         let va = 0x5000;
         let data = pm.alloc_zeroed(0).unwrap();
-        pt.pte_lock(va, true).unwrap().unwrap().set(Pte::leaf(data, bits::P | bits::U));
+        pt.pte_lock(va, true)
+            .unwrap()
+            .unwrap()
+            .set(Pte::leaf(data, bits::P | bits::U));
         let walker = {
             let pt = Arc::clone(&pt);
             spawn(move || {
@@ -88,7 +94,10 @@ fn table_free_waits_for_walker() {
                 // that was freed and reused (which would read as garbage).
                 match pt.lookup(va, &g) {
                     None => {}
-                    Some((e, level)) => assert!(level == 1 && e.pfn() == data, "walked into a reused table: {e:?}"),
+                    Some((e, level)) => assert!(
+                        level == 1 && e.pfn() == data,
+                        "walked into a reused table: {e:?}"
+                    ),
                 }
             })
         };
@@ -102,7 +111,8 @@ fn table_free_waits_for_walker() {
         let mut reused: Vec<Pfn> = Vec::new();
         while let Some(p) = pm.alloc(0) {
             for i in 0..4 {
-                pm.table_entry(p, i).store(Pte::table(Pfn(POISON as u32)).0, Ordering::SeqCst);
+                pm.table_entry(p, i)
+                    .store(Pte::table(Pfn(POISON as u32)).0, Ordering::SeqCst);
             }
             reused.push(p);
             if reused.len() == 8 {
@@ -130,7 +140,16 @@ fn racing_faults_install_one_frame() {
             ..Config::default()
         };
         let mm = AddressSpace::new(config).unwrap();
-        let a = mm.mmap(0x4_0000, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0).unwrap();
+        let a = mm
+            .mmap(
+                0x4_0000,
+                4096,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                -1,
+                0,
+            )
+            .unwrap();
         let before = mm.phys().frames_in_use();
         let t = {
             let cpu = mm.cpu();
@@ -142,6 +161,10 @@ fn racing_faults_install_one_frame() {
         mm.cpu().read(a, &mut buf).unwrap();
         assert_eq!(buf, [1, 2], "a write went to a frame that lost the race");
         // One data frame and three tables (PUD, PMD, PTE levels of the model geometry).
-        assert_eq!(mm.phys().frames_in_use(), before + 4, "a losing frame leaked");
+        assert_eq!(
+            mm.phys().frames_in_use(),
+            before + 4,
+            "a losing frame leaked"
+        );
     });
 }

@@ -193,11 +193,31 @@ impl AddressSpace {
                 let Backing::Shmem(cache) = &v.backing else {
                     return Err(Errno::EINVAL);
                 };
-                if v.flags & VM_SHARED == 0 || v.flags & VM_WRITE == 0 {
+                if v.flags & VM_SHARED == 0 || v.flags & VM_MAYWRITE == 0 {
                     return Err(Errno::EACCES);
                 }
-                self.zap_pages(lo, hi, true, gather);
-                cache.remove(v.pgoff_at(lo), v.pgoff_at(hi));
+                // Punch the hole in the object: every mapping of those pages goes, not
+                // only this range (Linux `unmap_mapping_range`). Other address spaces
+                // cannot map a shmem object yet (no fork or files): this one is all.
+                let (first, last) = (v.pgoff_at(lo), v.pgoff_at(hi));
+                for other in edit.all() {
+                    if let Backing::Shmem(c) = &other.backing
+                        && Arc::ptr_eq(c, cache)
+                    {
+                        let a = other
+                            .start
+                            .max(other.start + (first.saturating_sub(other.pgoff) << 12));
+                        let b = other.end.min(
+                            other
+                                .start
+                                .saturating_add(last.saturating_sub(other.pgoff) << 12),
+                        );
+                        if a < b && other.pgoff < last {
+                            self.zap_pages(a, b, true, gather);
+                        }
+                    }
+                }
+                cache.remove(first, last);
             }
             MADV_POPULATE_READ | MADV_POPULATE_WRITE => {
                 // Checked and done after the walk (needs no layout change).

@@ -193,6 +193,10 @@ impl AddressSpace {
         if addr + old_len > new_addr && new_addr + new_len > addr {
             return Err(Errno::EINVAL);
         }
+        // The source must exist before anything is unmapped at the destination.
+        if edit.find(addr).is_none() {
+            return Err(Errno::EFAULT);
+        }
         if flags & MREMAP_FIXED != 0 {
             self.unmap_locked(edit, new_addr, new_addr + new_len, gather)?;
         }

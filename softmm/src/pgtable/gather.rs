@@ -68,7 +68,9 @@ impl Gather {
         if cfg!(mutant = "early_table_free") {
             // MUTANT: free unlinked tables at once, skipping the grace period.
             for t in self.tables.drain(..) {
-                self.pm.meta(t).clear_flags(flags::PAGETABLE | flags::DETACHED);
+                self.pm
+                    .meta(t)
+                    .clear_flags(flags::PAGETABLE | flags::DETACHED);
                 self.pm.put(t);
             }
         }

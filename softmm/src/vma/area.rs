@@ -116,7 +116,10 @@ impl Vma {
         let new = id();
         debug_assert_ne!(new, 0);
         // AcqRel: publishes the identity; on failure Acquire reads the winner's.
-        match self.anon.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .anon
+            .compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => new,
             Err(winner) => winner,
         }
@@ -127,7 +130,9 @@ impl Vma {
         if let Some(a) = a {
             // Release pairs with `anon`'s Acquire; only unpublished VMAs (or one
             // still without identity) are given one, so losing the race is fine.
-            let _ = self.anon.compare_exchange(0, a, Ordering::Release, Ordering::Relaxed);
+            let _ = self
+                .anon
+                .compare_exchange(0, a, Ordering::Release, Ordering::Relaxed);
         }
     }
 
