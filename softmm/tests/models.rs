@@ -25,16 +25,18 @@ use softmm::{
     sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
 };
 
-/// Run `f` under the configured checker.
-fn check(f: impl Fn() + Send + Sync + 'static) {
+/// Run `f` under the configured checker (loom: at most `preemptions` preemptions per
+/// execution; bounded exploration is what makes a whole page fault tractable).
+fn check(preemptions: usize, f: impl Fn() + Send + Sync + 'static) {
     #[cfg(loom)]
     {
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
+        b.preemption_bound = Some(preemptions);
         b.check(f);
     }
     #[cfg(shuttle)]
     {
+        let _ = preemptions;
         let iterations = std::env::var("SHUTTLE_ITERATIONS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -53,7 +55,7 @@ const POISON: u64 = 0xdead;
 
 #[test]
 fn rcu_synchronize_waits_for_reader() {
-    check(|| {
+    check(3, || {
         let published = Arc::new(AtomicBool::new(true));
         let data = Arc::new(AtomicU64::new(1));
         let reader = {
@@ -77,7 +79,7 @@ fn rcu_synchronize_waits_for_reader() {
 
 #[test]
 fn table_free_waits_for_walker() {
-    check(|| {
+    check(2, || {
         let pm = PhysMem::new(4 * 16 * 4096).unwrap();
         let pt: Arc<PageTable<Model>> = Arc::new(PageTable::new(&pm).unwrap());
         let va = 0x5000;
@@ -131,7 +133,7 @@ fn table_free_waits_for_walker() {
 
 #[test]
 fn racing_faults_install_one_frame() {
-    check(|| {
+    check(1, || {
         let config = Config {
             phys_mem_bytes: 4 * 16 * 4096,
             mmap_base: 0x8_0000,

@@ -5,9 +5,13 @@ use std::sync::Arc;
 use super::*;
 use crate::abi::*;
 
+/// Physical memory of the test address spaces (shrunk under Miri, which models every
+/// byte).
+const PHYS: u64 = if cfg!(miri) { 8 << 20 } else { 64 << 20 };
+
 fn mm() -> Arc<AddressSpace> {
     AddressSpace::new(Config {
-        phys_mem_bytes: 64 << 20,
+        phys_mem_bytes: PHYS,
         ..Config::default()
     })
     .unwrap()
@@ -79,7 +83,7 @@ mod merge_split {
     #[test]
     fn max_map_count_is_enomem() {
         let mm = AddressSpace::new(Config {
-            phys_mem_bytes: 64 << 20,
+            phys_mem_bytes: PHYS,
             max_map_count: 10,
             ..Config::default()
         })
@@ -173,7 +177,7 @@ mod teardown {
 
     #[test]
     fn dropping_the_address_space_frees_every_frame() {
-        let pm = crate::frame::PhysMem::new(64 << 20).unwrap();
+        let pm = crate::frame::PhysMem::new(PHYS).unwrap();
         let base = pm.frames_in_use();
         {
             let mm = AddressSpace::with_phys(&pm, Config::default()).unwrap();
@@ -214,7 +218,7 @@ mod concurrency {
 
     #[test]
     fn racing_write_faults_on_one_page_install_one_frame() {
-        for round in 0..50 {
+        for round in 0..if cfg!(miri) { 3 } else { 50 } {
             let pm = crate::frame::PhysMem::new(16 << 20).unwrap();
             let mm = AddressSpace::with_phys(&pm, Config::default()).unwrap();
             let a = mm.mmap(0, 4096, RW, ANON, -1, 0).unwrap();
