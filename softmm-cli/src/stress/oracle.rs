@@ -423,7 +423,9 @@ impl Oracle {
 
     fn populate_page(&mut self, r: usize, k: usize, page: Page, write: bool) -> Result<(), Errno> {
         let prot = page.prot().unwrap_or(PROT_NONE);
-        if prot == PROT_NONE || (write && prot & PROT_WRITE == 0) {
+        // GUP without FOLL_FORCE: reading needs VM_READ, writing VM_WRITE (Linux 6.18,
+        // checked with linux-run).
+        if (!write && prot & PROT_READ == 0) || (write && prot & PROT_WRITE == 0) {
             return Err(Errno::EINVAL);
         }
         match page {
@@ -483,6 +485,33 @@ impl Oracle {
             self.extend(r, src, old, src + old, new - old);
             return Ok(self.regions[r].addr(src));
         };
+        if old == new {
+            // A pure move (Linux 6.17+): each VMA part moves; only each part's
+            // destination is unmapped, so the destination opposite a hole in the
+            // source keeps what it had.
+            let moved: Vec<Page> = self.regions[r].pages[src..src + old].to_vec();
+            for (k, page) in moved.into_iter().enumerate() {
+                if page == Page::Unmapped {
+                    continue;
+                }
+                self.munmap(r, d + k, 1)?;
+                self.regions[r].pages[d + k] = page;
+                self.regions[r].pages[src + k] = match page {
+                    Page::Private { prot, .. } if dontunmap => Page::Private {
+                        prot,
+                        data: Data::Untouched,
+                    },
+                    Page::Shared { .. } if dontunmap => page,
+                    _ => Page::Unmapped,
+                };
+            }
+            return Ok(self.regions[r].addr(d));
+        }
+        // A resizing move: the part that moves must lie in the source VMA, checked
+        // before anything changes (`check_prep_vma`).
+        if vma.1 < src + old.min(new) {
+            return Err(Errno::EFAULT);
+        }
         self.munmap(r, d, new)?;
         let mut old = old;
         if old > new {

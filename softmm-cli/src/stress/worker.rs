@@ -286,8 +286,9 @@ impl Worker {
                 dst,
                 dontunmap,
             } => {
-                // Only an in-place grow depends on where the VMA ends.
-                let vma = if dst.is_none() && new > old {
+                // An in-place grow, and a resizing FIXED move (whose moving part must
+                // lie in one VMA), depend on where the VMA ends.
+                let vma = if (dst.is_none() && new > old) || (dst.is_some() && new != old) {
                     self.vma_extent(src)
                 } else {
                     (src, src + old)

@@ -133,26 +133,26 @@ impl AddressSpace {
         advice: u64,
         gather: &mut Gather,
     ) -> SysResult<()> {
-        let vmas = edit.intersecting(start, end);
-        if vmas.is_empty() {
-            return Err(Errno::ENOMEM);
-        }
+        // Each step looks the VMA up afresh: flag advice may have merged it.
         let mut unmapped = false;
         let mut at = start;
-        for v in &vmas {
-            if v.start > at {
-                unmapped = true;
-            }
-            let lo = at.max(v.start);
+        while at < end {
+            let v = match edit.find(at) {
+                Some(v) => v,
+                None => match edit.next(at) {
+                    Some(n) if n.start < end => {
+                        unmapped = true;
+                        at = n.start;
+                        n
+                    }
+                    _ => return Err(Errno::ENOMEM),
+                },
+            };
             let hi = end.min(v.end);
-            self.madvise_vma(edit, v, lo, hi, advice, gather)?;
+            self.madvise_vma(edit, &v, at, hi, advice, gather)?;
             at = hi;
         }
-        if unmapped || at < end {
-            Err(Errno::ENOMEM)
-        } else {
-            Ok(())
-        }
+        if unmapped { Err(Errno::ENOMEM) } else { Ok(()) }
     }
 
     fn madvise_vma(
@@ -223,6 +223,10 @@ impl AddressSpace {
                 // Checked and done after the walk (needs no layout change).
             }
             MADV_COLLAPSE => return Err(Errno::EINVAL),
+            // `can_madv_lru_vma`: no LRU advice on locked or PFN-mapped memory.
+            MADV_COLD | MADV_PAGEOUT if v.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB) != 0 => {
+                return Err(Errno::EINVAL);
+            }
             MADV_GUARD_INSTALL | MADV_GUARD_REMOVE => {
                 let disallowed = VM_SPECIAL
                     | VM_HUGETLB
@@ -235,6 +239,19 @@ impl AddressSpace {
                     return Err(Errno::EINVAL);
                 }
                 if advice == MADV_GUARD_INSTALL {
+                    // The whole VMA is marked (no split), and private memory gets its
+                    // anon identity, as a page would (`anon_vma_prepare`).
+                    let v = if v.flags & VM_MAYBE_GUARD == 0 {
+                        let marked = Arc::new(v.derive(v.start, v.end, v.flags | VM_MAYBE_GUARD));
+                        edit.remove(v);
+                        edit.insert(Arc::clone(&marked));
+                        marked
+                    } else {
+                        Arc::clone(v)
+                    };
+                    if v.is_anon() {
+                        v.anon_prepare(|| self.new_anon_id());
+                    }
                     self.guard_install(lo, hi, gather)?;
                 } else {
                     self.pt.zap_except(lo, hi, |pte| !pte.is_guard(), |_, _| {});
@@ -298,7 +315,7 @@ impl AddressSpace {
             let ok = if write {
                 v.flags & VM_WRITE != 0
             } else {
-                v.flags & VM_ACCESS_FLAGS != 0
+                v.flags & VM_READ != 0
             };
             if !ok {
                 return Err(Errno::EINVAL);

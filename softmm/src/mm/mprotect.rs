@@ -64,6 +64,7 @@ impl AddressSpace {
             // x86 has no VM_GROWSUP VMAs.
             return Err(Errno::EINVAL);
         }
+        let mut populate = Vec::new();
         let result = Self::apply_to_range(&mut edit, start, end, |edit, v, lo, hi| {
             let newflags =
                 (prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) | (v.flags & !VM_ACCESS_FLAGS);
@@ -71,10 +72,14 @@ impl AddressSpace {
             if (newflags & !(newflags >> 4)) & VM_ACCESS_FLAGS != 0 {
                 return Err(Errno::EACCES);
             }
-            self.mprotect_fixup(edit, v, lo, hi, newflags)
+            self.mprotect_fixup(edit, v, lo, hi, newflags, &mut populate)
         })
         .map(|_| 0);
         edit.commit();
+        for (lo, hi) in populate {
+            // Errors are ignored as in Linux (the write faults only break COW early).
+            let _ = self.populate(lo, hi, true);
+        }
         drop(_state);
         gather.finish();
         result
@@ -87,6 +92,7 @@ impl AddressSpace {
         start: u64,
         end: u64,
         mut newflags: u64,
+        populate: &mut Vec<(u64, u64)>,
     ) -> SysResult<()> {
         let old = vma.flags;
         if newflags == old {
@@ -102,6 +108,11 @@ impl AddressSpace {
         }
         let new = self.modify_flags(edit, vma, start, end, newflags)?;
         self.change_protection(&new, start, end);
+        // A locked private read-only VMA made writable has its COW broken at once
+        // (`populate_vma_page_range` in `mprotect_fixup`), once the edit is published.
+        if old & (VM_WRITE | VM_SHARED | VM_LOCKED) == VM_LOCKED && newflags & VM_WRITE != 0 {
+            populate.push((start, end));
+        }
         Ok(())
     }
 

@@ -160,7 +160,11 @@ impl AddressSpace {
             )
         });
         let hi = next.as_ref().map_or(end, |n| n.end);
-        let grown = vma.derive(vma.start, hi, vma.flags);
+        let grown = vma.derive(
+            vma.start,
+            hi,
+            vma.flags | next.as_ref().map_or(0, |n| n.flags & VM_STICKY),
+        );
         if let Some(n) = &next {
             if grown.anon().is_none() {
                 grown.set_anon(n.anon());
@@ -193,8 +197,17 @@ impl AddressSpace {
         if addr + old_len > new_addr && new_addr + new_len > addr {
             return Err(Errno::EINVAL);
         }
-        // The source must exist before anything is unmapped at the destination.
-        if edit.find(addr).is_none() {
+        // A FIXED move without a resize may span several VMAs (6.17+; with DONTUNMAP too).
+        if flags & MREMAP_FIXED != 0 && old_len == new_len {
+            return self.move_many(edit, addr, old_len, new_addr, flags, gather);
+        }
+        // `check_prep_vma`: the source is validated before anything changes; the part
+        // that will move (for a FIXED shrink, the shrunk range) must lie in its VMA.
+        let first = edit.find(addr).ok_or(Errno::EFAULT)?;
+        if old_len == 0 && first.flags & (VM_SHARED | VM_MAYSHARE) == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if old_len.min(new_len) > first.end - addr {
             return Err(Errno::EFAULT);
         }
         if flags & MREMAP_FIXED != 0 {
@@ -203,14 +216,6 @@ impl AddressSpace {
         if old_len > new_len {
             self.unmap_locked(edit, addr + new_len, addr + old_len, gather)?;
             old_len = new_len;
-        }
-        let first = edit.find(addr).ok_or(Errno::EFAULT)?;
-        if flags & MREMAP_FIXED != 0
-            && flags & MREMAP_DONTUNMAP == 0
-            && old_len == new_len
-            && first.end < addr + old_len
-        {
-            return self.move_many(edit, addr, old_len, new_addr, gather);
         }
         let vma = self.vma_to_resize(edit, addr, old_len, new_len, flags)?;
         let mut mflags = 0;
@@ -229,30 +234,28 @@ impl AddressSpace {
         self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
     }
 
-    /// A pure move of a range spanning several VMAs (Linux 6.17+): each VMA part moves
-    /// to the same offset from `dst` and keeps its attributes; gaps stay gaps.
+    /// A pure move of a range that may span several VMAs (Linux 6.17+): each VMA part
+    /// moves to the same offset from `dst` and keeps its attributes; gaps stay gaps and
+    /// only each part's destination is unmapped first. The source must start in a VMA.
     fn move_many(
         &self,
         edit: &mut TreeEdit<'_>,
         addr: u64,
         len: u64,
         dst: u64,
+        flags: u64,
         gather: &mut Gather,
     ) -> SysResult<(u64, Option<(u64, u64)>)> {
+        if edit.find(addr).is_none() {
+            return Err(Errno::EFAULT);
+        }
         for v in edit.intersecting(addr, addr + len) {
             let lo = v.start.max(addr);
             let hi = v.end.min(addr + len);
+            let at = dst + (lo - addr);
+            self.unmap_locked(edit, at, at + (hi - lo), gather)?;
             let cur = edit.find(lo).ok_or(Errno::EFAULT)?;
-            self.move_vma(
-                edit,
-                &cur,
-                lo,
-                hi - lo,
-                hi - lo,
-                dst + (lo - addr),
-                MREMAP_FIXED,
-                gather,
-            )?;
+            self.move_vma(edit, &cur, lo, hi - lo, hi - lo, at, flags, gather)?;
         }
         Ok((dst, None))
     }
@@ -305,10 +308,20 @@ impl AddressSpace {
             let next = edit.starting_at(dst + new_len).filter(|n| {
                 n.can_merge_before(new_flags, &vma.backing, pgoff, new_len >> 12, vma.anon())
             });
+            // Merging with both needs prev and next compatible with each other too.
+            let next = next.filter(|n| {
+                prev.as_ref()
+                    .is_none_or(|p| crate::vma::anon_compatible_pub(p.anon(), n.anon()))
+            });
             let lo = prev.as_ref().map_or(dst, |p| p.start);
             let hi = next.as_ref().map_or(dst + new_len, |n| n.end);
             let base_pgoff = prev.as_ref().map_or(pgoff, |p| p.pgoff);
-            let v = Vma::new(lo, hi, new_flags, base_pgoff, vma.backing.clone());
+            let sticky = [&prev, &next]
+                .into_iter()
+                .flatten()
+                .fold(0, |f, o| f | o.flags)
+                & VM_STICKY;
+            let v = Vma::new(lo, hi, new_flags | sticky, base_pgoff, vma.backing.clone());
             v.set_anon(src_part.anon());
             for o in [&prev, &next].into_iter().flatten() {
                 v.set_anon(o.anon());
@@ -321,10 +334,22 @@ impl AddressSpace {
         let nv = Arc::new(nv);
         edit.insert(Arc::clone(&nv));
         if flags & MREMAP_DONTUNMAP != 0 {
-            // The old range stays mapped, empty and unlocked.
+            // The source VMA stays mapped and empty; VM_LOCKED is cleared on the whole
+            // VMA in place (no split, no merge); a private VMA moved whole loses its
+            // anon identity (`unlink_anon_vmas`).
             if let Some(cur) = edit.find(addr) {
+                let whole = cur.start == addr && cur.end == addr + old_len;
+                let moved_out = !(dst >= cur.start && dst < cur.end);
+                let keep_anon = !(whole && moved_out && cur.is_anon() && !cur.is_shared());
                 let f = cur.flags & !VM_LOCKED_MASK;
-                let _ = self.modify_flags(edit, &cur, addr, addr + old_len, f)?;
+                if f != cur.flags || !keep_anon {
+                    let v = Vma::new(cur.start, cur.end, f, cur.pgoff, cur.backing.clone());
+                    if keep_anon {
+                        v.set_anon(cur.anon());
+                    }
+                    edit.remove(&cur);
+                    edit.insert(Arc::new(v));
+                }
             }
         } else {
             self.unmap_locked(edit, addr, addr + old_len, gather)?;

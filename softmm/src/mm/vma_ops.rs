@@ -13,7 +13,7 @@ use crate::{
     Errno,
     error::SysResult,
     pgtable::Gather,
-    vma::{Backing, TreeEdit, Vma, anon_compatible_pub},
+    vma::{Backing, TreeEdit, Vma, anon_compatible_pub, flags::VM_STICKY},
 };
 
 impl AddressSpace {
@@ -27,6 +27,9 @@ impl AddressSpace {
         end: u64,
         gather: &mut Gather,
     ) -> SysResult<()> {
+        if start >= end {
+            return Ok(());
+        }
         let vmas = edit.intersecting(start, end);
         let Some(first) = vmas.first() else {
             return Ok(());
@@ -102,7 +105,12 @@ impl AddressSpace {
         let lo = prev.as_ref().map_or(start, |p| p.start);
         let hi = next.as_ref().map_or(end, |n| n.end);
         let base: &Arc<Vma> = prev.as_ref().unwrap_or(vma);
-        let merged = base.derive(lo, hi, flags);
+        let sticky = [prev.as_ref(), next.as_ref()]
+            .into_iter()
+            .flatten()
+            .fold(vma.flags, |f, o| f | o.flags)
+            & VM_STICKY;
+        let merged = base.derive(lo, hi, flags | sticky);
         for other in [Some(vma), prev.as_ref(), next.as_ref()]
             .into_iter()
             .flatten()
@@ -146,8 +154,12 @@ impl AddressSpace {
             next = None;
         }
         let merged = match (&prev, &next) {
-            (Some(p), _) => p.derive(p.start, next.as_ref().map_or(end, |n| n.end), flags),
-            (None, Some(n)) => n.derive(start, n.end, flags),
+            (Some(p), _) => p.derive(
+                p.start,
+                next.as_ref().map_or(end, |n| n.end),
+                flags | ((p.flags | next.as_ref().map_or(0, |n| n.flags)) & VM_STICKY),
+            ),
+            (None, Some(n)) => n.derive(start, n.end, flags | (n.flags & VM_STICKY)),
             (None, None) => Vma::new(start, end, flags, pgoff, backing),
         };
         if let (Some(_), Some(n)) = (&prev, &next)

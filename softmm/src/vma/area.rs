@@ -202,9 +202,9 @@ impl Vma {
     }
 }
 
-/// Flags equal (soft-dirty ignored) and not special.
+/// Flags equal (sticky flags ignored) and not special.
 fn mergeable(a: u64, b: u64) -> bool {
-    (a ^ b) & !VM_SOFTDIRTY == 0 && a & VM_SPECIAL == 0
+    (a ^ b) & !VM_STICKY == 0 && a & VM_SPECIAL == 0
 }
 
 /// Both none, identical, or exactly one set (Linux `is_mergeable_anon_vma`; forks come

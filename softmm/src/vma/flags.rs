@@ -13,6 +13,9 @@ pub const VM_MAYSHARE: u64 = 0x80;
 pub const VM_GROWSDOWN: u64 = 0x100;
 pub const VM_UFFD_MISSING: u64 = 0x200;
 pub const VM_PFNMAP: u64 = 0x400;
+/// The VMA may contain guard markers (Linux 6.18): set by MADV_GUARD_INSTALL, never
+/// cleared, ignored when deciding merges.
+pub const VM_MAYBE_GUARD: u64 = 0x800;
 pub const VM_UFFD_WP: u64 = 0x1000;
 pub const VM_LOCKED: u64 = 0x2000;
 pub const VM_IO: u64 = 0x4000;
@@ -38,6 +41,9 @@ pub const VM_MERGEABLE: u64 = 0x8000_0000;
 pub const VM_ACCESS_FLAGS: u64 = VM_READ | VM_WRITE | VM_EXEC;
 /// Mappings that are never merged (Linux `VM_SPECIAL`).
 pub const VM_SPECIAL: u64 = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
+/// Flags that do not prevent a merge and survive it (the merged VMA has them if any
+/// part had them).
+pub const VM_STICKY: u64 = VM_SOFTDIRTY | VM_MAYBE_GUARD;
 /// Lock bits set by mlock/mlock2/mlockall.
 pub const VM_LOCKED_MASK: u64 = VM_LOCKED | VM_LOCKONFAULT;
 
@@ -54,6 +60,7 @@ pub const MNEMONICS: &[(u64, &str)] = &[
     (VM_GROWSDOWN, "gd"),
     (VM_UFFD_MISSING, "um"),
     (VM_PFNMAP, "pf"),
+    (VM_MAYBE_GUARD, "gu"),
     (VM_UFFD_WP, "uw"),
     (VM_LOCKED, "lo"),
     (VM_IO, "io"),

@@ -81,6 +81,9 @@ impl VmaTree {
     pub fn intersecting<'g>(&self, start: u64, end: u64, g: &'g RcuGuard) -> Vec<&'g Arc<Vma>> {
         let map = self.snapshot(g);
         let mut out = Vec::new();
+        if start >= end {
+            return out;
+        }
         if let Some((_, v)) = map.range(..start).next_back()
             && v.end > start
         {
@@ -135,6 +138,9 @@ impl TreeEdit<'_> {
     /// VMAs of the pending state intersecting `[start, end)`.
     pub fn intersecting(&self, start: u64, end: u64) -> Vec<Arc<Vma>> {
         let mut out = Vec::new();
+        if start >= end {
+            return out;
+        }
         if let Some((_, v)) = self.map.range(..start).next_back()
             && v.end > start
         {
