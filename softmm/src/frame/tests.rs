@@ -98,7 +98,7 @@ mod concurrency {
                 let pm = Arc::clone(&pm);
                 std::thread::spawn(move || {
                     let mut mine = Vec::new();
-                    for round in 0..200 {
+                    for round in 0..if cfg!(miri) { 20 } else { 200 } {
                         if let Some(p) = pm.alloc(0) {
                             pm.fill(p, 0, round as u8, 16);
                             mine.push(p);
