@@ -20,11 +20,14 @@ struct Cli {
 enum Command {
     /// Run a script of memory-management calls and check its expectations.
     Run(cmd::run::RunArgs),
+    /// Benchmark workloads on softmm and on the host kernel, side by side.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Run(args) => cmd::run::main(args),
+        Command::Bench(args) => cmd::bench::main(args),
     }
 }

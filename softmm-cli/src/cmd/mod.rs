@@ -1,3 +1,4 @@
 //! The subcommands of `softmm`, one module each.
 
+pub mod bench;
 pub mod run;
