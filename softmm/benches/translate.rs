@@ -21,7 +21,14 @@ fn translate(c: &mut Criterion) {
     .expect("address space");
     let len = PAGES * 4096;
     let a = mm
-        .mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        .mmap(
+            0,
+            len,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+            -1,
+            0,
+        )
         .expect("mmap");
     let cpu = mm.cpu();
     for i in 0..PAGES {

@@ -84,7 +84,13 @@ impl HostThread {
 
     /// A pointer to `len` bytes at `addr`, all inside one of our mappings and, for
     /// `write`, outside its read-only ranges.
-    fn ptr(&self, op: &'static str, addr: u64, len: usize, write: bool) -> Result<*mut u8, OpError> {
+    fn ptr(
+        &self,
+        op: &'static str,
+        addr: u64,
+        len: usize,
+        write: bool,
+    ) -> Result<*mut u8, OpError> {
         let (i, off) = self.find(addr).ok_or_else(|| not_mapped(op, addr))?;
         let m = &self.maps[i];
         let fits = off + len <= m.len;
@@ -146,7 +152,9 @@ impl Thread for HostThread {
 
     fn protect(&mut self, addr: u64, len: u64, writable: bool) -> Result<(), OpError> {
         let p = self.ptr("mprotect", addr, len as usize, false)?;
-        let (i, off) = self.find(addr).ok_or_else(|| not_mapped("mprotect", addr))?;
+        let (i, off) = self
+            .find(addr)
+            .ok_or_else(|| not_mapped("mprotect", addr))?;
         let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
         // SAFETY: inside our own mapping (checked by `ptr`); a mapping made read-only is
         // recorded below before any later store is checked against it.

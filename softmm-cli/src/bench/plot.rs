@@ -32,6 +32,8 @@ const COLOURS: [RGBColor; 6] = [
 #[derive(Debug, Clone)]
 struct Bar {
     series: String,
+    /// Colour: by variant, lighter for each further case (translate's walk).
+    colour: RGBColor,
     threads: usize,
     value: f64,
 }
@@ -39,15 +41,19 @@ struct Bar {
 /// Write `DIR/<workload>.svg` for every workload of `report`; returns the files.
 pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut names: Vec<&str> = report.results.iter().map(|r| r.workload.as_str()).collect();
-    names.dedup();
+    let names = unique(report.results.iter().map(|r| r.workload.as_str()));
+    let variants = unique(report.results.iter().map(|r| r.variant.as_str()));
     let mut files = Vec::new();
     for name in names {
-        let bars: Vec<Bar> = report
-            .results
-            .iter()
-            .filter(|r| r.workload == name)
+        let rows = || report.results.iter().filter(|r| r.workload == name);
+        let cases = unique(rows().map(|r| r.case.clone()));
+        let bars: Vec<Bar> = rows()
             .map(|r| Bar {
+                colour: colour(
+                    &r.variant,
+                    variants.iter().position(|v| *v == r.variant).unwrap_or(0),
+                    cases.iter().position(|c| *c == r.case).unwrap_or(0),
+                ),
                 series: match &r.case {
                     Some(c) => format!("{} {c}", r.variant),
                     None => r.variant.clone(),
@@ -78,14 +84,38 @@ fn unique<T: PartialEq + Clone>(items: impl Iterator<Item = T>) -> Vec<T> {
     out
 }
 
-/// `1234567.0` → `1.23M`.
+/// The colour of variant number `v` (the host grey) in case number `case`.
+fn colour(variant: &str, v: usize, case: usize) -> RGBColor {
+    let base = if variant == HOST {
+        COLOURS[0]
+    } else {
+        COLOURS[1 + v.saturating_sub(1) % (COLOURS.len() - 1)]
+    };
+    let t = (case as f64 * 0.45).min(0.8);
+    let mix = |c: u8| (c as f64 + (255.0 - c as f64) * t) as u8;
+    RGBColor(mix(base.0), mix(base.1), mix(base.2))
+}
+
+/// Three significant digits with an SI suffix: `1234567.0` → `1.23M`, `7e8` → `700M`.
 fn si(v: f64) -> String {
-    match v {
-        v if v >= 1e9 => format!("{:.2}G", v / 1e9),
-        v if v >= 1e6 => format!("{:.2}M", v / 1e6),
-        v if v >= 1e3 => format!("{:.1}k", v / 1e3),
-        v => format!("{v:.0}"),
-    }
+    let (x, suffix) = match v.abs() {
+        a if a >= 1e9 => (v / 1e9, "G"),
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e3 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    let digits = match x.abs() {
+        a if a >= 100.0 => 0,
+        a if a >= 10.0 => 1,
+        _ => 2,
+    };
+    let text = format!("{x:.digits$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{suffix}")
 }
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
@@ -95,9 +125,17 @@ fn chart(root: &DrawingArea<SVGBackend<'_>, Shift>, name: &str, bars: &[Bar]) ->
     let series = unique(bars.iter().map(|b| b.series.clone()));
     let groups = unique(bars.iter().map(|b| b.threads));
     let max = bars.iter().map(|b| b.value).fold(1.0, f64::max);
-    let min = bars.iter().map(|b| b.value).filter(|&v| v > 0.0).fold(max, f64::min);
+    let min = bars
+        .iter()
+        .map(|b| b.value)
+        .filter(|&v| v > 0.0)
+        .fold(max, f64::min);
     let log = max / min > 20.0;
-    let (lo, hi) = if log { (min / 3.0, max * 3.0) } else { (0.0, max * 1.15) };
+    let (lo, hi) = if log {
+        (min / 3.0, max * 3.0)
+    } else {
+        (0.0, max * 1.15)
+    };
     let x = -0.5..groups.len() as f64 - 0.5;
     let caption = format!("{name}: operations/s, all threads (higher is better)");
     let mut b = ChartBuilder::on(root);
@@ -129,9 +167,12 @@ fn chart(root: &DrawingArea<SVGBackend<'_>, Shift>, name: &str, bars: &[Bar]) ->
     Ok(())
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site per axis kind")]
 fn draw_bars<'a, Y>(
-    c: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    c: &mut ChartContext<
+        'a,
+        SVGBackend<'a>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
+    >,
     series: &[String],
     groups: &[usize],
     bars: &[Bar],
@@ -143,11 +184,10 @@ where
     Y: Ranged<ValueType = f64>,
 {
     for (s, name) in series.iter().enumerate() {
-        let colour = if name.starts_with(HOST) {
-            COLOURS[0]
-        } else {
-            COLOURS[1 + (s % (COLOURS.len() - 1))]
-        };
+        let colour = bars
+            .iter()
+            .find(|b| &b.series == name)
+            .map_or(COLOURS[0], |b| b.colour);
         let mine: Vec<(usize, f64)> = bars
             .iter()
             .filter(|b| &b.series == name)
@@ -155,7 +195,10 @@ where
             .collect();
         c.draw_series(mine.iter().map(|&(g, v)| {
             let x0 = bar_x(g, s);
-            Rectangle::new([(x0, floor), (x0 + width * 0.92, v.max(floor))], colour.filled())
+            Rectangle::new(
+                [(x0, floor), (x0 + width * 0.92, v.max(floor))],
+                colour.filled(),
+            )
         }))?
         .label(name.as_str())
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
@@ -164,7 +207,11 @@ where
             .color(&BLACK)
             .pos(Pos::new(HPos::Center, VPos::Bottom));
         c.draw_series(mine.iter().map(|&(g, v)| {
-            Text::new(si(v), (bar_x(g, s) + width * 0.46, v.max(floor)), text.clone())
+            Text::new(
+                si(v),
+                (bar_x(g, s) + width * 0.46, v.max(floor)),
+                text.clone(),
+            )
         }))?;
     }
     c.configure_series_labels()
@@ -191,8 +238,35 @@ where
         .pos(Pos::new(HPos::Center, VPos::Top));
     for (g, &n) in groups.iter().enumerate() {
         let (px, py) = c.backend_coord(&(g as f64, floor));
-        let label = if n == 1 { "1 thread".to_string() } else { format!("{n} threads") };
+        let label = if n == 1 {
+            "1 thread".to_string()
+        } else {
+            format!("{n} threads")
+        };
         root.draw(&Text::new(label, (px, py + 8), style.clone()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn si_keeps_three_digits() {
+        assert_eq!(si(700e6), "700M");
+        assert_eq!(si(1_234_567.0), "1.23M");
+        assert_eq!(si(31_500.0), "31.5k");
+        assert_eq!(si(2e9), "2G");
+        assert_eq!(si(0.0), "0");
+    }
+
+    #[test]
+    fn cases_get_lighter_shades_of_their_variant() {
+        let hit = colour("Global", 1, 0);
+        let walk = colour("Global", 1, 1);
+        assert_eq!(hit, COLOURS[1]);
+        assert!(walk.0 > hit.0 && walk.1 > hit.1 && walk.2 > hit.2);
+        assert_eq!(colour(HOST, 0, 0), COLOURS[0]);
+    }
 }

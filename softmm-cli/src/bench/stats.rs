@@ -137,6 +137,9 @@ mod tests {
     #[test]
     fn empty_summary_is_zero() {
         let mut s = Summary::default();
-        assert_eq!((s.ns_per_op(), s.ops_per_s(), s.quantile(0.5)), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (s.ns_per_op(), s.ops_per_s(), s.quantile(0.5)),
+            (0.0, 0.0, 0.0)
+        );
     }
 }

@@ -152,7 +152,12 @@ impl Workload {
     }
 
     /// Untimed preparation of thread `index`'s region.
-    pub(crate) fn setup<T: Thread>(self, t: &mut T, index: usize, quick: bool) -> Result<Region, OpError> {
+    pub(crate) fn setup<T: Thread>(
+        self,
+        t: &mut T,
+        index: usize,
+        quick: bool,
+    ) -> Result<Region, OpError> {
         let len = self.region_len(quick);
         if len == 0 {
             return Ok(Region::default());
@@ -240,7 +245,11 @@ mod tests {
         let t = parse_workloads(&["translate".into(), "fault4k".into()]).unwrap();
         assert_eq!(
             t,
-            [Workload::Fault4k, Workload::TranslateHit, Workload::TranslateWalk]
+            [
+                Workload::Fault4k,
+                Workload::TranslateHit,
+                Workload::TranslateWalk
+            ]
         );
         let e = parse_workloads(&["nope".into()]).unwrap_err();
         assert!(e.contains("unknown workload `nope`"), "{e}");

@@ -15,7 +15,7 @@ pub struct BenchArgs {
     /// Short run with small regions (tests, CI); the numbers are noisy.
     #[arg(long)]
     pub quick: bool,
-    /// Timed repetitions of every cell, after one warm-up run [default: 5, quick: 2].
+    /// Timed repetitions of every cell, after one warm-up run [default: 10, quick: 2].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub reps: Option<u32>,
     /// Write the results as JSON to FILE.
@@ -41,7 +41,7 @@ pub fn main(args: &BenchArgs) -> ExitCode {
     };
     let opts = Options {
         workloads,
-        reps: args.reps.unwrap_or(if args.quick { 2 } else { 5 }),
+        reps: args.reps.unwrap_or(if args.quick { 2 } else { 10 }),
         quick: args.quick,
         threads: vec![1, 2],
     };
@@ -60,11 +60,11 @@ pub fn main(args: &BenchArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    if let Some(dir) = &args.plot {
-        if let Err(e) = write_plots(&report, dir) {
-            eprintln!("softmm bench: {e}");
-            return ExitCode::from(1);
-        }
+    if let Some(dir) = &args.plot
+        && let Err(e) = write_plots(&report, dir)
+    {
+        eprintln!("softmm bench: {e}");
+        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }
