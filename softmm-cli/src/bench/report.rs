@@ -9,9 +9,9 @@
 //!   "results": [ { "workload": str, "case": str?,   // case: translate's "hit" | "walk"
 //!                  "variant": "host" | softmm variant ("Global", ...),
 //!                  "threads": int, "ops": int,       // ops: timed operations in all
-//!                  "ns_per_op": float,               // mean, per thread
+//!                  "ns_per_op": float,               // mean per thread, median run
 //!                  "p50_ns": float, "p99_ns": float, // per-batch means, nearest rank
-//!                  "ops_per_s": float } ] }          // all threads together
+//!                  "ops_per_s": float } ] }          // all threads, median run
 //! ```
 
 use std::{fmt::Write as _, process::Command};
@@ -66,13 +66,13 @@ pub struct ResultRow {
     pub threads: usize,
     /// Operations timed, all threads and repetitions.
     pub ops: u64,
-    /// Mean nanoseconds per operation, per thread.
+    /// Mean nanoseconds per operation, per thread (median over repetitions).
     pub ns_per_op: f64,
     /// Median of the per-batch means.
     pub p50_ns: f64,
     /// 99th percentile of the per-batch means.
     pub p99_ns: f64,
-    /// Operations per second, all threads together.
+    /// Operations per second, all threads together (median over repetitions).
     pub ops_per_s: f64,
 }
 

@@ -1,11 +1,15 @@
 //! Timing samples and their summary.
 //!
 //! A [`Recorder`] times batches of operations: each batch gives one sample, its mean
-//! time per operation. [`Summary`] pools the samples of every thread and repetition of a
-//! cell: `ns_per_op` is total timed nanoseconds over total operations (the mean latency
-//! one thread sees), `ops_per_s` the sum over threads of each thread's rate during its
-//! timed phase (aggregate throughput), `p50`/`p99` nearest-rank percentiles of the
-//! samples.
+//! time per operation. [`Summary`] gathers the runs (repetitions) of a cell:
+//! * `ns_per_op`: per run, timed nanoseconds over operations of all its threads (the
+//!   mean latency one thread sees); the median over runs;
+//! * `ops_per_s`: per run, the sum over threads of each thread's rate during its timed
+//!   phase (aggregate throughput); the median over runs;
+//! * `p50`/`p99`: nearest-rank percentiles of all samples of all runs.
+//!
+//! Medians over runs keep one disturbed repetition (another process, a migration) from
+//! moving the result; the percentiles show the spread inside runs.
 
 use std::time::{Duration, Instant};
 
@@ -47,25 +51,41 @@ impl Recorder {
 pub struct Summary {
     samples: Vec<f64>,
     ops: u64,
-    busy_ns: f64,
-    /// Sum over (run, thread) of that thread's rate in ops/s.
-    rate_sum: f64,
-    runs: u64,
+    /// Per run: mean ns per operation.
+    run_ns: Vec<f64>,
+    /// Per run: the sum of the threads' rates in ops/s.
+    run_rate: Vec<f64>,
+}
+
+/// The median of `v` (the mean of the middle two for an even count); 0 when empty.
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_unstable_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 impl Summary {
     /// Add one run: the recorders of its threads.
     pub fn add_run(&mut self, threads: &[Recorder]) {
+        let (mut ops, mut busy, mut rate) = (0u64, 0.0, 0.0);
         for r in threads {
             self.samples.extend_from_slice(&r.samples);
-            self.ops += r.ops;
+            ops += r.ops;
             let ns = r.busy.as_nanos() as f64;
-            self.busy_ns += ns;
+            busy += ns;
             if ns > 0.0 {
-                self.rate_sum += r.ops as f64 * 1e9 / ns;
+                rate += r.ops as f64 * 1e9 / ns;
             }
         }
-        self.runs += 1;
+        self.ops += ops;
+        if ops > 0 {
+            self.run_ns.push(busy / ops as f64);
+            self.run_rate.push(rate);
+        }
     }
 
     /// Operations timed in all.
@@ -73,20 +93,14 @@ impl Summary {
         self.ops
     }
 
-    /// Mean nanoseconds per operation per thread.
+    /// Mean nanoseconds per operation per thread (median over runs).
     pub fn ns_per_op(&self) -> f64 {
-        if self.ops == 0 {
-            return 0.0;
-        }
-        self.busy_ns / self.ops as f64
+        median(&self.run_ns)
     }
 
-    /// Aggregate operations per second (all threads), averaged over runs.
+    /// Aggregate operations per second, all threads (median over runs).
     pub fn ops_per_s(&self) -> f64 {
-        if self.runs == 0 {
-            return 0.0;
-        }
-        self.rate_sum / self.runs as f64
+        median(&self.run_rate)
     }
 
     /// The `q`-quantile (0 < q ≤ 1) of the samples, nearest rank.
@@ -124,14 +138,22 @@ mod tests {
     }
 
     #[test]
-    fn rates_add_over_threads_and_average_over_runs() {
+    fn rates_add_over_threads_and_take_the_median_run() {
         let mut s = Summary::default();
         // Two threads, each 10 ops in 1 µs: 2e7 ops/s together.
         s.add_run(&[rec(&[100.0; 10], 1000), rec(&[100.0; 10], 1000)]);
         s.add_run(&[rec(&[100.0; 10], 1000), rec(&[100.0; 10], 1000)]);
-        assert_eq!(s.ops(), 40);
+        // A disturbed run does not move the medians.
+        s.add_run(&[rec(&[900.0; 10], 9000), rec(&[900.0; 10], 9000)]);
+        assert_eq!(s.ops(), 60);
         assert!((s.ops_per_s() - 2e7).abs() < 1.0);
         assert_eq!(s.ns_per_op(), 100.0);
+    }
+
+    #[test]
+    fn median_of_even_counts_is_the_middle_mean() {
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 
     #[test]
