@@ -22,6 +22,8 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Random concurrent mm calls and accesses, checked by a content oracle.
     Stress(cmd::stress::StressArgs),
+    /// Benchmark workloads on softmm and on the host kernel, side by side.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,5 +31,6 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Run(args) => cmd::run::main(args),
         Command::Stress(args) => cmd::stress::main(args),
+        Command::Bench(args) => cmd::bench::main(args),
     }
 }

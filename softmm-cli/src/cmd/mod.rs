@@ -1,4 +1,5 @@
 //! The subcommands of `softmm`, one module each.
 
+pub mod bench;
 pub mod run;
 pub mod stress;

@@ -1,0 +1,70 @@
+//! `softmm bench [--quick] [--reps N] [--json FILE] [--plot DIR] [WORKLOAD...]`: run the
+//! named workloads (all when none is named) on softmm in every `Config` variant and on the
+//! host kernel, and print a table with the softmm/host ratios.
+//!
+//! Exit status: 0 after a complete run, 1 when an operation failed or an output file
+//! could not be written, 2 for an unknown workload or bad arguments.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use crate::bench::{self, Options, plot::write_plots};
+
+/// Arguments of `softmm bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Short run with small regions (tests, CI); the numbers are noisy.
+    #[arg(long)]
+    pub quick: bool,
+    /// Timed repetitions of every cell, after one warm-up run [default: 10, quick: 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub reps: Option<u32>,
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write one SVG chart per workload into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// Workloads: fault4k, zero4k, mmap-munmap, mmap-touch-munmap, mprotect-split-merge,
+    /// dontneed, translate (all when none is given).
+    #[arg(value_name = "WORKLOAD")]
+    pub workloads: Vec<String>,
+}
+
+/// Runs the command; see the module doc for the exit status.
+pub fn main(args: &BenchArgs) -> ExitCode {
+    let workloads = match bench::parse_workloads(&args.workloads) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("softmm bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = Options {
+        workloads,
+        reps: args.reps.unwrap_or(if args.quick { 2 } else { 10 }),
+        quick: args.quick,
+        threads: vec![1, 2],
+    };
+    let report = match bench::run(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("softmm bench: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).expect("a report serialises");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("softmm bench: {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(dir) = &args.plot
+        && let Err(e) = write_plots(&report, dir)
+    {
+        eprintln!("softmm bench: {e}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
