@@ -3,7 +3,12 @@ use std::{collections::HashSet, sync::Arc};
 use super::*;
 
 fn small() -> Arc<PhysMem> {
-    PhysMem::new(4 * HUGE_SIZE).expect("reserve")
+    PhysMem::new(if cfg!(miri) {
+        2 * HUGE_SIZE
+    } else {
+        4 * HUGE_SIZE
+    })
+    .expect("reserve")
 }
 
 mod allocation {

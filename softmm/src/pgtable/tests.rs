@@ -2,7 +2,12 @@ use super::*;
 use crate::{addr::HUGE_SIZE, sync::rcu};
 
 fn pm() -> Arc<PhysMem> {
-    PhysMem::new(4 * HUGE_SIZE).unwrap()
+    PhysMem::new(if cfg!(miri) {
+        2 * HUGE_SIZE
+    } else {
+        4 * HUGE_SIZE
+    })
+    .unwrap()
 }
 
 /// Zap everything (dropping the frames) so the table can be dropped.
