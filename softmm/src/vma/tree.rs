@@ -35,6 +35,21 @@ pub struct TreeEdit<'t> {
     removed: Vec<Arc<Vma>>,
 }
 
+/// VMAs of `map` intersecting `[start, end)` in address order (none for an empty range).
+fn intersecting_in(map: &Map, start: u64, end: u64) -> Vec<&Arc<Vma>> {
+    let mut out = Vec::new();
+    if start >= end {
+        return out;
+    }
+    if let Some((_, v)) = map.range(..start).next_back()
+        && v.end > start
+    {
+        out.push(v);
+    }
+    out.extend(map.range(start..end).map(|(_, v)| v));
+    out
+}
+
 impl Default for VmaTree {
     fn default() -> Self {
         Self::new()
@@ -79,18 +94,7 @@ impl VmaTree {
 
     /// VMAs intersecting `[start, end)`, in address order.
     pub fn intersecting<'g>(&self, start: u64, end: u64, g: &'g RcuGuard) -> Vec<&'g Arc<Vma>> {
-        let map = self.snapshot(g);
-        let mut out = Vec::new();
-        if start >= end {
-            return out;
-        }
-        if let Some((_, v)) = map.range(..start).next_back()
-            && v.end > start
-        {
-            out.push(v);
-        }
-        out.extend(map.range(start..end).map(|(_, v)| v));
-        out
+        intersecting_in(self.snapshot(g), start, end)
     }
 
     /// All VMAs in address order.
@@ -137,17 +141,10 @@ impl Drop for VmaTree {
 impl TreeEdit<'_> {
     /// VMAs of the pending state intersecting `[start, end)`.
     pub fn intersecting(&self, start: u64, end: u64) -> Vec<Arc<Vma>> {
-        let mut out = Vec::new();
-        if start >= end {
-            return out;
-        }
-        if let Some((_, v)) = self.map.range(..start).next_back()
-            && v.end > start
-        {
-            out.push(Arc::clone(v));
-        }
-        out.extend(self.map.range(start..end).map(|(_, v)| Arc::clone(v)));
-        out
+        intersecting_in(&self.map, start, end)
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     /// The pending VMA containing `addr`.
