@@ -26,10 +26,6 @@ mod allocation {
     }
 
     #[test]
-    #[cfg_attr(
-        miri,
-        ignore = "does not finish within minutes under Miri (not investigated)"
-    )]
     fn exhaustion_is_none_then_reuse_after_free() {
         let pm = small();
         let mut got = Vec::new();
