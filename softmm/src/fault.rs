@@ -217,26 +217,9 @@ impl AddressSpace {
     /// again later.
     fn reusable_anon(&self, vma: &Vma) -> Option<u64> {
         let g = crate::sync::rcu::read_lock();
-        let compatible = |a: &Vma, b: &Vma| {
-            a.end == b.start
-                && a.is_anon()
-                && b.is_anon()
-                && (a.flags ^ b.flags) & !(VM_ACCESS_FLAGS | VM_SOFTDIRTY) == 0
-                && b.pgoff == a.pgoff + (a.len() >> 12)
-        };
-        let next = self
-            .tree
-            .find(vma.end, &g)
-            .filter(|n| n.start == vma.end && compatible(vma, n));
-        if let Some(id) = next.and_then(|n| n.anon()) {
-            return Some(id);
-        }
-        let prev = vma
-            .start
-            .checked_sub(1)
-            .and_then(|a| self.tree.find(a, &g))
-            .filter(|p| compatible(p, vma));
-        prev.and_then(|p| p.anon())
+        let next = self.tree.find(vma.end, &g).filter(|n| n.start == vma.end);
+        let prev = vma.start.checked_sub(1).and_then(|a| self.tree.find(a, &g));
+        reusable_anon_near(vma, prev.map(|p| &**p), next.map(|n| &**n))
     }
 
     /// Install `new` at `page` if the entry still equals `orig`; the old frame (if any
@@ -326,4 +309,21 @@ impl AddressSpace {
         l.set(Pte::leaf(pfn, f));
         Ok(())
     }
+}
+
+/// The anon identity `vma` may share with its neighbours `prev` (ending at its start) or
+/// `next` (starting at its end): next first, then prev; adjacent, same backing, flags
+/// equal but for access bits, continuous page offsets (`find_mergeable_anon_vma`).
+pub(crate) fn reusable_anon_near(vma: &Vma, prev: Option<&Vma>, next: Option<&Vma>) -> Option<u64> {
+    let compatible = |a: &Vma, b: &Vma| {
+        a.end == b.start
+            && a.is_anon()
+            && b.is_anon()
+            && (a.flags ^ b.flags) & !(VM_ACCESS_FLAGS | VM_STICKY) == 0
+            && b.pgoff == a.pgoff + (a.len() >> 12)
+    };
+    if let Some(id) = next.filter(|n| compatible(vma, n)).and_then(|n| n.anon()) {
+        return Some(id);
+    }
+    prev.filter(|p| compatible(p, vma)).and_then(|p| p.anon())
 }

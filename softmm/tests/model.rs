@@ -111,8 +111,17 @@ fn config() -> ProptestConfig {
         cases,
         // The failure message carries the minimal case as a script; nothing is saved.
         failure_persistence: None,
+        rng_seed: fixed_seed(),
         ..ProptestConfig::default()
     }
+}
+
+/// A fixed seed so CI is deterministic; `PROPTEST_RNG_SEED=N` explores others.
+fn fixed_seed() -> proptest::test_runner::RngSeed {
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    proptest::test_runner::RngSeed::Fixed(seed.unwrap_or(0x0050_f733))
 }
 
 /// The quirks the property test runs with: the library's, unless strict.

@@ -138,7 +138,12 @@ impl PhysMem {
         #[cfg(not(any(loom, shuttle)))]
         {
             assert!(pfn.0 < self.nframes, "pfn {} out of range", pfn.0);
-            let p = self.metas.base().as_ptr().cast::<PageMeta>().wrapping_add(pfn.index());
+            let p = self
+                .metas
+                .base()
+                .as_ptr()
+                .cast::<PageMeta>()
+                .wrapping_add(pfn.index());
             // SAFETY: as for `metas()`: `pfn < nframes` slots of zero-valid, aligned
             // PageMeta live as long as `self`, all fields atomic. One element is borrowed
             // rather than the whole array (which Miri would retag on every access).

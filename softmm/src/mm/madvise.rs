@@ -250,7 +250,13 @@ impl AddressSpace {
                         Arc::clone(v)
                     };
                     if v.is_anon() {
-                        v.anon_prepare(|| self.new_anon_id());
+                        // As a first write fault would: share a compatible neighbour's
+                        // identity (looked up in this edit), else a new one.
+                        let (prev, next) = (edit.ending_at(v.start), edit.starting_at(v.end));
+                        v.anon_prepare(|| {
+                            crate::fault::reusable_anon_near(&v, prev.as_deref(), next.as_deref())
+                                .unwrap_or_else(|| self.new_anon_id())
+                        });
                     }
                     self.guard_install(lo, hi, gather)?;
                 } else {
