@@ -299,40 +299,28 @@ impl AddressSpace {
             vma.pgoff_at(addr)
         };
         // The moved VMA keeps its page offset, so it merges only with what it fits.
-        let src_part = vma.derive(addr, addr + old_len, vma.flags);
         let new_flags = vma.flags;
-        let nv = {
-            let prev = edit
-                .ending_at(dst)
-                .filter(|p| p.can_merge_after(new_flags, &vma.backing, pgoff, vma.anon()));
-            let next = edit.starting_at(dst + new_len).filter(|n| {
-                n.can_merge_before(new_flags, &vma.backing, pgoff, new_len >> 12, vma.anon())
-            });
-            // Merging with both needs prev and next compatible with each other too.
-            let next = next.filter(|n| {
-                prev.as_ref()
-                    .is_none_or(|p| crate::vma::anon_compatible_pub(p.anon(), n.anon()))
-            });
-            let lo = prev.as_ref().map_or(dst, |p| p.start);
-            let hi = next.as_ref().map_or(dst + new_len, |n| n.end);
-            let base_pgoff = prev.as_ref().map_or(pgoff, |p| p.pgoff);
-            let sticky = [&prev, &next]
-                .into_iter()
-                .flatten()
-                .fold(0, |f, o| f | o.flags)
-                & VM_STICKY;
-            let v = Vma::new(lo, hi, new_flags | sticky, base_pgoff, vma.backing.clone());
-            v.set_anon(src_part.anon());
-            for o in [&prev, &next].into_iter().flatten() {
-                v.set_anon(o.anon());
-                edit.remove(o);
-            }
-            v
-        };
+        let near = super::vma_ops::merge_candidates(
+            edit,
+            dst,
+            dst + new_len,
+            new_flags,
+            &vma.backing,
+            pgoff,
+            vma.anon(),
+        );
         // Insert first: the unmap below computes which page tables are still needed
         // from the layout, and the moved entries now live under the new VMA.
-        let nv = Arc::new(nv);
-        edit.insert(Arc::clone(&nv));
+        let nv = super::vma_ops::insert_merging(
+            edit,
+            dst,
+            dst + new_len,
+            new_flags,
+            pgoff,
+            &vma.backing,
+            vma.anon(),
+            near,
+        );
         if flags & MREMAP_DONTUNMAP != 0 {
             // The source VMA stays mapped and empty; VM_LOCKED is cleared on the whole
             // VMA in place (no split, no merge); a private VMA moved whole loses its

@@ -13,7 +13,7 @@ use crate::{
     Errno,
     error::SysResult,
     pgtable::Gather,
-    vma::{Backing, TreeEdit, Vma, anon_compatible_pub, flags::VM_STICKY},
+    vma::{AnonId, Backing, TreeEdit, Vma, anon_compatible_pub, flags::VM_STICKY},
 };
 
 impl AddressSpace {
@@ -72,20 +72,8 @@ impl AddressSpace {
             return Ok(Arc::clone(vma));
         }
         let pgoff = vma.pgoff_at(start);
-        let npages = (end - start) >> 12;
-        let prev = (start == vma.start)
-            .then(|| edit.ending_at(start))
-            .flatten()
-            .filter(|p| p.can_merge_after(flags, &vma.backing, pgoff, vma.anon()));
-        let mut next = (end == vma.end)
-            .then(|| edit.starting_at(end))
-            .flatten()
-            .filter(|n| n.can_merge_before(flags, &vma.backing, pgoff, npages, vma.anon()));
-        if let (Some(p), Some(n)) = (&prev, &next)
-            && !anon_compatible_pub(p.anon(), n.anon())
-        {
-            next = None;
-        }
+        let (prev, next) =
+            merge_candidates(edit, start, end, flags, &vma.backing, pgoff, vma.anon());
         let splits = usize::from(start > vma.start && prev.is_none())
             + usize::from(end < vma.end && next.is_none());
         // Each split checks the limit before it adds a VMA (Linux `__split_vma`).
@@ -102,31 +90,17 @@ impl AddressSpace {
         if end < vma.end {
             edit.insert(Arc::new(vma.derive(end, vma.end, vma.flags)));
         }
-        let lo = prev.as_ref().map_or(start, |p| p.start);
-        let hi = next.as_ref().map_or(end, |n| n.end);
-        let base: &Arc<Vma> = prev.as_ref().unwrap_or(vma);
-        let sticky = [prev.as_ref(), next.as_ref()]
-            .into_iter()
-            .flatten()
-            .fold(vma.flags, |f, o| f | o.flags)
-            & VM_STICKY;
-        let merged = base.derive(lo, hi, flags | sticky);
-        for other in [Some(vma), prev.as_ref(), next.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if merged.anon().is_none() {
-                merged.set_anon(other.anon());
-            }
-        }
-        if let Some(p) = &prev {
-            edit.remove(p);
-        }
-        if let Some(n) = &next {
-            edit.remove(n);
-        }
-        let merged = Arc::new(merged);
-        edit.insert(Arc::clone(&merged));
+        let sticky = vma.flags & VM_STICKY;
+        let merged = insert_merging(
+            edit,
+            start,
+            end,
+            flags | sticky,
+            pgoff,
+            &vma.backing,
+            vma.anon(),
+            (prev, next),
+        );
         Ok(merged)
     }
 
@@ -141,41 +115,8 @@ impl AddressSpace {
         pgoff: u64,
         backing: Backing,
     ) -> Arc<Vma> {
-        let npages = (end - start) >> 12;
-        let prev = edit
-            .ending_at(start)
-            .filter(|p| p.can_merge_after(flags, &backing, pgoff, None));
-        let mut next = edit
-            .starting_at(end)
-            .filter(|n| n.can_merge_before(flags, &backing, pgoff, npages, None));
-        if let (Some(p), Some(n)) = (&prev, &next)
-            && !anon_compatible_pub(p.anon(), n.anon())
-        {
-            next = None;
-        }
-        let merged = match (&prev, &next) {
-            (Some(p), _) => p.derive(
-                p.start,
-                next.as_ref().map_or(end, |n| n.end),
-                flags | ((p.flags | next.as_ref().map_or(0, |n| n.flags)) & VM_STICKY),
-            ),
-            (None, Some(n)) => n.derive(start, n.end, flags | (n.flags & VM_STICKY)),
-            (None, None) => Vma::new(start, end, flags, pgoff, backing),
-        };
-        if let (Some(_), Some(n)) = (&prev, &next)
-            && merged.anon().is_none()
-        {
-            merged.set_anon(n.anon());
-        }
-        if let Some(p) = &prev {
-            edit.remove(p);
-        }
-        if let Some(n) = &next {
-            edit.remove(n);
-        }
-        let merged = Arc::new(merged);
-        edit.insert(Arc::clone(&merged));
-        merged
+        let near = merge_candidates(edit, start, end, flags, &backing, pgoff, None);
+        insert_merging(edit, start, end, flags, pgoff, &backing, None, near)
     }
 
     /// Apply `fixup(edit, vma, lo, hi)` to each VMA part of `[start, end)` in address
@@ -197,4 +138,73 @@ impl AddressSpace {
         }
         Ok(())
     }
+}
+
+/// The neighbours a new VMA `[start, end)` with these attributes would merge with: the
+/// VMA ending at `start` and the one starting at `end`, each if compatible (equal flags
+/// but for sticky ones, same backing, continuous page offsets, compatible anon
+/// identities); `next` only if it is also compatible with `prev` (Linux merges with prev
+/// alone otherwise).
+pub(crate) fn merge_candidates(
+    edit: &TreeEdit<'_>,
+    start: u64,
+    end: u64,
+    flags: u64,
+    backing: &Backing,
+    pgoff: u64,
+    anon: Option<AnonId>,
+) -> (Option<Arc<Vma>>, Option<Arc<Vma>>) {
+    let prev = edit
+        .ending_at(start)
+        .filter(|p| p.can_merge_after(flags, backing, pgoff, anon));
+    let next = edit
+        .starting_at(end)
+        .filter(|n| n.can_merge_before(flags, backing, pgoff, (end - start) >> 12, anon))
+        .filter(|n| {
+            prev.as_ref()
+                .is_none_or(|p| anon_compatible_pub(p.anon(), n.anon()))
+        });
+    (prev, next)
+}
+
+/// Insert `[start, end)` (free in `edit`) with these attributes, absorbing the
+/// neighbours found by [`merge_candidates`]: the result spans them, keeps prev's page
+/// offset, carries their sticky flags, and takes the first anon identity among the
+/// range's, prev's and next's. Returns the VMA that now covers the range.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a VMA's attributes plus its neighbours"
+)]
+pub(crate) fn insert_merging(
+    edit: &mut TreeEdit<'_>,
+    start: u64,
+    end: u64,
+    flags: u64,
+    pgoff: u64,
+    backing: &Backing,
+    anon: Option<AnonId>,
+    (prev, next): (Option<Arc<Vma>>, Option<Arc<Vma>>),
+) -> Arc<Vma> {
+    let lo = prev.as_ref().map_or(start, |p| p.start);
+    let hi = next.as_ref().map_or(end, |n| n.end);
+    let sticky = [&prev, &next]
+        .into_iter()
+        .flatten()
+        .fold(0, |f, o| f | o.flags)
+        & VM_STICKY;
+    let merged = Vma::new(
+        lo,
+        hi,
+        flags | sticky,
+        prev.as_ref().map_or(pgoff, |p| p.pgoff),
+        backing.clone(),
+    );
+    merged.set_anon(anon);
+    for o in [&prev, &next].into_iter().flatten() {
+        merged.set_anon(o.anon());
+        edit.remove(o);
+    }
+    let merged = Arc::new(merged);
+    edit.insert(Arc::clone(&merged));
+    merged
 }
