@@ -97,3 +97,31 @@ pub const MCL_ONFAULT: u64 = 4;
 pub const MS_ASYNC: u64 = 1;
 pub const MS_INVALIDATE: u64 = 2;
 pub const MS_SYNC: u64 = 4;
+
+// open flags (x86-64).
+pub const O_RDONLY: u64 = 0;
+pub const O_WRONLY: u64 = 1;
+pub const O_RDWR: u64 = 2;
+pub const O_ACCMODE: u64 = 3;
+pub const O_CREAT: u64 = 0o100;
+pub const O_EXCL: u64 = 0o200;
+pub const O_TRUNC: u64 = 0o1000;
+pub const O_APPEND: u64 = 0o2000;
+pub const O_DIRECTORY: u64 = 0o200000;
+pub const O_PATH: u64 = 0o10000000;
+pub const O_TMPFILE: u64 = 0o20200000;
+
+// memfd_create flags.
+pub const MFD_CLOEXEC: u64 = 0x1;
+pub const MFD_ALLOW_SEALING: u64 = 0x2;
+pub const MFD_HUGETLB: u64 = 0x4;
+pub const MFD_NOEXEC_SEAL: u64 = 0x8;
+pub const MFD_EXEC: u64 = 0x10;
+/// `NAME_MAX - strlen("memfd:")`.
+pub const MFD_NAME_MAX_LEN: usize = 249;
+
+// clone flags.
+pub const CLONE_VM: u64 = 0x100;
+pub const CLONE_FILES: u64 = 0x400;
+pub const CLONE_VFORK: u64 = 0x4000;
+pub const CLONE_THREAD: u64 = 0x10000;

@@ -44,11 +44,15 @@ pub struct Cpu {
 /// Walk-fault rounds before an access gives up (a livelock guard, never reached).
 const MAX_RETRIES: usize = 1 << 16;
 
-/// A frame held by reference for the duration of one page access.
+/// A frame held by reference for the duration of one page access, inside the RCU read
+/// section its translation was made in: an operation that revokes access (fork's
+/// write-protection) waits for a grace period, i.e. for accesses in flight, as a TLB
+/// shootdown waits for the other CPUs.
 struct Held<'a> {
     mm: &'a AddressSpace,
     pfn: Pfn,
     counted: bool,
+    _rcu: rcu::RcuGuard,
 }
 
 impl Drop for Held<'_> {
@@ -91,15 +95,23 @@ impl Cpu {
                     // Speculative reference, then re-check the entry (GUP-fast
                     // pattern, §3.3): if it changed, the frame may be on its way out.
                     if !counted || meta.try_get() {
-                        let held = Held { mm, pfn, counted };
-                        if mm
+                        let still = mm
                             .pt
                             .lookup(addr, &g)
-                            .is_some_and(|(now, _)| now.pfn() == pfn && pte_allows(now, access))
-                        {
+                            .is_some_and(|(now, _)| now.pfn() == pfn && pte_allows(now, access));
+                        if still {
                             mm.pt.mark_used(addr, pte, write, &g);
+                        }
+                        let held = Held {
+                            mm,
+                            pfn,
+                            counted,
+                            _rcu: g,
+                        };
+                        if still {
                             return Ok(held);
                         }
+                        continue;
                     }
                 }
             }

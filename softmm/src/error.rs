@@ -35,6 +35,7 @@ errnos! {
     ESRCH = 3, "No such process";
     EINTR = 4, "Interrupted system call";
     EIO = 5, "Input/output error";
+    ECHILD = 10, "No child processes";
     EBADF = 9, "Bad file descriptor";
     EAGAIN = 11, "Resource temporarily unavailable";
     ENOMEM = 12, "Cannot allocate memory";
@@ -43,6 +44,7 @@ errnos! {
     EBUSY = 16, "Device or resource busy";
     EEXIST = 17, "File exists";
     ENODEV = 19, "No such device";
+    ENOTDIR = 20, "Not a directory";
     EISDIR = 21, "Is a directory";
     EINVAL = 22, "Invalid argument";
     ENFILE = 23, "Too many open files in system";

@@ -21,7 +21,7 @@ use crate::{
     mm::AddressSpace,
     pgtable::{Pte, bits},
     sync::Ordering,
-    vma::{Backing, Vma, flags::*},
+    vma::{ANON_FORKED, Backing, Vma, flags::*},
 };
 
 /// Kind of access.
@@ -141,8 +141,10 @@ impl AddressSpace {
         }
         let page = addr & !0xfff;
         match &vma.backing {
-            Backing::Anon => self.fault_anon(&vma, page, access),
-            Backing::Shmem(cache) => self.fault_shared(&vma, cache, page, access),
+            Backing::File(f) if vma.flags & VM_MAYSHARE != 0 => {
+                self.fault_shared(&vma, &f.object, page, access)
+            }
+            Backing::Anon | Backing::File(_) => self.fault_anon(&vma, page, access),
         }
     }
 
@@ -161,6 +163,20 @@ impl AddressSpace {
             });
         }
         if orig.is_none() && !write {
+            if let Some(obj) = vma.backing.object() {
+                // `do_read_fault`: map the page-cache page read-only.
+                let pfn = self.cache_page(obj, vma, page)?;
+                let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
+                if !l.get().is_none() {
+                    drop(l);
+                    self.pm.put(pfn);
+                    return Ok(());
+                }
+                self.pm.meta(pfn).inc_mapcount();
+                self.pm.meta(pfn).set_flags(flags::REFERENCED);
+                l.set(Pte::leaf(pfn, base_flags(vma)));
+                return Ok(());
+            }
             let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
             if l.get().is_none() {
                 l.set(Pte::leaf(
@@ -188,8 +204,11 @@ impl AddressSpace {
             if l.get() != orig {
                 return Ok(());
             }
-            // Reuse when this mapping is the frame's only user (`do_wp_page` reuse).
-            if m.has(flags::ANON_EXCLUSIVE) || (m.mapcount() == 1 && m.refcount() == 1) {
+            // Reuse an anonymous frame when this mapping is its only user
+            // (`wp_can_reuse_anon_folio`); a page-cache page is always copied.
+            if m.has(flags::ANON)
+                && (m.has(flags::ANON_EXCLUSIVE) || (m.mapcount() == 1 && m.refcount() == 1))
+            {
                 m.set_flags(flags::ANON_EXCLUSIVE);
                 l.set(orig.with_flags(orig.flags() | flags_w));
                 return Ok(());
@@ -204,11 +223,37 @@ impl AddressSpace {
                 .ok_or(oom)?;
             return self.replace_cow(page, orig, new, flags_w);
         }
-        let new = self
-            .pm
-            .alloc_zeroed(flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED)
-            .ok_or(oom)?;
+        let new = if let Some(obj) = vma.backing.object() {
+            // `do_cow_fault`: a private copy of the page-cache page.
+            let src = self.cache_page(obj, vma, page)?;
+            let copy = self
+                .pm
+                .alloc_copy(src, flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED);
+            self.pm.put(src);
+            copy.ok_or(oom)?
+        } else {
+            self.pm
+                .alloc_zeroed(flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED)
+                .ok_or(oom)?
+        };
         self.replace_cow(page, orig, new, flags_w)
+    }
+
+    /// The page-cache page behind `page` of a file VMA, with a new reference: SIGBUS
+    /// beyond the end of the object.
+    fn cache_page(
+        &self,
+        obj: &crate::pagecache::PageCache,
+        vma: &Vma,
+        page: u64,
+    ) -> Result<crate::frame::Pfn, Fault> {
+        obj.get_or_alloc(vma.pgoff_at(page)).map_err(|beyond| {
+            if beyond {
+                Fault::Bus { addr: page }
+            } else {
+                Fault::Oom { addr: page }
+            }
+        })
     }
 
     /// The anon identity of an adjacent VMA this one could share it with
@@ -261,9 +306,9 @@ impl AddressSpace {
         access: Access,
     ) -> Result<(), Fault> {
         let oom = Fault::Oom { addr: page };
-        // Beyond the end of the object (a grown shared mapping): SIGBUS, as a file
-        // mapping past EOF, unless a guard marker is there (found first: SIGSEGV).
-        if vma.pgoff_at(page) >= cache.size().div_ceil(4096) {
+        // Beyond the end of the object: SIGBUS, unless a guard marker is there (found
+        // first: SIGSEGV). Re-checked under the page map lock by `cache_page`.
+        if vma.pgoff_at(page) >= cache.nr_size_pages() {
             let g = crate::sync::rcu::read_lock();
             if self.pt.lookup(page, &g).is_some_and(|(e, _)| e.is_guard()) {
                 return Err(Fault::Segv {
@@ -297,7 +342,7 @@ impl AddressSpace {
             }
         }
         // Look the page up before taking the PTL (page-cache lock outside PTL).
-        let pfn = cache.get_or_alloc(vma.pgoff_at(page)).ok_or(oom)?;
+        let pfn = self.cache_page(cache, vma, page)?;
         let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
         if !l.get().is_none() {
             drop(l);
@@ -317,13 +362,20 @@ impl AddressSpace {
 pub(crate) fn reusable_anon_near(vma: &Vma, prev: Option<&Vma>, next: Option<&Vma>) -> Option<u64> {
     let compatible = |a: &Vma, b: &Vma| {
         a.end == b.start
-            && a.is_anon()
-            && b.is_anon()
+            && a.backing.same(&b.backing)
             && (a.flags ^ b.flags) & !(VM_ACCESS_FLAGS | VM_STICKY) == 0
             && b.pgoff == a.pgoff + (a.len() >> 12)
     };
-    if let Some(id) = next.filter(|n| compatible(vma, n)).and_then(|n| n.anon()) {
+    // An identity inherited through fork is never shared (`list_is_singular` fails).
+    let own = |id: &u64| id & ANON_FORKED == 0;
+    if let Some(id) = next
+        .filter(|n| compatible(vma, n))
+        .and_then(|n| n.anon())
+        .filter(own)
+    {
         return Some(id);
     }
-    prev.filter(|p| compatible(p, vma)).and_then(|p| p.anon())
+    prev.filter(|p| compatible(p, vma))
+        .and_then(|p| p.anon())
+        .filter(own)
 }

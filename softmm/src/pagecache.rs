@@ -1,49 +1,90 @@
-//! Page caches: frames of a memory object indexed by page offset.
+//! Page caches: the memory objects behind shared and file mappings (Linux's inode +
+//! `address_space`), and the reverse map from an object to the address spaces mapping it.
 //!
-//! In this issue the only objects are the shmem files behind shared anonymous mappings
-//! (shown as `/dev/zero (deleted)` in maps); the file layer of a later issue reuses this.
+//! Objects are in-memory (tmpfs-like): shmem behind `MAP_SHARED|MAP_ANONYMOUS`
+//! (`/dev/zero (deleted)`), memfds (`/memfd:NAME (deleted)`) and the files of the
+//! [`crate::file`] layer. Rules:
 //!
-//! Each cached frame holds one reference owned by the cache; every page-table mapping of
-//! it holds another. The map lock is taken before any PTL (a fault looks the page up
-//! first, then locks the PTE), never inside one, and never in an RCU callback (dropping
-//! the cache uses `get_mut`).
+//! * Each cached frame holds one reference owned by the cache; every page-table mapping
+//!   of it holds another and one mapcount.
+//! * The page map lock is taken before any PTL (a fault looks the page up first, then
+//!   locks the PTE), never inside one, and never in an RCU callback (dropping the cache
+//!   uses `get_mut`).
+//! * The reverse map (`i_mmap`) lists the address spaces that may map the object, added
+//!   when a VMA of it is created in one; dead ones are pruned on use. Truncation and
+//!   hole punching unmap through it ([`PageCache::mappers`]), taking each address
+//!   space's `mmap_lock` in turn: callers hold no `mmap_lock` then (Linux's `madvise`
+//!   drops it before `vfs_fallocate` for the same reason: two address spaces must never
+//!   be locked at once).
+//! * The size changes only under the page map lock; a fault re-reads it there before it
+//!   adds a page, so a page is never cached beyond the end after a shrink.
 
 use std::{
     collections::BTreeMap,
     sync::{
-        Arc,
+        Arc, Weak,
         atomic::{AtomicU64 as HostU64, Ordering::Relaxed},
     },
 };
 
 use crate::{
+    PAGE_SIZE,
     frame::{Pfn, PhysMem, flags},
+    mm::AddressSpace,
     sync::Mutex,
 };
 
 static NEXT_INO: HostU64 = HostU64::new(1000);
+
+/// What kind of object a page cache belongs to (decides its maps name and device).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// Shared anonymous memory: `/dev/zero (deleted)` on the internal shm mount (00:01).
+    Shmem,
+    /// A memfd: `/memfd:NAME (deleted)` on the internal shm mount.
+    Memfd,
+    /// A file of the private namespace, shown by its path.
+    File,
+}
 
 /// A memory object's cached pages.
 #[derive(Debug)]
 pub struct PageCache {
     pm: Arc<PhysMem>,
     pages: Mutex<BTreeMap<u64, Pfn>>,
+    mappers: Mutex<Vec<Weak<AddressSpace>>>,
     ino: u64,
-    /// Size in bytes.
+    dev: (u32, u32),
+    /// Size in bytes (written under `pages`' lock).
     size: HostU64,
     name: String,
+    kind: ObjectKind,
 }
 
 impl PageCache {
     /// A shmem object of `size` bytes named `name` (e.g. `/dev/zero (deleted)`).
     pub fn new(pm: &Arc<PhysMem>, size: u64, name: &str) -> Arc<Self> {
+        Self::with_kind(pm, size, name, ObjectKind::Shmem, (0, 1))
+    }
+
+    /// An object of `kind` shown as `name` on device `dev`.
+    pub fn with_kind(
+        pm: &Arc<PhysMem>,
+        size: u64,
+        name: &str,
+        kind: ObjectKind,
+        dev: (u32, u32),
+    ) -> Arc<Self> {
         Arc::new(Self {
             pm: Arc::clone(pm),
             pages: Mutex::new(BTreeMap::new()),
+            mappers: Mutex::new(Vec::new()),
             // Relaxed: a unique-id counter.
             ino: NEXT_INO.fetch_add(1, Relaxed),
+            dev,
             size: HostU64::new(size),
             name: name.to_string(),
+            kind,
         })
     }
 
@@ -52,29 +93,49 @@ impl PageCache {
         self.ino
     }
 
+    /// Device (major, minor) shown in maps.
+    pub fn dev(&self) -> (u32, u32) {
+        self.dev
+    }
+
     /// Name shown in maps.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The kind of object.
+    pub fn kind(&self) -> &ObjectKind {
+        &self.kind
+    }
+
     /// Size in bytes.
     pub fn size(&self) -> u64 {
-        // Relaxed: the size is changed under the mmap lock of the users (no files yet).
+        // Relaxed: a snapshot; decisions that must agree with truncation re-read it
+        // under the page map lock (`get_or_alloc`), which orders it.
         self.size.load(Relaxed)
     }
 
+    /// Pages the object covers (`ceil(size / 4096)`).
+    pub fn nr_size_pages(&self) -> u64 {
+        self.size().div_ceil(PAGE_SIZE)
+    }
+
     /// The frame at page `index`, allocating a zeroed one if absent. The caller gets a
-    /// new reference. `None` when out of frames.
-    pub fn get_or_alloc(&self, index: u64) -> Option<Pfn> {
+    /// new reference. `Err(true)` when `index` is beyond the end of the object (SIGBUS),
+    /// `Err(false)` when out of frames.
+    pub fn get_or_alloc(&self, index: u64) -> Result<Pfn, bool> {
         let mut pages = self.pages.lock();
+        if index >= self.nr_size_pages() {
+            return Err(true);
+        }
         if let Some(&pfn) = pages.get(&index) {
             self.pm.meta(pfn).get();
-            return Some(pfn);
+            return Ok(pfn);
         }
-        let pfn = self.pm.alloc_zeroed(flags::SHMEM)?;
+        let pfn = self.pm.alloc_zeroed(flags::SHMEM).ok_or(false)?;
         self.pm.meta(pfn).get();
         pages.insert(index, pfn);
-        Some(pfn)
+        Ok(pfn)
     }
 
     /// The frame at `index` if cached (no new reference: for statistics).
@@ -98,6 +159,99 @@ impl PageCache {
     /// Number of cached pages.
     pub fn nr_pages(&self) -> usize {
         self.pages.lock().len()
+    }
+
+    /// Write `data` at byte `off` (`pwrite`), growing the object if it ends beyond.
+    /// Returns the bytes written, or `Err(done)` when out of frames (the bytes before
+    /// the failing page were written, as a short write).
+    pub fn write(&self, data: &[u8], off: u64) -> Result<usize, usize> {
+        let mut done = 0usize;
+        while done < data.len() {
+            let pos = off + done as u64;
+            let index = pos / PAGE_SIZE;
+            let in_page = (pos % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - in_page).min(data.len() - done);
+            let mut pages = self.pages.lock();
+            let end = pos + n as u64;
+            if end > self.size() {
+                // Relaxed: written under the page map lock (module rules).
+                self.size.store(end, Relaxed);
+            }
+            let pfn = match pages.get(&index) {
+                Some(&p) => p,
+                None => {
+                    let Some(p) = self.pm.alloc_zeroed(flags::SHMEM) else {
+                        return Err(done);
+                    };
+                    pages.insert(index, p);
+                    p
+                }
+            };
+            self.pm.write(pfn, in_page, &data[done..done + n]);
+            done += n;
+        }
+        Ok(done)
+    }
+
+    /// Read up to `buf.len()` bytes at `off` (stops at the end of the object).
+    pub fn read(&self, buf: &mut [u8], off: u64) -> usize {
+        let pages = self.pages.lock();
+        let len = (self.size().saturating_sub(off) as usize).min(buf.len());
+        let mut done = 0usize;
+        while done < len {
+            let pos = off + done as u64;
+            let in_page = (pos % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - in_page).min(len - done);
+            match pages.get(&(pos / PAGE_SIZE)) {
+                Some(&p) => self.pm.read(p, in_page, &mut buf[done..done + n]),
+                None => buf[done..done + n].fill(0),
+            }
+            done += n;
+        }
+        len
+    }
+
+    /// Set the size (`ftruncate`). Shrinking zeroes the tail of the new last page and
+    /// drops the cached pages past it; the caller unmaps them from every mapper first
+    /// (`truncate_pagecache`).
+    pub fn set_size(&self, size: u64) {
+        let gone: Vec<Pfn> = {
+            let mut pages = self.pages.lock();
+            let old = self.size();
+            // Relaxed: written under the page map lock (module rules).
+            self.size.store(size, Relaxed);
+            if size >= old {
+                return;
+            }
+            if !size.is_multiple_of(PAGE_SIZE)
+                && let Some(&p) = pages.get(&(size / PAGE_SIZE))
+            {
+                let at = (size % PAGE_SIZE) as usize;
+                self.pm.fill(p, at, 0, PAGE_SIZE as usize - at);
+            }
+            let first = size.div_ceil(PAGE_SIZE);
+            let keys: Vec<u64> = pages.range(first..).map(|(k, _)| *k).collect();
+            keys.into_iter().filter_map(|k| pages.remove(&k)).collect()
+        };
+        for p in gone {
+            self.pm.put(p);
+        }
+    }
+
+    /// Record that `mm` may map this object (`vma_link_file` adding to `i_mmap`).
+    pub(crate) fn add_mapper(&self, mm: &Weak<AddressSpace>) {
+        let mut m = self.mappers.lock();
+        m.retain(|w| w.strong_count() > 0);
+        if !m.iter().any(|w| Weak::ptr_eq(w, mm)) {
+            m.push(mm.clone());
+        }
+    }
+
+    /// The live address spaces that may map this object.
+    pub fn mappers(&self) -> Vec<Arc<AddressSpace>> {
+        let mut m = self.mappers.lock();
+        m.retain(|w| w.strong_count() > 0);
+        m.iter().filter_map(Weak::upgrade).collect()
     }
 }
 

@@ -16,7 +16,7 @@ use crate::{
     fault::Access,
     frame::flags,
     pgtable::{Gather, bits},
-    vma::{Backing, TreeEdit, Vma, flags::*},
+    vma::{TreeEdit, Vma, flags::*},
 };
 
 fn valid(advice: u64) -> bool {
@@ -92,6 +92,9 @@ fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<u64>> {
     }))
 }
 
+/// A hole to punch: object, first page, end page.
+type Punch = (Arc<crate::pagecache::PageCache>, u64, u64);
+
 impl AddressSpace {
     /// `madvise(2)`.
     pub fn madvise(&self, start: u64, len: u64, advice: u64) -> SysResult<u64> {
@@ -116,10 +119,16 @@ impl AddressSpace {
         let state = self.lock.write();
         let mut gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
-        let r = self.madvise_walk(&mut edit, start, end, advice, &mut gather);
+        let mut punches = Vec::new();
+        let r = self.madvise_walk(&mut edit, start, end, advice, &mut gather, &mut punches);
         edit.commit();
         drop(state);
         gather.finish();
+        // MADV_REMOVE punches holes with `mmap_lock` dropped (as Linux around
+        // `vfs_fallocate`): the punch unmaps the pages from every address space.
+        for (obj, first, last) in punches {
+            super::punch_hole(&obj, first, last);
+        }
         r.map(|_| 0)
     }
 
@@ -132,6 +141,7 @@ impl AddressSpace {
         end: u64,
         advice: u64,
         gather: &mut Gather,
+        punches: &mut Vec<Punch>,
     ) -> SysResult<()> {
         // Each step looks the VMA up afresh: flag advice may have merged it.
         let mut unmapped = false;
@@ -149,12 +159,16 @@ impl AddressSpace {
                 },
             };
             let hi = end.min(v.end);
-            self.madvise_vma(edit, &v, at, hi, advice, gather)?;
+            self.madvise_vma(edit, &v, at, hi, advice, gather, punches)?;
             at = hi;
         }
         if unmapped { Err(Errno::ENOMEM) } else { Ok(()) }
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the range, the advice, and the two kinds of deferred work"
+    )]
     fn madvise_vma(
         &self,
         edit: &mut TreeEdit<'_>,
@@ -163,6 +177,7 @@ impl AddressSpace {
         hi: u64,
         advice: u64,
         gather: &mut Gather,
+        punches: &mut Vec<Punch>,
     ) -> SysResult<()> {
         if let Some(nf) = advice_flags(v, advice) {
             self.modify_flags(edit, v, lo, hi, nf?)?;
@@ -190,34 +205,15 @@ impl AddressSpace {
                 if v.flags & VM_LOCKED != 0 {
                     return Err(Errno::EINVAL);
                 }
-                let Backing::Shmem(cache) = &v.backing else {
+                let Some(obj) = v.backing.object() else {
                     return Err(Errno::EINVAL);
                 };
                 if v.flags & VM_SHARED == 0 || v.flags & VM_MAYWRITE == 0 {
                     return Err(Errno::EACCES);
                 }
-                // Punch the hole in the object: every mapping of those pages goes, not
-                // only this range (Linux `unmap_mapping_range`). Other address spaces
-                // cannot map a shmem object yet (no fork or files): this one is all.
-                let (first, last) = (v.pgoff_at(lo), v.pgoff_at(hi));
-                for other in edit.all() {
-                    if let Backing::Shmem(c) = &other.backing
-                        && Arc::ptr_eq(c, cache)
-                    {
-                        let a = other
-                            .start
-                            .max(other.start + (first.saturating_sub(other.pgoff) << 12));
-                        let b = other.end.min(
-                            other
-                                .start
-                                .saturating_add(last.saturating_sub(other.pgoff) << 12),
-                        );
-                        if a < b && other.pgoff < last {
-                            self.zap_pages(a, b, true, gather);
-                        }
-                    }
-                }
-                cache.remove(first, last);
+                // The hole is punched in the object after `mmap_lock` is dropped: every
+                // mapping of those pages goes, in every address space.
+                punches.push((Arc::clone(obj), v.pgoff_at(lo), v.pgoff_at(hi)));
             }
             MADV_POPULATE_READ | MADV_POPULATE_WRITE => {
                 // Checked and done after the walk (needs no layout change).

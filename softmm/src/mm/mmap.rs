@@ -15,7 +15,8 @@ use crate::{
     abi::*,
     addr::{PAGE_SIZE, TASK_SIZE, is_page_aligned, page_up},
     error::SysResult,
-    pagecache::PageCache,
+    file::OpenFile,
+    pagecache::{ObjectKind, PageCache},
     pgtable::Gather,
     vma::{Backing, TreeEdit, Vma, flags::*},
 };
@@ -33,8 +34,9 @@ pub(crate) fn start_gap(v: &Vma) -> u64 {
 }
 
 impl AddressSpace {
-    /// `mmap(2)`. Anonymous mappings only in this issue (`fd` must be -1 with
-    /// `MAP_ANONYMOUS`; a file descriptor gives `EBADF`).
+    /// `mmap(2)` without a descriptor table: anonymous mappings (`fd` is ignored with
+    /// `MAP_ANONYMOUS`); any file descriptor is `EBADF`. [`crate::process::Machine`]
+    /// resolves descriptors and calls [`AddressSpace::mmap_file`].
     pub fn mmap(
         &self,
         addr: u64,
@@ -44,21 +46,46 @@ impl AddressSpace {
         fd: i64,
         off: u64,
     ) -> SysResult<u64> {
+        let _ = fd;
+        self.mmap_file(addr, len, prot, flags, Err(Errno::EBADF), off)
+    }
+
+    /// `mmap(2)` with the descriptor already resolved: `file` is the open file `fd`
+    /// names, or the error looking it up gave (reported only for a file mapping, after
+    /// the offset check, as `ksys_mmap_pgoff` does).
+    pub fn mmap_file(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        file: SysResult<Arc<OpenFile>>,
+        off: u64,
+    ) -> SysResult<u64> {
         if off & (PAGE_SIZE - 1) != 0 {
             return Err(Errno::EINVAL);
         }
-        if flags & MAP_ANONYMOUS == 0 {
-            // No file layer yet: every descriptor is invalid.
-            let _ = fd;
-            return Err(Errno::EBADF);
-        }
-        if flags & MAP_HUGETLB != 0 {
+        let file = if flags & MAP_ANONYMOUS == 0 {
+            Some(file?)
+        } else {
+            None
+        };
+        if flags & MAP_HUGETLB != 0 && file.is_none() {
             // No hugetlb pool is configured (nr_hugepages = 0).
             return Err(Errno::ENOMEM);
         }
         let mut state = self.lock.write();
         let mut gather = Gather::new(&self.pm);
-        let r = self.do_mmap(&mut state, addr, len, prot, flags, off >> 12, &mut gather);
+        let r = self.do_mmap(
+            &mut state,
+            addr,
+            len,
+            prot,
+            flags,
+            off >> 12,
+            file,
+            &mut gather,
+        );
         drop(state);
         gather.finish();
         let (addr, populate) = r?;
@@ -78,6 +105,7 @@ impl AddressSpace {
         prot: u64,
         mut flags: u64,
         pgoff: u64,
+        file: Option<Arc<OpenFile>>,
         gather: &mut Gather,
     ) -> SysResult<(u64, Option<(u64, u64)>)> {
         let mtype = flags & MAP_TYPE;
@@ -120,18 +148,21 @@ impl AddressSpace {
         if flags & MAP_LOCKED != 0 {
             vm_flags |= VM_LOCKED;
         }
-        // The mapping type of anonymous memory is checked only now, and only the two
-        // legacy types are accepted (MAP_SHARED_VALIDATE is for files).
-        let shared = match mtype {
-            MAP_SHARED => true,
-            MAP_PRIVATE => false,
-            _ => return Err(Errno::EINVAL),
-        };
-        if shared {
-            if vm_flags & VM_GROWSDOWN != 0 {
-                return Err(Errno::EINVAL);
+        if let Some(f) = &file {
+            vm_flags = Self::file_vm_flags(f, prot, flags, pgoff, len, vm_flags)?;
+        } else {
+            // The mapping type of anonymous memory is checked only now, and only the
+            // two legacy types are accepted (MAP_SHARED_VALIDATE is for files).
+            match mtype {
+                MAP_SHARED => {
+                    if vm_flags & VM_GROWSDOWN != 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    vm_flags |= VM_SHARED | VM_MAYSHARE;
+                }
+                MAP_PRIVATE => {}
+                _ => return Err(Errno::EINVAL),
             }
-            vm_flags |= VM_SHARED | VM_MAYSHARE;
         }
         if flags & MAP_NORESERVE != 0 {
             vm_flags |= VM_NORESERVE;
@@ -148,25 +179,74 @@ impl AddressSpace {
         if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
-        let vma = if shared {
-            let obj = PageCache::new(&self.pm, len, "/dev/zero (deleted)");
-            let v = Arc::new(Vma::new(addr, addr + len, vm_flags, 0, Backing::Shmem(obj)));
-            edit.insert(Arc::clone(&v));
-            v
-        } else {
-            self.insert_merged(
-                &mut edit,
-                addr,
-                addr + len,
-                vm_flags,
-                addr >> 12,
-                Backing::Anon,
-            )
+        let backing = match file {
+            Some(f) => Backing::File(f),
+            None if vm_flags & VM_SHARED != 0 => {
+                // `shmem_zero_setup`: shared anonymous memory is a new shmem file.
+                let obj = PageCache::new(&self.pm, len, "/dev/zero (deleted)");
+                Backing::File(OpenFile::new(obj, true, true))
+            }
+            None => Backing::Anon,
         };
+        let pgoff = match &backing {
+            Backing::Anon => addr >> 12,
+            Backing::File(f) if f.object.kind() == &ObjectKind::Shmem => 0,
+            Backing::File(_) => pgoff,
+        };
+        if let Some(obj) = backing.object() {
+            obj.add_mapper(self.weak());
+        }
+        // A new shmem file never merges (no other VMA holds it).
+        let vma = self.insert_merged(&mut edit, addr, addr + len, vm_flags, pgoff, backing);
         edit.commit();
         let populate =
             (flags & MAP_POPULATE != 0 && flags & MAP_NONBLOCK == 0) || vma.flags & VM_LOCKED != 0;
         Ok((addr, populate.then_some((addr, addr + len))))
+    }
+
+    /// The flags a file mapping gets, with Linux's checks of the open mode
+    /// (`do_mmap`'s `if (file)` branch, after placement).
+    fn file_vm_flags(
+        f: &OpenFile,
+        prot: u64,
+        flags: u64,
+        pgoff: u64,
+        len: u64,
+        mut vm_flags: u64,
+    ) -> SysResult<u64> {
+        // `file_mmap_ok`: the last byte's offset must fit the largest file size.
+        let max_pages = crate::file::MAX_FILE_SIZE >> 12;
+        if len >> 12 > max_pages || pgoff > max_pages - (len >> 12) {
+            return Err(Errno::EOVERFLOW);
+        }
+        let mtype = flags & MAP_TYPE;
+        if mtype == MAP_SHARED_VALIDATE && flags & !LEGACY_MAP_MASK & !MAP_SYNC != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if mtype == MAP_SHARED_VALIDATE && flags & MAP_SYNC != 0 {
+            // No DAX: `FOP_MMAP_SYNC` is not set, so MAP_SYNC is unknown here.
+            return Err(Errno::EOPNOTSUPP);
+        }
+        match mtype {
+            MAP_SHARED | MAP_SHARED_VALIDATE => {
+                if prot & PROT_WRITE != 0 && !f.writable {
+                    return Err(Errno::EACCES);
+                }
+                vm_flags |= VM_SHARED | VM_MAYSHARE;
+                if !f.writable {
+                    vm_flags &= !(VM_MAYWRITE | VM_SHARED);
+                }
+            }
+            MAP_PRIVATE => {}
+            _ => return Err(Errno::EINVAL),
+        }
+        if !f.readable {
+            return Err(Errno::EACCES);
+        }
+        if vm_flags & VM_GROWSDOWN != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(vm_flags)
     }
 
     /// Choose where a mapping of `len` bytes goes (`get_unmapped_area`).

@@ -11,6 +11,7 @@
 //! RCU. Never take `mmap_lock` inside an RCU read section that waits for a grace period.
 
 mod brk;
+mod fork;
 mod madvise;
 mod mlock;
 mod mmap;
@@ -19,10 +20,13 @@ mod mremap;
 mod munmap;
 mod populate;
 mod query;
+mod rmap;
 mod stack;
 mod vma_ops;
 
-use std::sync::Arc;
+pub use rmap::{punch_hole, truncate};
+
+use std::sync::{Arc, Weak};
 
 use crate::{
     Errno,
@@ -64,6 +68,8 @@ pub struct AddressSpace {
     pub(crate) tree: VmaTree,
     pub(crate) pt: PageTable,
     next_anon: AtomicU64,
+    /// This address space, for the reverse maps of the objects it maps.
+    me: Weak<AddressSpace>,
     /// Event counters.
     pub counters: MmCounters,
 }
@@ -80,7 +86,8 @@ impl AddressSpace {
     pub fn with_phys(pm: &Arc<PhysMem>, config: Config) -> Result<Arc<Self>, Errno> {
         let pt = PageTable::new(pm).map_err(|_| Errno::ENOMEM)?;
         let brk = config.brk_start;
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             pm: Arc::clone(pm),
             lock: RwLock::new(MmState {
                 start_brk: brk,
@@ -118,6 +125,11 @@ impl AddressSpace {
     /// Linked page-table pages below the root.
     pub fn nr_page_tables(&self) -> u64 {
         self.pt.nr_tables()
+    }
+
+    /// A weak reference to this address space (what an object's reverse map holds).
+    pub(crate) fn weak(&self) -> &Weak<AddressSpace> {
+        &self.me
     }
 
     pub(crate) fn new_anon_id(&self) -> u64 {

@@ -23,7 +23,17 @@ impl AddressSpace {
                 let heap_vma = v.start <= heap.1 && v.end >= heap.0 && heap.1 > heap.0;
                 (0, 0, 0, 0, heap_vma.then(|| "[heap]".to_string()))
             }
-            Backing::Shmem(c) => (0, 1, c.ino(), v.pgoff << 12, Some(c.name().to_string())),
+            Backing::File(f) => {
+                let o = &f.object;
+                let (major, minor) = o.dev();
+                (
+                    major,
+                    minor,
+                    o.ino(),
+                    v.pgoff << 12,
+                    Some(o.name().to_string()),
+                )
+            }
         };
         VmaInfo {
             start: v.start,
@@ -145,7 +155,8 @@ impl AddressSpace {
                 }
             });
             n += mapped.len() as u64;
-            if let Backing::Shmem(cache) = &v.backing {
+            // mincore reports the page cache of a file VMA where nothing is mapped.
+            if let Some(cache) = v.backing.object() {
                 let mut p = at;
                 while p < hi {
                     if !mapped.contains(&p) && cache.lookup(v.pgoff_at(p)).is_some() {

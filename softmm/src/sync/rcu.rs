@@ -49,8 +49,26 @@ pub fn read_lock() -> RcuGuard {
     HANDLE.with(|h| h.pin())
 }
 
+std::thread_local! {
+    /// Callbacks this thread queued (a statistic, not modelled).
+    static QUEUED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Count one deferred callback (done by [`call_rcu`] and every other deferral site).
+pub(crate) fn note_callback() {
+    QUEUED.with(|q| q.set(q.get() + 1));
+}
+
+/// RCU callbacks (deferred frees included) this thread has queued so far: how tests
+/// and benches show that a teardown batches its frees (per thread, so that other
+/// threads' work does not blur the count).
+pub fn callbacks_queued() -> u64 {
+    QUEUED.with(std::cell::Cell::get)
+}
+
 /// Run `f` after a grace period (see the module rules: `f` must take no lock).
 pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
+    note_callback();
     let guard = read_lock();
     guard.defer(f);
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::flags::*;
 use crate::{
+    file::OpenFile,
     pagecache::PageCache,
     sync::{AtomicBool, AtomicU64, Ordering},
 };
@@ -20,21 +21,39 @@ use crate::{
 /// atomic so the model checkers see it: a blocking `OnceLock` would hide a wait).
 pub type AnonId = u64;
 
+/// Bit 63 of an [`AnonId`] marks an identity created by fork for a child VMA whose
+/// parent had anonymous pages: the VMA "had uncowed parents" (its `anon_vma_chain` is
+/// not singular), so it never merges with a VMA without identity, and its identity is
+/// not reused by a neighbour's first fault (Linux `vma_had_uncowed_parents`,
+/// `reusable_anon_vma`).
+pub const ANON_FORKED: AnonId = 1 << 63;
+
 /// What backs a VMA's pages.
 #[derive(Debug, Clone)]
 pub enum Backing {
     /// Private anonymous memory (zero-filled on demand).
     Anon,
-    /// A shmem object (shared anonymous memory).
-    Shmem(Arc<PageCache>),
+    /// An open file (`vm_file`): a file, a memfd, or the shmem object behind shared
+    /// anonymous memory (Linux's `shmem_zero_setup` gives those a file too).
+    File(Arc<OpenFile>),
 }
 
 impl Backing {
-    fn same(&self, other: &Backing) -> bool {
+    /// Same backing for merging: both anonymous, or the same open file (`vm_file ==
+    /// file`: two opens of one path are different files and never merge).
+    pub(crate) fn same(&self, other: &Backing) -> bool {
         match (self, other) {
             (Backing::Anon, Backing::Anon) => true,
-            (Backing::Shmem(a), Backing::Shmem(b)) => Arc::ptr_eq(a, b),
+            (Backing::File(a), Backing::File(b)) => Arc::ptr_eq(a, b),
             _ => false,
+        }
+    }
+
+    /// The memory object of a file backing.
+    pub fn object(&self) -> Option<&Arc<PageCache>> {
+        match self {
+            Backing::Anon => None,
+            Backing::File(f) => Some(&f.object),
         }
     }
 }
@@ -207,11 +226,12 @@ fn mergeable(a: u64, b: u64) -> bool {
     (a ^ b) & !VM_STICKY == 0 && a & VM_SPECIAL == 0
 }
 
-/// Both none, identical, or exactly one set (Linux `is_mergeable_anon_vma`; forks come
-/// in a later issue).
+/// Both none, identical, or exactly one set and that one not inherited through fork
+/// (Linux `is_mergeable_anon_vma`).
 pub fn anon_compatible(a: Option<AnonId>, b: Option<AnonId>) -> bool {
     match (a, b) {
         (Some(x), Some(y)) => x == y,
-        _ => true,
+        (Some(x), None) | (None, Some(x)) => x & ANON_FORKED == 0,
+        (None, None) => true,
     }
 }

@@ -3,6 +3,6 @@ mod area;
 pub mod flags;
 mod tree;
 
-pub use area::{AnonId, Backing, Vma, anon_compatible as anon_compatible_pub};
+pub use area::{ANON_FORKED, AnonId, Backing, Vma, anon_compatible as anon_compatible_pub};
 pub use flags::*;
 pub use tree::{TreeEdit, VmaTree};

@@ -132,6 +132,7 @@ impl Drop for VmaTree {
             .root
             .swap(crossbeam_epoch::Shared::null(), Ordering::AcqRel, &g);
         if !old.is_null() {
+            crate::sync::rcu::note_callback();
             // SAFETY: unlinked above; destroyed after a grace period.
             unsafe { g.defer_destroy(old) };
         }
@@ -276,6 +277,7 @@ impl TreeEdit<'_> {
                 v.mark_detached();
             }
         }
+        crate::sync::rcu::note_callback();
         // SAFETY: `old` was the published map and is now unlinked; readers that loaded
         // it are pinned, and destruction waits for them (one deferred drop, which also
         // drops the last references to the removed VMAs: a batch, not one per VMA).

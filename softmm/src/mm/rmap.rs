@@ -1,0 +1,92 @@
+//! Unmapping an object's pages from every address space (`unmap_mapping_range`).
+//!
+//! Truncation and hole punching change an object under all its mappings. The object's
+//! reverse map ([`PageCache::mappers`]) names the address spaces; each is visited in
+//! turn under its own `mmap_lock` for write (never two at once; the caller holds
+//! none). Order: the object changes first (size, pages), then the mappings go, so a
+//! fault that raced with the change and still installed an old page is zapped too: it
+//! ran under the address space's `mmap_lock` read side, which the write lock waits for;
+//! a later fault sees the new object.
+
+use std::sync::Arc;
+
+use super::AddressSpace;
+use crate::{frame::flags, pagecache::PageCache, pgtable::Gather, sync::rcu};
+
+/// Punch `[first, last)` (page offsets) out of `obj` (`MADV_REMOVE`, fallocate
+/// `PUNCH_HOLE`): the pages read as zeros afterwards in every mapping; private copies
+/// made by copy-on-write stay (`even_cows` false).
+pub fn punch_hole(obj: &Arc<PageCache>, first: u64, last: u64) {
+    obj.remove(first, last);
+    for mm in obj.mappers() {
+        mm.unmap_object(obj, first, last, false);
+    }
+}
+
+/// `ftruncate`: set `obj`'s size; on shrink, every mapping of the pages past the new
+/// end goes, private copies included (`truncate_pagecache`, `even_cows`), so accesses
+/// there raise SIGBUS.
+pub fn truncate(obj: &Arc<PageCache>, size: u64) {
+    let old = obj.size();
+    obj.set_size(size);
+    if size < old {
+        let first = size.div_ceil(crate::PAGE_SIZE);
+        for mm in obj.mappers() {
+            mm.unmap_object(obj, first, u64::MAX, true);
+        }
+    }
+}
+
+impl AddressSpace {
+    /// Zap the entries of every VMA of `obj` that map page offsets `[first, last)`:
+    /// page-cache pages always, copy-on-write copies when `even_cows`; guard markers
+    /// stay.
+    pub(crate) fn unmap_object(
+        &self,
+        obj: &Arc<PageCache>,
+        first: u64,
+        last: u64,
+        even_cows: bool,
+    ) {
+        let _state = self.lock.write();
+        let mut gather = Gather::new(&self.pm);
+        let vmas: Vec<_> = {
+            let g = rcu::read_lock();
+            self.tree
+                .iter(&g)
+                .filter(|v| v.backing.object().is_some_and(|o| Arc::ptr_eq(o, obj)))
+                .cloned()
+                .collect()
+        };
+        for v in vmas {
+            let npages = v.len() >> 12;
+            let (lo_pg, hi_pg) = (first.max(v.pgoff), last.min(v.pgoff + npages));
+            if lo_pg >= hi_pg {
+                continue;
+            }
+            let lo = v.start + ((lo_pg - v.pgoff) << 12);
+            let hi = v.start + ((hi_pg - v.pgoff) << 12);
+            let pm = &self.pm;
+            self.pt.zap_except(
+                lo,
+                hi,
+                |pte| {
+                    pte.is_guard()
+                        || (!even_cows
+                            && pte.has_frame()
+                            && !pte.has(crate::pgtable::bits::SPECIAL)
+                            && pm.meta(pte.pfn()).has(flags::ANON))
+                },
+                |_, pte| {
+                    if pte.has(crate::pgtable::bits::SPECIAL) || !pte.has_frame() {
+                        return;
+                    }
+                    pm.meta(pte.pfn()).dec_mapcount();
+                    gather.add_page(pte.pfn());
+                },
+            );
+        }
+        drop(_state);
+        gather.finish();
+    }
+}
