@@ -16,11 +16,7 @@ use softmm::Config;
 use softmm_cli::script::{SoftmmBackend, parse_script, run_script};
 
 /// Scripts not run yet, by file name, and why.
-const SKIP: &[(&str, &str)] = &[
-    ("11-fork-cow.sm", "needs processes/files (issue 6)"),
-    ("12-memfd-shared.sm", "needs processes/files (issue 6)"),
-    ("14-sigbus-beyond-eof.sm", "needs processes/files (issue 6)"),
-];
+const SKIP: &[(&str, &str)] = &[];
 
 /// The `*.sm` files of a directory, sorted; none when it does not exist.
 fn scripts_in(dir: &Path) -> Vec<PathBuf> {

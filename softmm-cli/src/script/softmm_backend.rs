@@ -1,49 +1,45 @@
-//! The [`Backend`] over the softmm library: one [`AddressSpace`] (pid 1) and a [`Cpu`] that
-//! touches its memory.
+//! The [`Backend`] over the softmm library: a [`Machine`] whose first process is pid 1.
 //!
-//! System calls go to the `AddressSpace` methods of the same name; the memory pseudo-calls go
-//! through the `Cpu` (a faulting access answers the signal, and bytes before the fault stay
-//! written); `layout` is rendered from `vmas()` by [`layout_text`]; `resident`, `smaps`,
-//! `vmflags`, `maps()` and `smaps()` come from the library's procfs views.
-//!
-//! Not supported yet (the library has no processes or files): `fork`, `exit_group`,
-//! `memfd_create`, `openat`, `ftruncate`, `pwrite64`, `close`. Such a line answers
-//! [`Outcome::Error`] (`FAIL line N: fork is not supported yet`) and counts as failed.
+//! System calls go to the `Machine` (descriptor calls, `mmap` with its descriptor looked
+//! up, `fork`, `exit_group`) or to the process's `AddressSpace` methods of the same name;
+//! the memory pseudo-calls go through a `Cpu` of the process (a faulting access answers
+//! the signal, and bytes before the fault stay written); `layout` is rendered from
+//! `vmas()` by [`layout_text`]; `resident`, `smaps`, `vmflags`, `maps()` and `smaps()`
+//! come from the library's procfs views. `pwrite64` from an address reads the process's
+//! memory first (`EFAULT` if that faults), as the kernel's `copy_from_user`.
 
-use std::sync::Arc;
-
-use softmm::{AccessFault, AddressSpace, Config, Cpu, Errno, Signal};
+use softmm::{AccessFault, Config, Cpu, Errno, Machine, Signal};
 
 use super::{
-    backend::{Backend, Call, Outcome, Pid, VmaView, layout_text},
+    backend::{Backend, Buf, Call, Outcome, Pid, VmaView, layout_text},
     errno::{SIGBUS, SIGSEGV},
 };
 
 /// Bytes `count` reads at a time.
 const CHUNK: u64 = 1 << 20;
 
-/// A softmm machine with one process.
+/// A softmm machine running a script's processes.
 pub struct SoftmmBackend {
-    mm: Arc<AddressSpace>,
-    cpu: Cpu,
+    machine: Machine,
 }
 
 impl SoftmmBackend {
-    /// A fresh machine with one empty address space.
+    /// A fresh machine with one process (pid 1) and an empty address space.
     pub fn new(config: Config) -> Result<Self, Errno> {
-        let mm = AddressSpace::new(config)?;
-        let cpu = mm.cpu();
-        Ok(Self { mm, cpu })
+        let machine = Machine::new(config)?;
+        machine.spawn(Some(1))?;
+        Ok(Self { machine })
     }
 
-    /// The address space of pid 1.
-    pub fn address_space(&self) -> &Arc<AddressSpace> {
-        &self.mm
+    /// The machine.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
     }
 
-    /// A system call (or a procfs query with an errno result).
-    fn syscall(&self, call: &Call) -> Result<u64, Errno> {
-        let mm = &self.mm;
+    /// A system call (or a procfs query with an errno result) in `pid`.
+    fn syscall(&self, pid: Pid, call: &Call) -> Result<u64, Errno> {
+        let m = &self.machine;
+        let mm = m.mm(pid)?;
         match *call {
             Call::Mmap {
                 addr,
@@ -52,7 +48,7 @@ impl SoftmmBackend {
                 flags,
                 fd,
                 off,
-            } => mm.mmap(addr, len, prot, flags, fd as i64, off),
+            } => m.mmap(pid, addr, len, prot, flags, fd as i64, off),
             Call::Munmap { addr, len } => mm.munmap(addr, len),
             Call::Mprotect { addr, len, prot } => mm.mprotect(addr, len, prot),
             Call::Mremap {
@@ -72,14 +68,55 @@ impl SoftmmBackend {
             Call::Msync { addr, len, flags } => mm.msync(addr, len, flags),
             Call::Resident { addr, len } => mm.resident(addr, len),
             Call::Smaps { addr, ref field } => mm.smaps_field(addr, field),
+            Call::MemfdCreate { ref name, flags } => {
+                m.memfd_create(pid, name, flags).map(|fd| fd as u64)
+            }
+            Call::Openat {
+                dirfd,
+                ref path,
+                flags,
+                mode,
+            } => m
+                .openat(pid, dirfd as i64, path, flags, mode)
+                .map(|fd| fd as u64),
+            Call::Ftruncate { fd, len } => m.ftruncate(pid, fd as i64, len as i64).map(|()| 0),
+            Call::Pwrite64 {
+                fd,
+                ref data,
+                len,
+                off,
+            } => {
+                let bytes = match data {
+                    Buf::Bytes(b) => {
+                        let mut b = b.clone();
+                        b.resize(len as usize, 0);
+                        b
+                    }
+                    Buf::Addr(a) => {
+                        // The descriptor is checked before the buffer is read.
+                        m.file(pid, fd as i64)?;
+                        let mut b = vec![0; len as usize];
+                        mm.cpu().read(*a, &mut b).map_err(|_| Errno::EFAULT)?;
+                        b
+                    }
+                };
+                m.pwrite(pid, fd as i64, &bytes, off as i64)
+                    .map(|n| n as u64)
+            }
+            Call::Close { fd } => m.close(pid, fd as i64).map(|()| 0),
+            Call::Fork => m.fork(pid),
             // Dispatched elsewhere by `call`.
             _ => Err(Errno::ENOSYS),
         }
     }
 
     /// A memory access through the CPU; a fault answers its signal.
-    fn access(&mut self, call: &Call) -> Outcome {
-        let cpu = &mut self.cpu;
+    fn access(&self, pid: Pid, call: &Call) -> Outcome {
+        let mut cpu = match self.machine.cpu(pid) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Err(e.0),
+        };
+        let cpu = &mut cpu;
         let res = match call {
             Call::Poke { addr, data } => cpu
                 .write(*addr, data)
@@ -104,11 +141,14 @@ impl SoftmmBackend {
     }
 
     /// `layout`, `vmflags`, `maps()`, `smaps()`.
-    fn procfs(&self, call: &Call) -> Outcome {
+    fn procfs(&self, pid: Pid, call: &Call) -> Outcome {
+        let mm = match self.machine.mm(pid) {
+            Ok(mm) => mm,
+            Err(e) => return Outcome::Err(e.0),
+        };
         match *call {
             Call::Layout { addr, len } => {
-                let vmas: Vec<VmaView> = self
-                    .mm
+                let vmas: Vec<VmaView> = mm
                     .vmas()
                     .into_iter()
                     .map(|v| VmaView {
@@ -119,12 +159,12 @@ impl SoftmmBackend {
                     .collect();
                 Outcome::Text(layout_text(&vmas, addr, len))
             }
-            Call::Vmflags { addr } => match self.mm.vmflags(addr) {
+            Call::Vmflags { addr } => match mm.vmflags(addr) {
                 Ok(text) => Outcome::Text(text),
                 Err(e) => Outcome::Err(e.0),
             },
-            Call::Maps => Outcome::Print(self.mm.maps_text()),
-            Call::SmapsAll => Outcome::Print(self.mm.smaps_text()),
+            Call::Maps => Outcome::Print(mm.maps_text()),
+            Call::SmapsAll => Outcome::Print(mm.smaps_text()),
             // Dispatched elsewhere by `call`.
             _ => Outcome::Err(Errno::ENOSYS.0),
         }
@@ -145,36 +185,23 @@ fn count(cpu: &mut Cpu, addr: u64, len: u64, byte: u8) -> Result<Outcome, Access
     Ok(Outcome::Int(n))
 }
 
-/// The name of a call the library cannot run yet.
-fn unsupported(call: &Call) -> Option<&'static str> {
-    Some(match call {
-        Call::Fork => "fork",
-        Call::ExitGroup { .. } => "exit_group",
-        Call::MemfdCreate { .. } => "memfd_create",
-        Call::Openat { .. } => "openat",
-        Call::Ftruncate { .. } => "ftruncate",
-        Call::Pwrite64 { .. } => "pwrite64",
-        Call::Close { .. } => "close",
-        _ => return None,
-    })
-}
-
 impl Backend for SoftmmBackend {
     fn call(&mut self, pid: Pid, call: &Call) -> Outcome {
-        if let Some(name) = unsupported(call) {
-            return Outcome::Error(format!("{name} is not supported yet"));
-        }
-        if pid != 1 {
+        if !self.machine.exists(pid) {
             return Outcome::Error(format!("no process with pid {pid}"));
         }
         match call {
             Call::Poke { .. } | Call::Fill { .. } | Call::Peek { .. } | Call::Count { .. } => {
-                self.access(call)
+                self.access(pid, call)
             }
             Call::Layout { .. } | Call::Vmflags { .. } | Call::Maps | Call::SmapsAll => {
-                self.procfs(call)
+                self.procfs(pid, call)
             }
-            _ => match self.syscall(call) {
+            Call::ExitGroup { .. } => match self.machine.exit_group(pid) {
+                Ok(()) => Outcome::Exit,
+                Err(e) => Outcome::Err(e.0),
+            },
+            _ => match self.syscall(pid, call) {
                 Ok(v) => Outcome::Int(v),
                 Err(e) => Outcome::Err(e.0),
             },
