@@ -15,11 +15,39 @@ use std::{
 use softmm::Config;
 use softmm_cli::script::{SoftmmBackend, parse_script, run_script};
 
+/// Why the scripts of processes and files are skipped.
+const PROCS_FILES: &str = "needs processes/files (issue 6)";
+
 /// Scripts not run yet, by file name, and why.
 const SKIP: &[(&str, &str)] = &[
-    ("11-fork-cow.sm", "needs processes/files (issue 6)"),
-    ("12-memfd-shared.sm", "needs processes/files (issue 6)"),
-    ("14-sigbus-beyond-eof.sm", "needs processes/files (issue 6)"),
+    ("11-fork-cow.sm", PROCS_FILES),
+    ("12-memfd-shared.sm", PROCS_FILES),
+    ("14-sigbus-beyond-eof.sm", PROCS_FILES),
+    ("080-fork-cow-both-ways.sm", PROCS_FILES),
+    ("081-fork-cow-smaps.sm", PROCS_FILES),
+    ("082-fork-munmap-mprotect.sm", PROCS_FILES),
+    ("083-fork-grandchild.sm", PROCS_FILES),
+    ("084-fork-untouched-zero-pages.sm", PROCS_FILES),
+    ("085-fork-protnone-readonly.sm", PROCS_FILES),
+    ("086-fork-dontfork.sm", PROCS_FILES),
+    ("087-fork-wipeonfork.sm", PROCS_FILES),
+    ("088-fork-child-no-merge.sm", PROCS_FILES),
+    ("089-fork-shared-anon.sm", PROCS_FILES),
+    ("090-fork-memfd.sm", PROCS_FILES),
+    ("091-fork-mlock.sm", PROCS_FILES),
+    ("092-fork-brk.sm", PROCS_FILES),
+    ("093-fork-exit-group.sm", PROCS_FILES),
+    ("094-file-sigbus-private.sm", PROCS_FILES),
+    ("095-file-eacces.sm", PROCS_FILES),
+    ("096-file-mmap-errors.sm", PROCS_FILES),
+    ("097-file-offset-pwrite.sm", PROCS_FILES),
+    ("098-file-private-cow.sm", PROCS_FILES),
+    ("099-file-vma-merge.sm", PROCS_FILES),
+    ("100-file-mprotect-munmap-offsets.sm", PROCS_FILES),
+    ("101-file-mremap.sm", PROCS_FILES),
+    ("102-memfd-maps-rss-mincore.sm", PROCS_FILES),
+    ("103-file-smaps.sm", PROCS_FILES),
+    ("104-fork-file-mappings.sm", PROCS_FILES),
 ];
 
 /// The `*.sm` files of a directory, sorted; none when it does not exist.
