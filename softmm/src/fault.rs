@@ -337,6 +337,7 @@ impl AddressSpace {
             if !cur.is_none() {
                 if access == Access::Write && cur.present() && !cur.has(bits::W) {
                     l.set(cur.with_flags(cur.flags() | bits::W | bits::D));
+                    self.pm.meta(cur.pfn()).set_flags(flags::DIRTY);
                 }
                 return Ok(());
             }
@@ -350,7 +351,13 @@ impl AddressSpace {
             return Ok(());
         }
         self.pm.meta(pfn).inc_mapcount();
-        self.pm.meta(pfn).set_flags(flags::REFERENCED);
+        // A write fault dirties the page (`fault_dirty_shared_page`).
+        let dirty = if access == Access::Write {
+            flags::DIRTY
+        } else {
+            0
+        };
+        self.pm.meta(pfn).set_flags(flags::REFERENCED | dirty);
         l.set(Pte::leaf(pfn, f));
         Ok(())
     }

@@ -28,6 +28,17 @@ pub const FILE_DEV: (u32, u32) = (0, 0x2a);
 /// The largest file size (`MAX_LFS_FILESIZE`).
 pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
+/// What an open file refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenKind {
+    /// A regular file or memfd.
+    Regular,
+    /// The namespace's directory (opened with `O_DIRECTORY`): no `mmap` (`ENODEV`).
+    Directory,
+    /// An `O_PATH` descriptor: good for nothing but naming (`EBADF` for I/O and mmap).
+    Path,
+}
+
 /// An open file description (`struct file`).
 #[derive(Debug)]
 pub struct OpenFile {
@@ -37,15 +48,18 @@ pub struct OpenFile {
     pub readable: bool,
     /// Opened for writing (`FMODE_WRITE`).
     pub writable: bool,
+    /// What it refers to.
+    pub kind: OpenKind,
 }
 
 impl OpenFile {
-    /// A new open file of `object`.
+    /// A new open file of a regular `object`.
     pub fn new(object: Arc<PageCache>, readable: bool, writable: bool) -> Arc<Self> {
         Arc::new(Self {
             object,
             readable,
             writable,
+            kind: OpenKind::Regular,
         })
     }
 }
@@ -69,18 +83,37 @@ impl Namespace {
     /// `openat(AT_FDCWD, path, flags, mode)`: the open file. Truncation (`O_TRUNC`) is
     /// left to the caller, which must unmap the pages first: `Ok((file, truncate))`.
     pub fn open(&self, path: &[u8], flags: u64) -> SysResult<(Arc<OpenFile>, bool)> {
-        if flags & O_TMPFILE == O_TMPFILE || flags & O_PATH != 0 {
+        if flags & O_TMPFILE == O_TMPFILE {
             return Err(Errno::EINVAL);
         }
         let name = Self::name(path)?;
         let acc = flags & O_ACCMODE;
+        if name == "/" {
+            // The namespace's one directory: readable only.
+            if acc != O_RDONLY || flags & O_CREAT != 0 {
+                return Err(Errno::EISDIR);
+            }
+            let obj = PageCache::with_kind(&self.pm, 0, "/", ObjectKind::File, FILE_DEV);
+            let kind = if flags & O_PATH != 0 {
+                OpenKind::Path
+            } else {
+                OpenKind::Directory
+            };
+            let f = OpenFile {
+                object: obj,
+                readable: kind == OpenKind::Directory,
+                writable: false,
+                kind,
+            };
+            return Ok((Arc::new(f), false));
+        }
         let mut files = self.files.lock();
         let obj = match files.get(&name) {
-            Some(_) if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL => {
+            Some(_) if flags & O_PATH == 0 && flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL => {
                 return Err(Errno::EEXIST);
             }
             Some(o) => Arc::clone(o),
-            None if flags & O_CREAT == 0 => return Err(Errno::ENOENT),
+            None if flags & O_CREAT == 0 || flags & O_PATH != 0 => return Err(Errno::ENOENT),
             None => {
                 let o = PageCache::with_kind(&self.pm, 0, &name, ObjectKind::File, FILE_DEV);
                 files.insert(name, Arc::clone(&o));
@@ -89,6 +122,15 @@ impl Namespace {
         };
         if flags & O_DIRECTORY != 0 {
             return Err(Errno::ENOTDIR);
+        }
+        if flags & O_PATH != 0 {
+            let f = OpenFile {
+                object: obj,
+                readable: false,
+                writable: false,
+                kind: OpenKind::Path,
+            };
+            return Ok((Arc::new(f), false));
         }
         let readable = acc == O_RDONLY || acc == O_RDWR;
         let writable = acc == O_WRONLY || acc == O_RDWR;
@@ -120,14 +162,20 @@ impl Namespace {
             return Self::name(&path[..path.iter().position(|&b| b == 0).unwrap_or(0)]);
         }
         let s = String::from_utf8_lossy(path);
-        if s.ends_with('/') {
-            return Err(Errno::EISDIR);
-        }
-        Ok(if s.starts_with('/') {
+        let abs = if s.starts_with('/') {
             s.into_owned()
         } else {
             format!("/{s}")
-        })
+        };
+        // The directory itself: "/", ".", "./", "/.".
+        let trimmed = abs.trim_end_matches('/').trim_end_matches("/.");
+        if trimmed.is_empty() || trimmed == "/" {
+            return Ok("/".to_string());
+        }
+        if abs.ends_with('/') {
+            return Err(Errno::EISDIR);
+        }
+        Ok(abs)
     }
 }
 
@@ -192,6 +240,9 @@ impl FdTable {
 
 /// `pwrite64(fd, data, off)` on an open file.
 pub fn pwrite(file: &OpenFile, data: &[u8], off: i64) -> SysResult<usize> {
+    if file.kind == OpenKind::Directory {
+        return Err(Errno::EISDIR);
+    }
     if !file.writable {
         return Err(Errno::EBADF);
     }

@@ -188,6 +188,8 @@ impl PageCache {
                 }
             };
             self.pm.write(pfn, in_page, &data[done..done + n]);
+            // tmpfs pages are never written back: dirty for good.
+            self.pm.meta(pfn).set_flags(flags::DIRTY);
             done += n;
         }
         Ok(done)

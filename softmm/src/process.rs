@@ -262,7 +262,11 @@ impl Machine {
         off: u64,
     ) -> SysResult<u64> {
         let t = self.task(pid)?;
-        let file = t.files.lock().get(fd);
+        // `fget` refuses O_PATH descriptors.
+        let file = t.files.lock().get(fd).and_then(|f| match f.kind {
+            file::OpenKind::Path => Err(Errno::EBADF),
+            _ => Ok(f),
+        });
         t.mm.mmap_file(addr, len, prot, flags, file, off)
     }
 
@@ -304,7 +308,10 @@ impl Machine {
             return Err(Errno::EINVAL);
         }
         let f = t.files.lock().get(fd)?;
-        if !f.writable {
+        if f.kind == file::OpenKind::Path {
+            return Err(Errno::EBADF);
+        }
+        if !f.writable || f.kind != file::OpenKind::Regular {
             return Err(Errno::EINVAL);
         }
         if len as u64 > file::MAX_FILE_SIZE {

@@ -70,9 +70,14 @@ impl AddressSpace {
         } else {
             None
         };
-        if flags & MAP_HUGETLB != 0 && file.is_none() {
-            // No hugetlb pool is configured (nr_hugepages = 0).
-            return Err(Errno::ENOMEM);
+        if flags & MAP_HUGETLB != 0 {
+            // A file is not on hugetlbfs: EINVAL; anonymous memory has no hugetlb pool
+            // (nr_hugepages = 0): ENOMEM.
+            return Err(if file.is_some() {
+                Errno::EINVAL
+            } else {
+                Errno::ENOMEM
+            });
         }
         let mut state = self.lock.write();
         let mut gather = Gather::new(&self.pm);
@@ -242,6 +247,10 @@ impl AddressSpace {
         }
         if !f.readable {
             return Err(Errno::EACCES);
+        }
+        if f.kind == crate::file::OpenKind::Directory {
+            // No `f_op->mmap`.
+            return Err(Errno::ENODEV);
         }
         if vm_flags & VM_GROWSDOWN != 0 {
             return Err(Errno::EINVAL);

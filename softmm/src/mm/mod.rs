@@ -152,9 +152,19 @@ impl AddressSpace {
             if pte.has(bits::SPECIAL) || !pte.has_frame() {
                 return;
             }
-            self.pm.meta(pte.pfn()).dec_mapcount();
-            gather.add_page(pte.pfn());
+            self.unmap_frame(pte, gather);
         });
+    }
+
+    /// A frame's entry was cleared: drop its mapcount now and its reference after the
+    /// flush; a page-cache page inherits the entry's dirty bit (`zap_pte_range`).
+    pub(crate) fn unmap_frame(&self, pte: Pte, gather: &mut Gather) {
+        let m = self.pm.meta(pte.pfn());
+        if pte.has(bits::D) && !m.has(crate::frame::flags::ANON) {
+            m.set_flags(crate::frame::flags::DIRTY);
+        }
+        m.dec_mapcount();
+        gather.add_page(pte.pfn());
     }
 }
 

@@ -81,8 +81,7 @@ impl AddressSpace {
                     if pte.has(crate::pgtable::bits::SPECIAL) || !pte.has_frame() {
                         return;
                     }
-                    pm.meta(pte.pfn()).dec_mapcount();
-                    gather.add_page(pte.pfn());
+                    self.unmap_frame(pte, &mut gather);
                 },
             );
         }
