@@ -53,18 +53,18 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn unsupported_calls_fail_with_exit_1() {
+fn failed_lines_exit_1() {
     let path = script(
-        "cli-fork.sm",
-        "fork() = $child\nmunmap(0x1000, 0) = -1 EINVAL\n",
+        "cli-nopid.sm",
+        "7 munmap(0x1000, 0) = -1 EINVAL\nmunmap(0x1000, 0) = -1 EINVAL\n",
     );
     let p = path.to_str().expect("utf-8 path");
     let out = softmm(&["run", p]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stdout),
-        "fork() = ?\n\
-         FAIL line 1: fork is not supported yet\n\
+        "[pid 7] munmap(...) = -1 ESRCH (No such process)\n\
+         FAIL line 1: no process with pid 7\n\
          munmap(0x1000, 0) = -1 EINVAL (Invalid argument)\n\
          2 calls, 2 expectations, 1 failed\n"
     );
@@ -72,8 +72,8 @@ fn unsupported_calls_fail_with_exit_1() {
     assert_eq!(quiet.status.code(), Some(1));
     assert_eq!(
         text(&quiet.stdout),
-        "fork() = ?\n\
-         FAIL line 1: fork is not supported yet\n\
+        "[pid 7] munmap(...) = -1 ESRCH (No such process)\n\
+         FAIL line 1: no process with pid 7\n\
          2 calls, 2 expectations, 1 failed\n"
     );
 }
