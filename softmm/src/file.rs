@@ -25,6 +25,9 @@ use crate::{
 /// The device files of the namespace show in maps (a tmpfs-like mount).
 pub const FILE_DEV: (u32, u32) = (0, 0x2a);
 
+/// The device disk files a replay knows by path show in maps.
+pub const DISK_DEV: (u32, u32) = (0xfe, 0);
+
 /// The largest file size (`MAX_LFS_FILESIZE`).
 pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
@@ -138,8 +141,9 @@ impl Namespace {
         Ok((OpenFile::new(obj, readable, writable), truncate))
     }
 
-    /// The object at `path`, created (empty, read-write) if absent: how a trace replay
-    /// knows files it never saw opened.
+    /// The object at `path`, created if absent: how a trace replay knows files it never
+    /// saw opened. Its size is unknown, so it is taken as the largest possible (a trace
+    /// does not fault).
     pub fn object(&self, path: &str) -> Arc<PageCache> {
         let mut files = self.files.lock();
         Arc::clone(

@@ -43,8 +43,11 @@ pub enum ObjectKind {
     Shmem,
     /// A memfd: `/memfd:NAME (deleted)` on the internal shm mount.
     Memfd,
-    /// A file of the private namespace, shown by its path.
+    /// A file of the private namespace (tmpfs-like), shown by its path.
     File,
+    /// A file a trace replay knows only by its path (on the traced machine's disk file
+    /// system, whose placement aligns big mappings to 2 MiB, `thp_get_unmapped_area`).
+    DiskFile,
 }
 
 /// A memory object's cached pages.

@@ -13,6 +13,18 @@ use crate::{
 };
 
 impl AddressSpace {
+    /// Start the heap at `start` (what `execve` chose; a trace replay learns it from the
+    /// first `brk`). Only while the heap is empty: `false` otherwise.
+    pub fn set_brk_start(&self, start: u64) -> bool {
+        let mut state = self.lock.write();
+        if state.brk != state.start_brk {
+            return false;
+        }
+        state.start_brk = start;
+        state.brk = start;
+        true
+    }
+
     /// `brk(2)`: always succeeds with the (possibly unchanged) break.
     pub fn brk(&self, brk: u64) -> SysResult<u64> {
         let mut state = self.lock.write();

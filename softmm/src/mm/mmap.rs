@@ -13,7 +13,7 @@ use super::AddressSpace;
 use crate::{
     Errno,
     abi::*,
-    addr::{PAGE_SIZE, TASK_SIZE, is_page_aligned, page_up},
+    addr::{HUGE_SIZE, PAGE_SIZE, TASK_SIZE, is_page_aligned, page_up},
     error::SysResult,
     file::OpenFile,
     pagecache::{ObjectKind, PageCache},
@@ -23,6 +23,25 @@ use crate::{
 
 /// Linux `stack_guard_gap`: 256 pages.
 pub(crate) const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+
+/// The file offset whose 2 MiB alignment the placement of a new mapping keeps
+/// (`__get_unmapped_area`): disk files always (their `get_unmapped_area` is
+/// `thp_get_unmapped_area`); private anonymous memory without a hint whose length is a
+/// multiple of 2 MiB; never shmem (huge pages off) or tmpfs-like files.
+pub(crate) fn thp_offset(
+    file: Option<&OpenFile>,
+    shared: bool,
+    addr: u64,
+    len: u64,
+    pgoff: u64,
+) -> Option<u64> {
+    match file {
+        Some(f) if f.object.kind() == &ObjectKind::DiskFile => Some(pgoff << 12),
+        Some(_) => None,
+        None if !shared && addr == 0 && len.is_multiple_of(HUGE_SIZE) => Some(0),
+        None => None,
+    }
+}
 
 /// Start of a VMA including the guard gap below a grows-down VMA (`vm_start_gap`).
 pub(crate) fn start_gap(v: &Vma) -> u64 {
@@ -138,7 +157,9 @@ impl AddressSpace {
         if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
-        let addr = self.get_unmapped_area(&edit, addr, len, flags)?;
+        let shared = matches!(mtype, MAP_SHARED | MAP_SHARED_VALIDATE);
+        let thp = thp_offset(file.as_deref(), shared, addr, len, pgoff);
+        let addr = self.get_unmapped_area(&edit, addr, len, flags, thp)?;
         if flags & MAP_FIXED_NOREPLACE != 0 && !edit.intersecting(addr, addr + len).is_empty() {
             return Err(Errno::EEXIST);
         }
@@ -258,6 +279,42 @@ impl AddressSpace {
         Ok(vm_flags)
     }
 
+    /// Where a non-fixed mapping of `len` bytes with hint `addr` would go now if the
+    /// top-down area started at `mmap_base` (a dry run: nothing changes). A replay uses
+    /// it to measure how often softmm's placement agrees with the kernel's.
+    pub fn probe_placement(&self, addr: u64, len: u64, flags: u64, mmap_base: u64) -> Option<u64> {
+        let len = page_up(len).filter(|&l| l != 0)?;
+        let _state = self.lock.read();
+        let edit = self.tree.edit();
+        let mut addr = addr & !(PAGE_SIZE - 1);
+        if addr != 0 && addr < self.config.mmap_min_addr {
+            addr = self.config.mmap_min_addr;
+        }
+        let thp = thp_offset(None, flags & MAP_TYPE == MAP_SHARED, addr, len, 0);
+        self.unmapped_area_below(&edit, addr, len, flags & !MAP_FIXED, mmap_base, thp)
+            .ok()
+    }
+
+    /// [`probe_placement`](Self::probe_placement) of a file mapping at page offset
+    /// `pgoff` of `file`.
+    pub fn probe_file_placement(
+        &self,
+        file: &OpenFile,
+        addr: u64,
+        len: u64,
+        flags: u64,
+        pgoff: u64,
+        mmap_base: u64,
+    ) -> Option<u64> {
+        let len = page_up(len).filter(|&l| l != 0)?;
+        let _state = self.lock.read();
+        let edit = self.tree.edit();
+        let addr = addr & !(PAGE_SIZE - 1);
+        let thp = thp_offset(Some(file), true, addr, len, pgoff);
+        self.unmapped_area_below(&edit, addr, len, flags & !MAP_FIXED, mmap_base, thp)
+            .ok()
+    }
+
     /// Choose where a mapping of `len` bytes goes (`get_unmapped_area`).
     pub(crate) fn get_unmapped_area(
         &self,
@@ -265,7 +322,28 @@ impl AddressSpace {
         addr: u64,
         len: u64,
         flags: u64,
+        thp: Option<u64>,
     ) -> SysResult<u64> {
+        self.unmapped_area_below(edit, addr, len, flags, self.config.mmap_base, thp)
+    }
+
+    /// `get_unmapped_area` below `mmap_base`; `thp` is the file offset to align to 2 MiB
+    /// for (`__thp_get_unmapped_area`), when the mapping is eligible.
+    fn unmapped_area_below(
+        &self,
+        edit: &TreeEdit<'_>,
+        addr: u64,
+        len: u64,
+        flags: u64,
+        mmap_base: u64,
+        thp: Option<u64>,
+    ) -> SysResult<u64> {
+        if let Some(off) = thp
+            && flags & MAP_FIXED == 0
+            && let Some(a) = self.thp_area(edit, addr, len, flags, mmap_base, off)
+        {
+            return Ok(a);
+        }
         if len > TASK_SIZE {
             return Err(Errno::ENOMEM);
         }
@@ -290,11 +368,46 @@ impl AddressSpace {
             edit.find_gap_top_down(
                 len,
                 PAGE_SIZE.max(self.config.mmap_min_addr),
-                self.config.mmap_base,
+                mmap_base,
                 start_gap,
             )
         };
         found.ok_or(Errno::ENOMEM)
+    }
+
+    /// Search for `len` plus 2 MiB and place the mapping so that file offset `off` lands
+    /// on a 2 MiB boundary (the top of the padded area when already aligned, top-down);
+    /// `None` when the range cannot hold an aligned huge page or the padded search fails
+    /// (the caller then searches without padding).
+    fn thp_area(
+        &self,
+        edit: &TreeEdit<'_>,
+        addr: u64,
+        len: u64,
+        flags: u64,
+        mmap_base: u64,
+        off: u64,
+    ) -> Option<u64> {
+        let size = HUGE_SIZE;
+        let off_end = off.checked_add(len)?;
+        let off_align = off.next_multiple_of(size);
+        if off_end <= off_align || off_end - off_align < size {
+            return None;
+        }
+        let len_pad = len.checked_add(size)?;
+        off.checked_add(len_pad)?;
+        let ret = self
+            .unmapped_area_below(edit, addr, len_pad, flags, mmap_base, None)
+            .ok()?;
+        if ret == addr {
+            return Some(addr);
+        }
+        let off_sub = off.wrapping_sub(ret) & (size - 1);
+        Some(if off_sub == 0 {
+            ret + size
+        } else {
+            ret + off_sub
+        })
     }
 
     /// Whether `[addr, addr + len)` is free, including guard gaps.

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
+use crate::vma::Backing;
 use crate::{
     Errno,
     abi::*,
@@ -119,7 +120,12 @@ impl AddressSpace {
         if vma.flags & VM_MAYSHARE != 0 {
             mflags |= MAP_SHARED;
         }
-        let dst = self.get_unmapped_area(edit, 0, new_len, mflags)?;
+        let file = match &vma.backing {
+            Backing::File(f) => Some(&**f),
+            Backing::Anon => None,
+        };
+        let thp = super::mmap::thp_offset(file, mflags != 0, 0, new_len, vma.pgoff_at(addr));
+        let dst = self.get_unmapped_area(edit, 0, new_len, mflags, thp)?;
         self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
     }
 
@@ -225,7 +231,18 @@ impl AddressSpace {
         if vma.flags & VM_MAYSHARE != 0 {
             mflags |= MAP_SHARED;
         }
-        let got = self.get_unmapped_area(edit, new_addr, new_len, mflags)?;
+        let file = match &vma.backing {
+            Backing::File(f) => Some(&**f),
+            Backing::Anon => None,
+        };
+        let thp = super::mmap::thp_offset(
+            file,
+            mflags & MAP_SHARED != 0,
+            new_addr,
+            new_len,
+            vma.pgoff_at(addr),
+        );
+        let got = self.get_unmapped_area(edit, new_addr, new_len, mflags, thp)?;
         let dst = if flags & MREMAP_FIXED != 0 {
             new_addr
         } else {
