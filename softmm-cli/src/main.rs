@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run a script of memory-management calls and check its expectations.
     Run(cmd::run::RunArgs),
+    /// Replay the memory-management calls of a real program (an strace -f -y log).
+    Replay(cmd::replay::ReplayArgs),
     /// Random concurrent mm calls and accesses, checked by a content oracle.
     Stress(cmd::stress::StressArgs),
     /// Benchmark workloads on softmm and on the host kernel, side by side.
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Run(args) => cmd::run::main(args),
+        Command::Replay(args) => cmd::replay::main(args),
         Command::Stress(args) => cmd::stress::main(args),
         Command::Bench(args) => cmd::bench::main(args),
     }

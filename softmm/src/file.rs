@@ -143,14 +143,20 @@ impl Namespace {
 
     /// The object at `path`, created if absent: how a trace replay knows files it never
     /// saw opened. Its size is unknown, so it is taken as the largest possible (a trace
-    /// does not fault).
+    /// does not fault). The path is the name maps shows (`/memfd:x (deleted)` included);
+    /// memfds and files under `/dev/shm` are shmem (no 2 MiB placement), others disk files.
     pub fn object(&self, path: &str) -> Arc<PageCache> {
         let mut files = self.files.lock();
-        Arc::clone(
-            files.entry(path.to_string()).or_insert_with(|| {
-                PageCache::with_kind(&self.pm, 0, path, ObjectKind::File, FILE_DEV)
-            }),
-        )
+        Arc::clone(files.entry(path.to_string()).or_insert_with(|| {
+            let (kind, dev) = if path.starts_with("/memfd:") {
+                (ObjectKind::Memfd, (0, 1))
+            } else if path.starts_with("/dev/shm/") {
+                (ObjectKind::File, FILE_DEV)
+            } else {
+                (ObjectKind::DiskFile, DISK_DEV)
+            };
+            PageCache::with_kind(&self.pm, MAX_FILE_SIZE, path, kind, dev)
+        }))
     }
 
     /// The absolute name of `path` in the namespace (relative paths live under `/`).

@@ -1,0 +1,220 @@
+//! `softmm replay TRACE`: run a real program's memory-management calls (an `strace -f -y`
+//! log, as `tools/capture-trace.sh` records it) on a softmm machine.
+//!
+//! Prints the summary (calls replayed, processes, matched / diverged / outside view,
+//! placement agreement, replay speed), the first divergences, and on request a process's
+//! maps or smaps at its dump marker, next to Linux's `maps.PID` when the capture saved one.
+//! `--compare` compares every `maps.PID` next to the trace page by page. `--json` prints
+//! the same as one JSON object. Exit status: 0; 1 with `--check` when a call diverged or a
+//! compared page differs; 2 when the trace cannot be read (or, with `--strict`, has a
+//! malformed line).
+
+use std::{path::PathBuf, process::ExitCode, time::Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use softmm::Config;
+
+use crate::replay::{
+    maps_cmp::PageCompare,
+    run::{MapsCompare, Outcome, Report, compare_pid, maps_files, replay_text},
+};
+
+/// Arguments of `softmm replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The trace (`strace -f -y` output).
+    pub trace: PathBuf,
+    /// Print `/proc/PID/maps` of this process at its first dump marker (or exit, or the end
+    /// of the trace), and Linux's `maps.PID` from the trace's directory if there is one.
+    #[arg(long, value_name = "PID")]
+    pub maps: Option<u64>,
+    /// Print `/proc/PID/smaps` of this process (same moment as `--maps`).
+    #[arg(long, value_name = "PID")]
+    pub smaps: Option<u64>,
+    /// Compare every `maps.PID` next to the trace with softmm's maps, page by page.
+    #[arg(long)]
+    pub compare: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when a call diverged or a compared page differs.
+    #[arg(long)]
+    pub check: bool,
+    /// Fail (exit 2) at the first malformed line instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// A `Config` as TOML (defaults otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+fn load_config(path: &Option<PathBuf>) -> Result<Config, String> {
+    let Some(p) = path else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    // Only long traces, and only on a terminal, get a bar.
+    if len < 200_000 {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec})") {
+        pb.set_style(style);
+    }
+    pb.set_message("replaying");
+    pb
+}
+
+/// Runs the command.
+pub fn main(args: &ReplayArgs) -> ExitCode {
+    let shown = args.trace.display();
+    let text = match std::fs::read_to_string(&args.trace) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("softmm: {shown}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("softmm: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let pb = progress_bar(text.len() as u64 / 80);
+    let t0 = Instant::now();
+    let out = match replay_text(&text, config, args.strict, &pb) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("softmm: {shown}:{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    let summary = out.replay.summary().clone();
+    let calls_per_second = summary.records as f64 / secs.max(1e-9);
+    for e in &out.malformed {
+        eprintln!("softmm: {shown}:{e} (skipped)");
+    }
+    let files = maps_files(&args.trace);
+    let mut compares = Vec::new();
+    for (pid, path) in &files {
+        if !args.compare && args.maps != Some(*pid) {
+            continue;
+        }
+        match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| compare_pid(&out, *pid, &t)) {
+            Ok(c) => compares.push(c),
+            Err(e) => eprintln!("softmm: {}: {e}", path.display()),
+        }
+    }
+    if args.json {
+        let report = Report {
+            trace: shown.to_string(),
+            lines: out.lines,
+            malformed: out.malformed.len(),
+            summary: &summary,
+            calls_per_second,
+            maps: compares.clone(),
+        };
+        match serde_json::to_string_pretty(&report) {
+            Ok(j) => println!("{j}"),
+            Err(e) => eprintln!("softmm: {e}"),
+        }
+    } else {
+        print_text(args, &out, &files, &compares, calls_per_second);
+    }
+    let bad_pages = compares
+        .iter()
+        .any(|c| c.result.as_ref().is_none_or(|r| r.matched != r.pages));
+    if args.check && (summary.diverged > 0 || bad_pages) {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_text(
+    args: &ReplayArgs,
+    out: &Outcome,
+    files: &[(u64, PathBuf)],
+    compares: &[MapsCompare],
+    calls_per_second: f64,
+) {
+    let s = out.replay.summary();
+    for pid in [args.maps, args.smaps].into_iter().flatten() {
+        match out.replay.snapshot(pid) {
+            None => println!("no process {pid} in this trace"),
+            Some(snap) if Some(pid) == args.maps => {
+                println!("== softmm /proc/{pid}/maps (trace line {})", snap.line);
+                print!("{}", snap.maps);
+                if let Some((_, path)) = files.iter().find(|(p, _)| *p == pid)
+                    && let Ok(linux) = std::fs::read_to_string(path)
+                {
+                    println!("== Linux {}", path.display());
+                    print!("{linux}");
+                }
+            }
+            Some(_) => {}
+        }
+        if Some(pid) == args.smaps
+            && let Some(snap) = out.replay.snapshot(pid)
+        {
+            println!("== softmm /proc/{pid}/smaps (trace line {})", snap.line);
+            print!("{}", snap.smaps);
+        }
+    }
+    println!(
+        "{} lines, {} records ({} malformed), {} processes",
+        out.lines,
+        s.records,
+        out.malformed.len(),
+        s.processes
+    );
+    println!(
+        "calls: {} — matched {}, diverged {}, outside view {}, ignored {}",
+        s.calls, s.matched, s.diverged, s.outside_view, s.ignored
+    );
+    let p = s.placement;
+    println!(
+        "placement agreement: {}/{} non-fixed mmaps ({:.1}%)",
+        p.agreed,
+        p.total,
+        if p.total == 0 {
+            100.0
+        } else {
+            p.agreed as f64 * 100.0 / p.total as f64
+        }
+    );
+    println!("replay speed: {calls_per_second:.0} records/s");
+    for d in &s.divergences {
+        println!(
+            "diverged: line {} (pid {}): expected {}, got {}",
+            d.line, d.pid, d.expected, d.got
+        );
+    }
+    for c in compares {
+        match &c.result {
+            None => println!("maps.{}: softmm has no such process", c.pid),
+            Some(r) => print_compare(c.pid, r),
+        }
+    }
+}
+
+fn print_compare(pid: u64, r: &PageCompare) {
+    println!(
+        "maps.{pid}: {}/{} pages match Linux ({:.1}%)",
+        r.matched,
+        r.pages,
+        r.percent()
+    );
+    for m in &r.mismatches {
+        println!(
+            "  {:x}-{:x}: softmm {} | Linux {}",
+            m.start, m.end, m.ours, m.linux
+        );
+    }
+}

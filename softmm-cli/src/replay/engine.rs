@@ -1,0 +1,560 @@
+//! The replay engine: a trace's records applied, in order, to a softmm [`Machine`].
+//!
+//! Rules:
+//!
+//! 1. **Processes.** A task appears when its first record (or the clone that returns its
+//!    pid) is seen: as the clone in the trace made it (`CLONE_VM` shares the parent's
+//!    address space, otherwise it is forked; `CLONE_FILES`, `CLONE_THREAD` likewise), or as a
+//!    fresh process when no traced clone made it. The creators are known before the replay
+//!    starts ([`Replay::new`] scans the records), because a child may run before its clone
+//!    returns. A successful `execve` gives the task a fresh address space; `exit_group` ends
+//!    its thread group; `+++ exited`/`+++ killed` end the task.
+//! 2. **Placement is the kernel's.** A non-fixed `mmap` that succeeded is placed where the
+//!    trace says (`MAP_FIXED_NOREPLACE` at the traced address: it fails if softmm's view has
+//!    something there); an `mremap` that moved goes to the traced address
+//!    (`MREMAP_FIXED`). Before that, softmm's own policy is asked where it would have put
+//!    the mapping, given the `mmap_base` inferred for the address space (the end of its first
+//!    non-fixed mapping: what the kernel mapped above it at `execve` is unknown): that is the
+//!    **placement agreement**.
+//! 3. **Results.** Every call's result must be the traced one: the same value, or the same
+//!    errno. The first `brk` of an address space teaches softmm where the heap starts.
+//! 4. **Outside view.** The replay knows only memory created by traced calls (the *known*
+//!    ranges of an address space, inherited through fork). A call that succeeded in the
+//!    trace and touches no known page (`mprotect` of the executable's RELRO, say) is not run:
+//!    it counts as outside view. A call that touches known and unknown memory and fails in
+//!    softmm with `ENOMEM` where the kernel succeeded is run again on its known parts only.
+//! 5. **Files** are known by the path `-y` printed: the same descriptor and path in a process
+//!    is the same open file (so its mappings merge as Linux's do); it is opened writable when
+//!    some traced shared writable mapping needs it.
+//! 6. **Dumps.** The marker `munmap(0x1000, 0)` that capture-trace.sh's destructor makes is
+//!    where `/proc/PID/maps` was read: the maps of that process are kept at its first marker
+//!    (or at its exit, or at the end of the trace) for comparison.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Weak},
+};
+
+use serde::Serialize;
+use softmm::{
+    AddressSpace, Config, Errno, Machine, Pid, abi::*, error::SysResult, file::OpenFile,
+};
+
+use super::{
+    ranges::RangeSet,
+    strace::{Event, Op, Record, Ret},
+};
+
+/// The address of capture-trace.sh's dump-start marker (`munmap(0x1000, 0)`).
+pub const DUMP_MARKER: u64 = 0x1000;
+
+/// At most this many divergences are kept for the report.
+const KEEP_DIVERGENCES: usize = 50;
+
+/// A call whose result differs from the trace.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Divergence {
+    /// Line of the trace.
+    pub line: usize,
+    /// The task that made the call.
+    pub pid: Pid,
+    /// The traced result.
+    pub expected: String,
+    /// softmm's result.
+    pub got: String,
+}
+
+/// Placement agreement: non-fixed mappings whose address softmm's policy would have chosen.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Placement {
+    /// Non-fixed successful `mmap`s after the first of their address space.
+    pub total: u64,
+    /// How many of them softmm would have placed where the kernel did.
+    pub agreed: u64,
+}
+
+/// What a replay did.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Records (calls and process events) read.
+    pub records: u64,
+    /// Memory-management calls in the trace.
+    pub calls: u64,
+    /// Processes (thread groups) that appeared.
+    pub processes: u64,
+    /// Calls whose result matched the trace.
+    pub matched: u64,
+    /// Calls whose result differed.
+    pub diverged: u64,
+    /// Calls that touched only memory the replay does not know.
+    pub outside_view: u64,
+    /// Calls the replay does not model (other system calls, `?` results).
+    pub ignored: u64,
+    /// Placement agreement.
+    pub placement: Placement,
+    /// The first divergences.
+    pub divergences: Vec<Divergence>,
+}
+
+/// `/proc/PID/maps` (and smaps) of a process at its dump marker.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The maps text.
+    pub maps: String,
+    /// The smaps text.
+    pub smaps: String,
+    /// The memory the traced calls created (what a comparison may judge).
+    pub known: RangeSet,
+    /// Line of the trace where it was taken.
+    pub line: usize,
+}
+
+/// What the replay knows about one address space.
+#[derive(Clone, Debug, Default)]
+struct View {
+    known: RangeSet,
+    mmap_base: Option<u64>,
+    brk_start: Option<u64>,
+}
+
+/// A replay in progress.
+pub struct Replay {
+    machine: Machine,
+    creators: HashMap<Pid, (Pid, u64)>,
+    shared_writable: HashSet<(Pid, i64, String)>,
+    views: HashMap<usize, (Weak<AddressSpace>, View)>,
+    snapshots: HashMap<Pid, Snapshot>,
+    processes: HashSet<Pid>,
+    summary: Summary,
+}
+
+impl Replay {
+    /// A replay of `records` (scanned for clones and file modes first) on a fresh machine.
+    pub fn new(config: Config, records: &[Record]) -> SysResult<Self> {
+        let mut creators = HashMap::new();
+        let mut shared_writable = HashSet::new();
+        for r in records {
+            match &r.event {
+                Event::Call {
+                    op: Op::Clone { flags },
+                    ret: Ret::Val(child),
+                } => {
+                    creators.insert(*child, (r.pid, *flags));
+                }
+                Event::Call {
+                    op:
+                        Op::Mmap {
+                            prot,
+                            flags,
+                            fd,
+                            path: Some(path),
+                            ..
+                        },
+                    ret: Ret::Val(_),
+                } if flags & MAP_TYPE != MAP_PRIVATE && prot & PROT_WRITE != 0 => {
+                    shared_writable.insert((r.pid, *fd, path.clone()));
+                }
+                _ => {}
+            }
+        }
+        Ok(Self {
+            machine: Machine::new(config)?,
+            creators,
+            shared_writable,
+            views: HashMap::new(),
+            snapshots: HashMap::new(),
+            processes: HashSet::new(),
+            summary: Summary::default(),
+        })
+    }
+
+    /// The machine the trace runs on.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The summary so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The snapshot of `pid` at its dump marker or exit, if taken.
+    pub fn snapshot(&self, pid: Pid) -> Option<&Snapshot> {
+        self.snapshots.get(&pid)
+    }
+
+    /// Take the snapshot of every live task that has none yet (the end of the trace).
+    pub fn finish(&mut self, line: usize) {
+        for pid in self.machine.pids() {
+            self.take_snapshot(pid, line);
+        }
+    }
+
+    /// Apply one record.
+    pub fn step(&mut self, rec: &Record) {
+        self.summary.records += 1;
+        let pid = rec.pid;
+        match &rec.event {
+            Event::Call { op, ret } => {
+                self.ensure_task(pid);
+                self.call(rec.line, pid, op, *ret);
+            }
+            Event::Exited { .. } | Event::Killed { .. } => {
+                self.take_snapshot(pid, rec.line);
+                let _ = self.machine.exit_task(pid);
+            }
+            Event::Signal { .. } => {}
+        }
+    }
+
+    /// Make `pid` exist, as its creator made it (rule 1).
+    fn ensure_task(&mut self, pid: Pid) {
+        let mut chain = Vec::new();
+        let mut p = pid;
+        // Creators first (a child of a child that appeared before either clone returned).
+        while !self.machine.exists(p) && !chain.contains(&p) {
+            chain.push(p);
+            match self.creators.get(&p) {
+                Some(&(parent, _)) => p = parent,
+                None => break,
+            }
+        }
+        for &p in chain.iter().rev() {
+            if self.machine.exists(p) {
+                continue;
+            }
+            let made = match self.creators.get(&p) {
+                Some(&(parent, flags)) if self.machine.exists(parent) => {
+                    let parent_mm = self.machine.mm(parent).ok();
+                    let r = self.machine.clone_task(parent, flags, Some(p));
+                    if let (Ok(_), Some(pm), Ok(cm)) = (&r, parent_mm, self.machine.mm(p))
+                        && !Arc::ptr_eq(&pm, &cm)
+                    {
+                        // A forked address space inherits what the replay knew.
+                        let v = self.view(&pm).clone();
+                        self.views.insert(key(&cm), (Arc::downgrade(&cm), v));
+                    }
+                    if flags & CLONE_THREAD == 0 {
+                        self.processes.insert(p);
+                    }
+                    r.is_ok()
+                }
+                _ => false,
+            };
+            if !made && self.machine.spawn(Some(p)).is_ok() {
+                self.processes.insert(p);
+            }
+        }
+        self.summary.processes = self.processes.len() as u64;
+    }
+
+    /// The view of an address space (a fresh one for a new or reused address).
+    fn view(&mut self, mm: &Arc<AddressSpace>) -> &mut View {
+        let e = self
+            .views
+            .entry(key(mm))
+            .or_insert_with(|| (Arc::downgrade(mm), View::default()));
+        if !e.0.upgrade().is_some_and(|live| Arc::ptr_eq(&live, mm)) {
+            *e = (Arc::downgrade(mm), View::default());
+        }
+        &mut e.1
+    }
+
+    fn take_snapshot(&mut self, pid: Pid, line: usize) {
+        if self.snapshots.contains_key(&pid) {
+            return;
+        }
+        let Ok(mm) = self.machine.mm(pid) else {
+            return;
+        };
+        let known = self.view(&mm).known.clone();
+        self.snapshots.insert(
+            pid,
+            Snapshot {
+                maps: mm.maps_text(),
+                smaps: mm.smaps_text(),
+                known,
+                line,
+            },
+        );
+    }
+
+    fn call(&mut self, line: usize, pid: Pid, op: &Op, ret: Ret) {
+        match op {
+            Op::Clone { .. } => {
+                if let Ret::Val(child) = ret {
+                    self.ensure_task(child);
+                }
+            }
+            Op::Execve { .. } => {
+                if ret == Ret::Val(0) {
+                    let _ = self.machine.execve(pid);
+                }
+            }
+            Op::ExitGroup { .. } => {
+                self.take_snapshot(pid, line);
+                let _ = self.machine.exit_group(pid);
+            }
+            Op::Other { .. } => self.summary.ignored += 1,
+            _ if ret == Ret::Unknown => {
+                self.summary.calls += 1;
+                self.summary.ignored += 1;
+            }
+            _ => {
+                self.summary.calls += 1;
+                self.mm_call(line, pid, op, ret);
+            }
+        }
+    }
+
+    fn mm_call(&mut self, line: usize, pid: Pid, op: &Op, ret: Ret) {
+        let Ok(mm) = self.machine.mm(pid) else {
+            self.summary.ignored += 1;
+            return;
+        };
+        if let Op::Munmap { addr, len: 0 } = op
+            && *addr == DUMP_MARKER
+        {
+            self.take_snapshot(pid, line);
+        }
+        let got = match *op {
+            Op::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                ref path,
+                off,
+            } => self.mmap(&mm, pid, ret, addr, len, prot, flags, fd, path.as_deref(), off),
+            Op::Mremap {
+                old_addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => self.mremap(&mm, ret, old_addr, old_len, new_len, flags, new_addr),
+            Op::Brk { addr } => self.brk(&mm, ret, addr),
+            Op::Munmap { addr, len } => {
+                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.munmap(a, l))
+            }
+            Op::Mprotect { addr, len, prot } => {
+                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.mprotect(a, l, prot))
+            }
+            Op::Madvise { addr, len, advice } => {
+                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.madvise(a, l, advice))
+            }
+            Op::Mlock { addr, len } => self.ranged(&mm, ret, addr, len, |mm, a, l| mm.mlock(a, l)),
+            Op::Mlock2 { addr, len, flags } => {
+                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.mlock2(a, l, flags))
+            }
+            Op::Munlock { addr, len } => {
+                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.munlock(a, l))
+            }
+            Op::Msync { addr, len, flags } => {
+                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.msync(a, l, flags))
+            }
+            Op::Mlockall { flags } => Some(mm.mlockall(flags)),
+            Op::Munlockall => Some(mm.munlockall()),
+            Op::Clone { .. } | Op::Execve { .. } | Op::ExitGroup { .. } | Op::Other { .. } => {
+                return;
+            }
+        };
+        match got {
+            None => self.summary.outside_view += 1,
+            Some(got) => self.judge(line, pid, ret, got),
+        }
+    }
+
+    fn judge(&mut self, line: usize, pid: Pid, ret: Ret, got: SysResult<u64>) {
+        let same = match (ret, &got) {
+            (Ret::Val(v), Ok(g)) => v == *g,
+            (Ret::Err(e), Err(g)) => e == g.0,
+            _ => false,
+        };
+        if same {
+            self.summary.matched += 1;
+            return;
+        }
+        self.summary.diverged += 1;
+        if self.summary.divergences.len() < KEEP_DIVERGENCES {
+            self.summary.divergences.push(Divergence {
+                line,
+                pid,
+                expected: ret_text(ret),
+                got: match got {
+                    Ok(v) => format!("{v:#x}"),
+                    Err(e) => format!("-1 {}", e.name()),
+                },
+            });
+        }
+    }
+
+    /// A call over `[addr, addr + len)` (rule 4): `None` when it is outside the view.
+    fn ranged(
+        &mut self,
+        mm: &Arc<AddressSpace>,
+        ret: Ret,
+        addr: u64,
+        len: u64,
+        f: impl Fn(&AddressSpace, u64, u64) -> SysResult<u64>,
+    ) -> Option<SysResult<u64>> {
+        let end = addr.saturating_add(len.saturating_add(0xfff) & !0xfff);
+        let known = &self.view(mm).known;
+        if matches!(ret, Ret::Val(_)) && len != 0 && !known.intersects(addr, end) {
+            return None;
+        }
+        let got = f(mm, addr, len);
+        if matches!(ret, Ret::Val(_)) && got == Err(Errno::ENOMEM) {
+            let parts = known.clip(addr, end);
+            if parts.iter().map(|(a, b)| b - a).sum::<u64>() < end - addr {
+                let mut r = Ok(0);
+                for (a, b) in parts {
+                    r = r.and(f(mm, a, b - a));
+                }
+                return Some(r);
+            }
+        }
+        Some(got)
+    }
+
+    /// The open file `fd`/`path` names in `pid` (rule 5).
+    fn file(&mut self, pid: Pid, fd: i64, path: &str) -> SysResult<Arc<OpenFile>> {
+        if let Ok(f) = self.machine.file(pid, fd)
+            && f.object.name() == path
+        {
+            return Ok(f);
+        }
+        let tgid = self.machine.tgid(pid).unwrap_or(pid);
+        let writable = self
+            .shared_writable
+            .iter()
+            .any(|(p, d, s)| *d == fd && s == path && (*p == pid || *p == tgid));
+        let obj = self.machine.namespace().object(path);
+        let f = OpenFile::new(obj, true, writable);
+        self.machine.install_fd(pid, fd, Arc::clone(&f))?;
+        Ok(f)
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the mmap argument list")]
+    fn mmap(
+        &mut self,
+        mm: &Arc<AddressSpace>,
+        pid: Pid,
+        ret: Ret,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        mut flags: u64,
+        mut fd: i64,
+        path: Option<&str>,
+        off: u64,
+    ) -> Option<SysResult<u64>> {
+        // A private mapping of /dev/zero is anonymous memory (`vma_set_anonymous`).
+        if path == Some("/dev/zero") && flags & MAP_TYPE == MAP_PRIVATE {
+            flags |= MAP_ANONYMOUS;
+            fd = -1;
+        }
+        let file = match (flags & MAP_ANONYMOUS == 0, path) {
+            (true, Some(p)) => self.file(pid, fd, p),
+            (true, None) => self.machine.file(pid, fd),
+            (false, _) => Err(Errno::EBADF),
+        };
+        let Ret::Val(at) = ret else {
+            return Some(mm.mmap_file(addr, len, prot, flags, file, off));
+        };
+        let plen = len.saturating_add(0xfff) & !0xfff;
+        let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
+        let mut call_flags = flags;
+        let mut call_addr = addr;
+        if !fixed {
+            let view = self.view(mm);
+            match view.mmap_base {
+                Some(base) => {
+                    let probe = match &file {
+                        Ok(f) if flags & MAP_ANONYMOUS == 0 => {
+                            mm.probe_file_placement(f, addr, len, flags, off >> 12, base)
+                        }
+                        _ => mm.probe_placement(addr, len, flags, base),
+                    };
+                    self.summary.placement.total += 1;
+                    if probe == Some(at) {
+                        self.summary.placement.agreed += 1;
+                    }
+                }
+                None => view.mmap_base = Some(at.saturating_add(plen)),
+            }
+            call_flags |= MAP_FIXED_NOREPLACE;
+            call_addr = at;
+        }
+        let got = mm.mmap_file(call_addr, len, prot, call_flags, file, off);
+        if let Ok(a) = got {
+            self.view(mm).known.insert(a, a.saturating_add(plen));
+        }
+        Some(got)
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the mremap argument list")]
+    fn mremap(
+        &mut self,
+        mm: &Arc<AddressSpace>,
+        ret: Ret,
+        old_addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        new_addr: Option<u64>,
+    ) -> Option<SysResult<u64>> {
+        let Ret::Val(at) = ret else {
+            return Some(mm.mremap(old_addr, old_len, new_len, flags, new_addr.unwrap_or(0)));
+        };
+        let old_end = old_addr.saturating_add(old_len.max(1));
+        if !self.view(mm).known.intersects(old_addr & !0xfff, old_end) {
+            return None;
+        }
+        let (flags, target) = if flags & MREMAP_MAYMOVE != 0
+            && flags & MREMAP_FIXED == 0
+            && (at != old_addr || flags & MREMAP_DONTUNMAP != 0)
+        {
+            (flags | MREMAP_FIXED, at)
+        } else {
+            (flags, new_addr.unwrap_or(0))
+        };
+        let got = mm.mremap(old_addr, old_len, new_len, flags, target);
+        if let Ok(a) = got {
+            let plen = new_len.saturating_add(0xfff) & !0xfff;
+            self.view(mm).known.insert(a, a.saturating_add(plen));
+        }
+        Some(got)
+    }
+
+    fn brk(&mut self, mm: &Arc<AddressSpace>, ret: Ret, addr: u64) -> Option<SysResult<u64>> {
+        let view = self.view(mm);
+        if view.brk_start.is_none()
+            && let Ret::Val(v) = ret
+        {
+            // The heap starts where the first brk(NULL) says (rule 3).
+            if addr == 0 && mm.set_brk_start(v) {
+                self.view(mm).brk_start = Some(v);
+            }
+        }
+        let got = mm.brk(addr);
+        if let (Ok(b), Some(start)) = (got, self.view(mm).brk_start) {
+            let end = b.saturating_add(0xfff) & !0xfff;
+            self.view(mm).known.insert(start, end.max(start));
+        }
+        Some(got)
+    }
+}
+
+fn key(mm: &Arc<AddressSpace>) -> usize {
+    Arc::as_ptr(mm) as usize
+}
+
+fn ret_text(r: Ret) -> String {
+    match r {
+        Ret::Val(v) => format!("{v:#x}"),
+        Ret::Err(e) => format!("-1 {}", Errno(e).name()),
+        Ret::Unknown => "?".to_string(),
+    }
+}
