@@ -148,6 +148,28 @@ impl AddressSpace {
         }
     }
 
+    /// Give every private writable VMA in `[start, end)` the anon identity its first
+    /// write fault would (`anon_vma_prepare`), without touching a page. A trace replay
+    /// uses it because traces record no memory writes, while the identities decide which
+    /// VMAs merge later; real programs write nearly all the private memory they map
+    /// writable.
+    pub fn assume_written(&self, start: u64, end: u64) {
+        let _guard = self.lock.read();
+        let vmas = {
+            let g = crate::sync::rcu::read_lock();
+            self.tree
+                .intersecting(start, end, &g)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        for v in vmas {
+            if v.flags & (VM_WRITE | VM_SHARED | VM_MAYSHARE) == VM_WRITE && v.anon().is_none() {
+                v.anon_prepare(|| self.reusable_anon(&v).unwrap_or_else(|| self.new_anon_id()));
+            }
+        }
+    }
+
     fn fault_anon(&self, vma: &Vma, page: u64, access: Access) -> Result<(), Fault> {
         let oom = Fault::Oom { addr: page };
         let write = access == Access::Write;

@@ -107,7 +107,10 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
         if !args.compare && args.maps != Some(*pid) {
             continue;
         }
-        match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| compare_pid(&out, *pid, &t)) {
+        match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| compare_pid(&out, *pid, &t))
+        {
             Ok(c) => compares.push(c),
             Err(e) => eprintln!("softmm: {}: {e}", path.display()),
         }
@@ -206,10 +209,12 @@ fn print_text(
 
 fn print_compare(pid: u64, r: &PageCompare) {
     println!(
-        "maps.{pid}: {}/{} pages match Linux ({:.1}%)",
+        "maps.{pid}: {}/{} pages match Linux ({:.1}%); {}/{} VMAs identical",
         r.matched,
         r.pages,
-        r.percent()
+        r.percent(),
+        r.vmas_identical,
+        r.vmas
     );
     for m in &r.mismatches {
         println!(

@@ -26,7 +26,13 @@
 //! 5. **Files** are known by the path `-y` printed: the same descriptor and path in a process
 //!    is the same open file (so its mappings merge as Linux's do); it is opened writable when
 //!    some traced shared writable mapping needs it.
-//! 6. **Dumps.** The marker `munmap(0x1000, 0)` that capture-trace.sh's destructor makes is
+//! 6. **Writes are assumed.** A trace records no memory accesses, but which VMAs merge
+//!    depends on which were written (their anon identity). Private writable memory that a
+//!    traced call creates or makes writable is taken as written once, at once
+//!    ([`AddressSpace::assume_written`]): real programs write nearly all of it before they
+//!    change its layout again (ld.so relocates `.data` before its RELRO `mprotect`, malloc
+//!    writes chunk headers).
+//! 7. **Dumps.** The marker `munmap(0x1000, 0)` that capture-trace.sh's destructor makes is
 //!    where `/proc/PID/maps` was read: the maps of that process are kept at its first marker
 //!    (or at its exit, or at the end of the trace) for comparison.
 
@@ -36,9 +42,7 @@ use std::{
 };
 
 use serde::Serialize;
-use softmm::{
-    AddressSpace, Config, Errno, Machine, Pid, abi::*, error::SysResult, file::OpenFile,
-};
+use softmm::{AddressSpace, Config, Errno, Machine, Pid, abi::*, error::SysResult, file::OpenFile};
 
 use super::{
     ranges::RangeSet,
@@ -326,7 +330,18 @@ impl Replay {
                 fd,
                 ref path,
                 off,
-            } => self.mmap(&mm, pid, ret, addr, len, prot, flags, fd, path.as_deref(), off),
+            } => self.mmap(
+                &mm,
+                pid,
+                ret,
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                path.as_deref(),
+                off,
+            ),
             Op::Mremap {
                 old_addr,
                 old_len,
@@ -338,9 +353,13 @@ impl Replay {
             Op::Munmap { addr, len } => {
                 self.ranged(&mm, ret, addr, len, |mm, a, l| mm.munmap(a, l))
             }
-            Op::Mprotect { addr, len, prot } => {
-                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.mprotect(a, l, prot))
-            }
+            Op::Mprotect { addr, len, prot } => self.ranged(&mm, ret, addr, len, |mm, a, l| {
+                let r = mm.mprotect(a, l, prot);
+                if r.is_ok() && prot & PROT_WRITE != 0 {
+                    mm.assume_written(a, a.saturating_add(l));
+                }
+                r
+            }),
             Op::Madvise { addr, len, advice } => {
                 self.ranged(&mm, ret, addr, len, |mm, a, l| mm.madvise(a, l, advice))
             }
@@ -490,6 +509,7 @@ impl Replay {
         let got = mm.mmap_file(call_addr, len, prot, call_flags, file, off);
         if let Ok(a) = got {
             self.view(mm).known.insert(a, a.saturating_add(plen));
+            mm.assume_written(a, a.saturating_add(plen));
         }
         Some(got)
     }
@@ -524,6 +544,7 @@ impl Replay {
         if let Ok(a) = got {
             let plen = new_len.saturating_add(0xfff) & !0xfff;
             self.view(mm).known.insert(a, a.saturating_add(plen));
+            mm.assume_written(a, a.saturating_add(plen));
         }
         Some(got)
     }
@@ -542,6 +563,7 @@ impl Replay {
         if let (Ok(b), Some(start)) = (got, self.view(mm).brk_start) {
             let end = b.saturating_add(0xfff) & !0xfff;
             self.view(mm).known.insert(start, end.max(start));
+            mm.assume_written(start, end);
         }
         Some(got)
     }

@@ -84,6 +84,11 @@ pub struct PageCompare {
     pub matched: u64,
     /// The differing runs (the first 20).
     pub mismatches: Vec<Mismatch>,
+    /// softmm's VMAs (maps lines).
+    pub vmas: u64,
+    /// How many of them Linux shows as one line with the same range, permissions, offset
+    /// and path (VMA boundaries agree: splits and merges happened as in Linux).
+    pub vmas_identical: u64,
 }
 
 impl PageCompare {
@@ -124,6 +129,18 @@ pub fn compare(ours: &[MapsLine], linux: &[MapsLine], scope: &RangeSet) -> PageC
         ranges.insert(l.start, l.end);
     }
     let mut result = PageCompare::default();
+    for l in ours {
+        result.vmas += 1;
+        let i = linux.partition_point(|x| x.start < l.start);
+        if linux.get(i).is_some_and(|x| {
+            x.start == l.start
+                && x.end == l.end
+                && x.perms == l.perms
+                && attr_at(linux, x.start) == attr_at(ours, l.start)
+        }) {
+            result.vmas_identical += 1;
+        }
+    }
     for (s, e) in ranges.iter() {
         let mut cuts: Vec<u64> = ours
             .iter()
@@ -204,6 +221,8 @@ mod tests {
         let c = compare(&ours, &linux, &scope);
         assert_eq!(c.pages, (0x5608b4c4d000 - 0x5608b4a8e000 + 0x331000) / 4096);
         assert_eq!(c.matched, c.pages, "{:?}", c.mismatches);
+        // Same pages, but only the r-xp line is the same VMA.
+        assert_eq!((c.vmas, c.vmas_identical), (5, 1));
     }
 
     #[test]

@@ -89,14 +89,14 @@ mod tests {
         r.insert(0x1000, 0x2000);
         r.insert(0x2000, 0x3000);
         r.insert(0x8000, 0x9000);
-        assert_eq!(r.iter().collect::<Vec<_>>(), [(0x1000, 0x5000), (0x8000, 0x9000)]);
+        assert_eq!(
+            r.iter().collect::<Vec<_>>(),
+            [(0x1000, 0x5000), (0x8000, 0x9000)]
+        );
         assert!(r.intersects(0x4fff, 0x6000));
         assert!(!r.intersects(0x5000, 0x8000));
         assert!(!r.intersects(0x9000, 0x9000));
-        assert_eq!(
-            r.clip(0x4000, 0x8800),
-            [(0x4000, 0x5000), (0x8000, 0x8800)]
-        );
+        assert_eq!(r.clip(0x4000, 0x8800), [(0x4000, 0x5000), (0x8000, 0x8800)]);
         r.insert(0x0, 0x10000);
         assert_eq!(r.iter().collect::<Vec<_>>(), [(0, 0x10000)]);
     }

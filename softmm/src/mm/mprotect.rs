@@ -102,8 +102,9 @@ impl AddressSpace {
             if old & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) == 0 {
                 newflags |= VM_ACCOUNT;
             }
-        } else if old & VM_ACCOUNT != 0 && vma.anon().is_none() {
-            // Never written: the charge is returned (Linux drops VM_ACCOUNT here).
+        } else if old & VM_ACCOUNT != 0 && vma.is_anon() && vma.anon().is_none() {
+            // Anonymous memory never written: the charge is returned (Linux drops
+            // VM_ACCOUNT here; a file mapping keeps it).
             newflags &= !VM_ACCOUNT;
         }
         let new = self.modify_flags(edit, vma, start, end, newflags)?;
