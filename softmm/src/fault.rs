@@ -155,18 +155,26 @@ impl AddressSpace {
     /// writable.
     pub fn assume_written(&self, start: u64, end: u64) {
         let _guard = self.lock.read();
+        let needs = |v: &Vma| {
+            v.flags & (VM_WRITE | VM_SHARED | VM_MAYSHARE) == VM_WRITE && v.anon().is_none()
+        };
         let vmas = {
             let g = crate::sync::rcu::read_lock();
+            // Usually one VMA covers the range and needs nothing: one lookup.
+            if let Some(v) = self.tree.find(start, &g)
+                && v.end >= end
+                && !needs(v)
+            {
+                return;
+            }
             self.tree
                 .intersecting(start, end, &g)
                 .into_iter()
                 .cloned()
                 .collect::<Vec<_>>()
         };
-        for v in vmas {
-            if v.flags & (VM_WRITE | VM_SHARED | VM_MAYSHARE) == VM_WRITE && v.anon().is_none() {
-                v.anon_prepare(|| self.reusable_anon(&v).unwrap_or_else(|| self.new_anon_id()));
-            }
+        for v in vmas.iter().filter(|v| needs(v)) {
+            v.anon_prepare(|| self.reusable_anon(v).unwrap_or_else(|| self.new_anon_id()));
         }
     }
 

@@ -10,3 +10,4 @@ pub mod maps_cmp;
 pub mod ranges;
 pub mod run;
 pub mod strace;
+pub mod synth;

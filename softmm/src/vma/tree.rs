@@ -35,18 +35,24 @@ pub struct TreeEdit<'t> {
     removed: Vec<Arc<Vma>>,
 }
 
+/// The most a `start_gap` function may lower a VMA's start (Linux's `stack_guard_gap`).
+const MAX_START_GAP: u64 = 1 << 20;
+
 /// VMAs of `map` intersecting `[start, end)` in address order (none for an empty range).
 fn intersecting_in(map: &Map, start: u64, end: u64) -> Vec<&Arc<Vma>> {
     let mut out = Vec::new();
     if start >= end {
         return out;
     }
-    if let Some((_, v)) = map.range(..start).next_back()
-        && v.end > start
-    {
+    // One descent: walk down from the last VMA starting below `end` until one ends at
+    // or below `start` (VMAs do not overlap, so every earlier one does too).
+    for (_, v) in map.range(..end).rev() {
+        if v.end <= start {
+            break;
+        }
         out.push(v);
     }
-    out.extend(map.range(start..end).map(|(_, v)| v));
+    out.reverse();
     out
 }
 
@@ -193,9 +199,16 @@ impl TreeEdit<'_> {
         high: u64,
         start_gap: impl Fn(&Vma) -> u64,
     ) -> Option<u64> {
-        // `limit` is the upper end of the gap below the VMAs seen so far.
+        // `limit` is the upper end of the gap below the VMAs seen so far. VMAs starting
+        // at or above `high` matter only through their guard gap (`start_gap` lowers a
+        // start by at most the 1 MiB stack guard gap): the walk starts just above.
         let mut limit = high;
-        for v in self.map.values().rev() {
+        for v in self
+            .map
+            .range(..high.saturating_add(MAX_START_GAP))
+            .rev()
+            .map(|(_, v)| v)
+        {
             if v.end < limit && limit - v.end >= len {
                 return (limit - len >= low).then(|| limit - len);
             }
