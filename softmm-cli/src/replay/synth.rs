@@ -77,6 +77,30 @@ pub fn trace(calls: usize, seed: u64) -> String {
     s
 }
 
+/// Replay a synthetic trace of `calls` calls and return (parse seconds, replay seconds);
+/// `softmm replay --synthetic N` prints it.
+pub fn measure(calls: usize) -> (f64, f64) {
+    use std::time::Instant;
+
+    use indicatif::ProgressBar;
+    use softmm::Config;
+
+    use super::{engine::Replay, run::parse_trace};
+    let text = trace(calls, 42);
+    let t0 = Instant::now();
+    let (records, _, _) = parse_trace(&text, true, &ProgressBar::hidden()).unwrap_or_default();
+    let t1 = Instant::now();
+    if let Ok(mut r) = Replay::new(Config::default(), &records) {
+        for rec in &records {
+            r.step(rec);
+        }
+    }
+    (
+        t1.duration_since(t0).as_secs_f64(),
+        t1.elapsed().as_secs_f64(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use indicatif::ProgressBar;
@@ -109,28 +133,4 @@ mod tests {
             n as f64 / (parse + replay)
         );
     }
-}
-
-/// Replay a synthetic trace of `calls` calls and return (parse seconds, replay seconds);
-/// `softmm replay --synthetic N` prints it.
-pub fn measure(calls: usize) -> (f64, f64) {
-    use std::time::Instant;
-
-    use indicatif::ProgressBar;
-    use softmm::Config;
-
-    use super::{engine::Replay, run::parse_trace};
-    let text = trace(calls, 42);
-    let t0 = Instant::now();
-    let (records, _, _) = parse_trace(&text, true, &ProgressBar::hidden()).unwrap_or_default();
-    let t1 = Instant::now();
-    if let Ok(mut r) = Replay::new(Config::default(), &records) {
-        for rec in &records {
-            r.step(rec);
-        }
-    }
-    (
-        t1.duration_since(t0).as_secs_f64(),
-        t1.elapsed().as_secs_f64(),
-    )
 }
