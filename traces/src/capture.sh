@@ -1,13 +1,13 @@
 #!/bin/bash
-# capture.sh NAME...   (re)records traces/NAME/ with /work/shared/tools/capture-trace.sh.
+# capture.sh NAME...   (re)records traces/NAME/ with tools/capture-trace.sh.
 # Names: threads fork mremap files spawn pyfork xz gcc java (ls, perl, python came from
-# /work/shared/traces and are not produced here). Builds the C and Java sources into
+# the project's reference traces and are not produced here). Builds the C and Java sources into
 # /tmp/softmm-build first. Pids, addresses and temp-dir names differ from run to run.
 # Needs: strace, gcc, xz, python3 (/usr/bin/python3), a JDK 17 (java, javac).
 set -euo pipefail
 src=$(cd "$(dirname "$0")" && pwd)
 traces=$(dirname "$src")
-cap=${CAPTURE_TRACE:-/work/shared/tools/capture-trace.sh}
+cap=${CAPTURE_TRACE:-$(cd "$(dirname "$0")/../.." && pwd)/tools/capture-trace.sh}
 b=/tmp/softmm-build
 mkdir -p "$b"
 gcc -O2 -pthread -o "$b/threads" "$src/threads.c"
