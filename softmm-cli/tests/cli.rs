@@ -88,3 +88,74 @@ fn a_passing_script_exits_0() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "2 calls, 2 expectations, 0 failed\n");
 }
+
+fn trace_path(name: &str) -> String {
+    format!("{}/../traces/{name}/trace", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn replay_prints_maps_next_to_linux_and_the_match_count() {
+    let t = trace_path("ls");
+    let out = softmm(&["replay", &t, "--maps", "3351", "--check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let o = text(&out.stdout);
+    assert!(
+        o.starts_with("== softmm /proc/3351/maps (trace line 47)\n"),
+        "{o}"
+    );
+    assert!(o.contains("\n== Linux "), "{o}");
+    assert!(
+        o.contains("calls: 47 — matched 45, diverged 0, outside view 2, ignored 0\n"),
+        "{o}"
+    );
+    assert!(
+        o.contains("maps.3351: 1853/1853 pages match Linux (100.0%); 39/39 VMAs identical\n"),
+        "{o}"
+    );
+}
+
+#[test]
+fn replay_json_and_check_exit_status() {
+    let out = softmm(&["replay", &trace_path("fork"), "--json", "--compare"]);
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(j["diverged"], 0);
+    assert_eq!(j["processes"], 3);
+    assert_eq!(j["maps"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        j["maps"][0]["result"]["matched"],
+        j["maps"][0]["result"]["pages"]
+    );
+    // A trace whose results softmm cannot reproduce fails --check.
+    let bad = script(
+        "bad.trace",
+        "7 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000\n\
+         7 munmap(0x7f0000000000, 4096) = -1 EINVAL (Invalid argument)\n",
+    );
+    let out = softmm(&["replay", bad.to_str().expect("utf-8"), "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("diverged: line 2 (pid 7): expected -1 EINVAL, got 0x0\n"));
+}
+
+#[test]
+fn replay_malformed_lines_are_skipped_or_fatal_with_strict() {
+    let bad = script(
+        "malformed.trace",
+        "7 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000\n\
+         7 mprotect(0x7f0000000000, 4096\n",
+    );
+    let p = bad.to_str().expect("utf-8");
+    let out = softmm(&["replay", p]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains(":line 2: "),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("(1 malformed)"));
+    let out = softmm(&["replay", p, "--strict"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(":line 2: "));
+    let out = softmm(&["replay", "/nonexistent/trace"]);
+    assert_eq!(out.status.code(), Some(2));
+}
