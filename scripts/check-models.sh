@@ -14,6 +14,8 @@ MODELS=(
   "rcu_synchronize_waits_for_reader:rcu_no_grace_period"
   "table_free_waits_for_walker:early_table_free"
   "racing_faults_install_one_frame:fault_skip_pte_recheck"
+  "vma_read_lock_excludes_the_epoch_writer:vma_lock_skip_seq"
+  "fault_under_vma_lock_vs_munmap:munmap_skip_vma_lock"
 )
 checkers=("$@")
 [ ${#checkers[@]} -eq 0 ] && checkers=(loom shuttle)

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::{
     addr::PAGE_SIZE,
+    config::FaultLocking,
     fault::{Access, Fault, SegvCode, Signal, pte_allows},
     frame::{Pfn, flags},
     mm::AddressSpace,
@@ -115,10 +116,14 @@ impl Cpu {
                     }
                 }
             }
-            let r = {
+            let fast = match mm.config.fault_locking {
+                FaultLocking::PerVma => mm.fault_under_vma_lock(addr, access),
+                FaultLocking::Global => None,
+            };
+            let r = fast.unwrap_or_else(|| {
                 let _guard = mm.lock.read();
                 mm.handle_fault(addr, access)
-            };
+            });
             match r {
                 Ok(()) => {}
                 // No VMA: maybe a grows-down VMA above can expand (needs the write lock,

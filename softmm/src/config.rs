@@ -9,8 +9,11 @@ use crate::addr::{MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum FaultLocking {
     /// Every fault takes `mmap_lock` for read (Linux before 6.4).
-    #[default]
     Global,
+    /// Faults run under a per-VMA read lock found under RCU, falling back to `mmap_lock`
+    /// read when the VMA is write-locked (Linux 6.4+, `lock_vma_under_rcu`).
+    #[default]
+    PerVma,
 }
 
 /// Configuration of a softmm machine. `Config::default()` is the fastest safe choice.
@@ -36,7 +39,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             phys_mem_bytes: 4 << 30,
-            fault_locking: FaultLocking::Global,
+            fault_locking: FaultLocking::PerVma,
             max_map_count: MAX_MAP_COUNT,
             mmap_base: MMAP_BASE,
             mmap_min_addr: MMAP_MIN_ADDR,

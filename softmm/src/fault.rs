@@ -1,7 +1,9 @@
 //! The page-fault handler.
 //!
-//! Called with `mmap_lock` held (read in this issue; the layout cannot change under
-//! us), after a walk found no usable entry. Decisions made from entries read without
+//! Called after a walk found no usable entry, with `mmap_lock` held for read, or (the
+//! `PerVma` fast path, [`AddressSpace::fault_under_vma_lock`]) with only the VMA's read
+//! lock: either way the VMA cannot be changed or removed under the handler (writers
+//! write-lock a VMA before they replace it or touch its pages). Decisions made from entries read without
 //! the PTL are re-validated under it: the handler locks the leaf, compares it with what
 //! the decision was based on, and when it changed it returns `Ok` so the access retries
 //! (Linux returns 0 and the CPU re-executes the instruction).
@@ -133,7 +135,44 @@ impl AddressSpace {
             });
         };
         drop(g);
-        if !vma_allows(&vma, access) {
+        self.fault_vma(&vma, addr, access)
+    }
+
+    /// The `PerVma` fast path: handle the fault under the VMA's read lock, without
+    /// `mmap_lock`. `None` when the caller must fall back to `mmap_lock` read: no VMA
+    /// contains `addr` (maybe a stack to expand), the VMA is write-locked or was
+    /// replaced, or the fault needs an anon identity (`anon_vma_prepare` needs
+    /// `mmap_lock`, as in Linux).
+    pub(crate) fn fault_under_vma_lock(
+        &self,
+        addr: u64,
+        access: Access,
+    ) -> Option<Result<(), Fault>> {
+        let fallback = || {
+            // Relaxed: a statistic.
+            self.counters
+                .vma_lock_fallbacks
+                .fetch_add(1, Ordering::Relaxed);
+            None
+        };
+        let Ok(Some(vma)) = self.lock_vma_under_rcu(addr) else {
+            return fallback();
+        };
+        if access == Access::Write && vma.flags & VM_MAYSHARE == 0 && vma.anon().is_none() {
+            drop(vma);
+            return fallback();
+        }
+        // Relaxed: statistics.
+        self.counters.faults.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .vma_lock_faults
+            .fetch_add(1, Ordering::Relaxed);
+        Some(self.fault_vma(&vma, addr, access))
+    }
+
+    /// Handle a fault at `addr` in `vma` (held stable by `mmap_lock` or its read lock).
+    fn fault_vma(&self, vma: &Vma, addr: u64, access: Access) -> Result<(), Fault> {
+        if !vma_allows(vma, access) {
             return Err(Fault::Segv {
                 addr,
                 code: SegvCode::AccErr,
@@ -142,9 +181,9 @@ impl AddressSpace {
         let page = addr & !0xfff;
         match &vma.backing {
             Backing::File(f) if vma.flags & VM_MAYSHARE != 0 => {
-                self.fault_shared(&vma, &f.object, page, access)
+                self.fault_shared(vma, &f.object, page, access)
             }
-            Backing::Anon | Backing::File(_) => self.fault_anon(&vma, page, access),
+            Backing::Anon | Backing::File(_) => self.fault_anon(vma, page, access),
         }
     }
 

@@ -13,6 +13,8 @@
 //! | `rcu_synchronize_waits_for_reader` | a grace period outlasts every reader that began before it | `rcu_no_grace_period` |
 //! | `table_free_waits_for_walker` | unlinked page tables are freed only after RCU | `early_table_free` |
 //! | `racing_faults_install_one_frame` | a fault re-checks the PTE under the PTL | `fault_skip_pte_recheck` |
+//! | `vma_read_lock_excludes_the_epoch_writer` | no reader holds a VMA its writer locked in this epoch | `vma_lock_skip_seq` |
+//! | `fault_under_vma_lock_vs_munmap` | munmap write-locks the VMA: no page is left mapped after it returns | `munmap_skip_vma_lock` |
 #![cfg(any(loom, shuttle))]
 
 use std::sync::Arc;
@@ -20,9 +22,11 @@ use std::sync::Arc;
 use softmm::{
     AddressSpace, Config, PhysMem,
     abi::*,
+    config::FaultLocking,
     frame::Pfn,
     pgtable::{Gather, Model, PageTable, Pte, bits},
     sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
+    vma::lock::VmaLock,
 };
 
 /// Run `f` under the configured checker (loom: at most `preemptions` preemptions per
@@ -167,6 +171,93 @@ fn racing_faults_install_one_frame() {
             mm.phys().frames_in_use(),
             before + 4,
             "a losing frame leaked"
+        );
+    });
+}
+
+#[test]
+fn vma_read_lock_excludes_the_epoch_writer() {
+    check(3, || {
+        let mm_seq = Arc::new(AtomicU64::new(0));
+        let lock = Arc::new(VmaLock::new());
+        let writer_in = Arc::new(AtomicBool::new(false));
+        let reader_in = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (mm_seq, lock) = (Arc::clone(&mm_seq), Arc::clone(&lock));
+            let (writer_in, reader_in) = (Arc::clone(&writer_in), Arc::clone(&reader_in));
+            spawn(move || {
+                if lock.try_read(&mm_seq).is_ok() {
+                    reader_in.store(true, Ordering::SeqCst);
+                    assert!(
+                        !writer_in.load(Ordering::SeqCst),
+                        "read-locked a VMA write-locked in the current epoch"
+                    );
+                    reader_in.store(false, Ordering::SeqCst);
+                    lock.end_read();
+                }
+            })
+        };
+        // mmap_write_lock opens epoch 1; the writer locks the VMA and works on it.
+        mm_seq.fetch_add(1, Ordering::SeqCst);
+        lock.start_write(1);
+        writer_in.store(true, Ordering::SeqCst);
+        assert!(
+            !reader_in.load(Ordering::SeqCst),
+            "the writer got a VMA a reader still holds"
+        );
+        writer_in.store(false, Ordering::SeqCst);
+        // mmap_write_unlock: the epoch ends, every VMA lock of it with it.
+        mm_seq.fetch_add(1, Ordering::SeqCst);
+        reader.join().unwrap();
+        assert!(
+            lock.try_read(&mm_seq).is_ok(),
+            "unlock must release the VMA"
+        );
+        lock.end_read();
+    });
+}
+
+#[test]
+fn fault_under_vma_lock_vs_munmap() {
+    check(1, || {
+        let config = Config {
+            phys_mem_bytes: 4 * 16 * 4096,
+            mmap_base: 0x8_0000,
+            mmap_min_addr: 0x1000,
+            brk_start: 0x1_0000,
+            fault_locking: FaultLocking::PerVma,
+            ..Config::default()
+        };
+        let mm = AddressSpace::new(config).unwrap();
+        let baseline = mm.phys().frames_in_use();
+        let a = mm
+            .mmap(
+                0x4_0000,
+                4096,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                -1,
+                0,
+            )
+            .unwrap();
+        // A first write gives the VMA its anon identity; DONTNEED empties it again, so
+        // the racing write faults on the per-VMA fast path.
+        mm.cpu().write(a, &[1]).unwrap();
+        mm.madvise(a, 4096, MADV_DONTNEED).unwrap();
+        let t = {
+            let cpu = mm.cpu();
+            // Either before munmap (then zapped) or after it (SIGSEGV).
+            spawn(move || {
+                let _ = cpu.write(a, &[2]);
+            })
+        };
+        mm.munmap(a, 4096).unwrap();
+        t.join().unwrap();
+        rcu::barrier();
+        assert_eq!(
+            mm.phys().frames_in_use(),
+            baseline,
+            "a fault installed a page after munmap had zapped the range"
         );
     });
 }

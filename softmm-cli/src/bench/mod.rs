@@ -37,13 +37,17 @@ pub use workload::{Workload, parse_workloads};
 /// This is the single list: a new `FaultLocking` (or other policy) variant is added here,
 /// and the exhaustive `match` in [`variant_name`] makes the compiler point at it.
 pub fn variants() -> Vec<softmm::config::FaultLocking> {
-    vec![softmm::config::FaultLocking::Global]
+    vec![
+        softmm::config::FaultLocking::PerVma,
+        softmm::config::FaultLocking::Global,
+    ]
 }
 
 /// The name a softmm variant has in tables, JSON and plots.
 pub fn variant_name(v: softmm::config::FaultLocking) -> &'static str {
     match v {
         softmm::config::FaultLocking::Global => "Global",
+        softmm::config::FaultLocking::PerVma => "PerVma",
     }
 }
 

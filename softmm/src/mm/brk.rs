@@ -16,7 +16,7 @@ impl AddressSpace {
     /// Start the heap at `start` (what `execve` chose; a trace replay learns it from the
     /// first `brk`). Only while the heap is empty: `false` otherwise.
     pub fn set_brk_start(&self, start: u64) -> bool {
-        let mut state = self.lock.write();
+        let mut state = self.write_lock();
         if state.brk != state.start_brk {
             return false;
         }
@@ -27,7 +27,7 @@ impl AddressSpace {
 
     /// `brk(2)`: always succeeds with the (possibly unchanged) break.
     pub fn brk(&self, brk: u64) -> SysResult<u64> {
-        let mut state = self.lock.write();
+        let mut state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let orig = state.brk;
         let r = (|| {

@@ -1,6 +1,7 @@
 //! fork: duplicating an address space (`dup_mmap`, `copy_page_range`).
 //!
-//! Under the parent's `mmap_lock` for write (the child is not reachable by anyone yet):
+//! Under the parent's `mmap_lock` for write, with every parent VMA write-locked (so no
+//! fault runs in the parent meanwhile; the child is not reachable by anyone yet):
 //!
 //! * every VMA is copied except `VM_DONTCOPY` ones (MADV_DONTFORK); the copies lose
 //!   `VM_LOCKED`/`VM_LOCKONFAULT` (locks are not inherited), and `mm->def_flags` keeps
@@ -37,10 +38,10 @@ use crate::{
 impl AddressSpace {
     /// `fork(2)` of this address space: the child's, copy-on-write.
     pub fn fork(&self) -> SysResult<Arc<AddressSpace>> {
-        let state = self.lock.write();
+        let state = self.write_lock();
         let child = AddressSpace::with_phys(&self.pm, self.config.clone())?;
         {
-            let mut cs = child.lock.write();
+            let mut cs = child.write_lock();
             cs.start_brk = state.start_brk;
             cs.brk = state.brk;
             cs.def_flags = state.def_flags & VM_NOHUGEPAGE;
@@ -53,6 +54,11 @@ impl AddressSpace {
             let g = rcu::read_lock();
             self.tree.iter(&g).cloned().collect()
         };
+        // Every parent VMA is write-locked: no fault may reuse or install a page while
+        // the entries are being write-protected and shared.
+        for v in &vmas {
+            self.vma_start_write(v);
+        }
         let mut edit = child.tree.edit();
         let mut result = Ok(());
         for v in vmas.iter().filter(|v| v.flags & VM_DONTCOPY == 0) {

@@ -116,7 +116,7 @@ impl AddressSpace {
             let _state = self.lock.read();
             return self.madvise_populate(start, end, advice).map(|_| 0);
         }
-        let state = self.lock.write();
+        let state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
         let mut punches = Vec::new();
@@ -239,6 +239,7 @@ impl AddressSpace {
                     // anon identity, as a page would (`anon_vma_prepare`).
                     let v = if v.flags & VM_MAYBE_GUARD == 0 {
                         let marked = Arc::new(v.derive(v.start, v.end, v.flags | VM_MAYBE_GUARD));
+                        self.vma_start_write(v);
                         edit.remove(v);
                         edit.insert(Arc::clone(&marked));
                         marked

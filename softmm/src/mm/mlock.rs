@@ -29,14 +29,14 @@ impl AddressSpace {
     /// `munlock(2)`.
     pub fn munlock(&self, start: u64, len: u64) -> SysResult<u64> {
         let (start, len) = round(start, len)?;
-        let _s = self.lock.write();
+        let _s = self.write_lock();
         self.apply_lock_flags(start, len, 0).map(|_| 0)
     }
 
     fn do_mlock(&self, start: u64, len: u64, flags: u64) -> SysResult<u64> {
         let (start, len) = round(start, len)?;
         {
-            let _s = self.lock.write();
+            let _s = self.write_lock();
             self.apply_lock_flags(start, len, flags)?;
         }
         let _g = self.lock.read();
@@ -87,7 +87,7 @@ impl AddressSpace {
             to_add |= VM_LOCKONFAULT;
         }
         {
-            let mut s = self.lock.write();
+            let mut s = self.write_lock();
             s.def_flags &= !VM_LOCKED_MASK;
             if flags & MCL_FUTURE != 0 {
                 s.def_flags |= to_add;
@@ -105,7 +105,7 @@ impl AddressSpace {
 
     /// `munlockall(2)`.
     pub fn munlockall(&self) -> SysResult<u64> {
-        let mut s = self.lock.write();
+        let mut s = self.write_lock();
         s.def_flags &= !VM_LOCKED_MASK;
         self.set_all_lock_flags(0);
         Ok(0)

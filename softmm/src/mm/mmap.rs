@@ -98,7 +98,7 @@ impl AddressSpace {
                 Errno::ENOMEM
             });
         }
-        let mut state = self.lock.write();
+        let mut state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let r = self.do_mmap(
             &mut state,

@@ -22,6 +22,7 @@ mod populate;
 mod query;
 mod rmap;
 mod stack;
+mod vma_lock;
 mod vma_ops;
 
 pub use rmap::{punch_hole, truncate};
@@ -56,6 +57,11 @@ pub struct MmCounters {
     pub faults: AtomicU64,
     /// Copy-on-write copies made.
     pub cow_copies: AtomicU64,
+    /// Faults handled under a per-VMA read lock (`PerVma` fast path).
+    pub vma_lock_faults: AtomicU64,
+    /// Faults that fell back to `mmap_lock` (`PerVma`: the VMA was write-locked,
+    /// detached, or the fault needed an anon identity).
+    pub vma_lock_fallbacks: AtomicU64,
 }
 
 /// One address space (`mm_struct`).
@@ -63,8 +69,11 @@ pub struct MmCounters {
 pub struct AddressSpace {
     pub(crate) pm: Arc<PhysMem>,
     pub(crate) config: Config,
-    /// `mmap_lock`.
+    /// `mmap_lock`. Writers take it with [`AddressSpace::write_lock`], which also runs
+    /// the per-VMA lock epoch.
     pub(crate) lock: RwLock<MmState>,
+    /// `mm_lock_seq`: odd while `mmap_lock` is held for write (see `vma::lock`).
+    pub(crate) mm_lock_seq: AtomicU64,
     pub(crate) tree: VmaTree,
     pub(crate) pt: PageTable,
     next_anon: AtomicU64,
@@ -89,6 +98,7 @@ impl AddressSpace {
         Ok(Arc::new_cyclic(|me| Self {
             me: me.clone(),
             pm: Arc::clone(pm),
+            mm_lock_seq: AtomicU64::new(0),
             lock: RwLock::new(MmState {
                 start_brk: brk,
                 brk,

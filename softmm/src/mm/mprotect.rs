@@ -41,7 +41,7 @@ impl AddressSpace {
         if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
             return Err(Errno::EINVAL);
         }
-        let _state = self.lock.write();
+        let _state = self.write_lock();
         let gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
         let vmas = edit.intersecting(start, end);

@@ -50,7 +50,7 @@ impl AddressSpace {
         if addr.checked_add(old_len).is_none() {
             return Err(Errno::EINVAL);
         }
-        let state = self.lock.write();
+        let state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
         let r = if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
@@ -307,6 +307,8 @@ impl AddressSpace {
             return Ok((dst, None));
         }
         let moved = old_len.min(new_len);
+        // No fault may run in the source while its entries move.
+        self.vma_start_write(vma);
         self.pt_move(addr, dst, moved).map_err(|_| Errno::ENOMEM)?;
         // A never-faulted anonymous VMA is relocated: its page offset follows the new
         // address so it can merge there (Linux 6.x `vrm_set_new_addr`/relocate_anon).
@@ -329,6 +331,7 @@ impl AddressSpace {
         // Insert first: the unmap below computes which page tables are still needed
         // from the layout, and the moved entries now live under the new VMA.
         let nv = super::vma_ops::insert_merging(
+            self,
             edit,
             dst,
             dst + new_len,

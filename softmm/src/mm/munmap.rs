@@ -13,7 +13,7 @@ impl AddressSpace {
         if end == addr {
             return Err(Errno::EINVAL);
         }
-        let state = self.lock.write();
+        let state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
         let r = self.unmap_locked(&mut edit, addr, end, &mut gather);

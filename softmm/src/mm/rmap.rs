@@ -48,7 +48,7 @@ impl AddressSpace {
         last: u64,
         even_cows: bool,
     ) {
-        let _state = self.lock.write();
+        let _state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let vmas: Vec<_> = {
             let g = rcu::read_lock();

@@ -14,7 +14,7 @@ impl AddressSpace {
     /// Grow the grows-down VMA above `addr` to cover it. Takes `mmap_lock` for write;
     /// returns whether the VMA grew (the caller retries its access).
     pub(crate) fn expand_stack(&self, addr: u64) -> bool {
-        let _state = self.lock.write();
+        let _state = self.write_lock();
         let addr = addr & !0xfff;
         let mut edit = self.tree.edit();
         if edit.find(addr).is_some() {
@@ -36,6 +36,7 @@ impl AddressSpace {
             return false;
         }
         let grown = Arc::new(vma.derive(addr, vma.end, vma.flags));
+        self.vma_start_write(&vma);
         edit.remove(&vma);
         edit.insert(grown);
         edit.commit();

@@ -39,6 +39,11 @@ impl AddressSpace {
             return Err(Errno::ENOMEM);
         }
         for v in &vmas {
+            // Faults under the VMA's read lock finish before its pages go (the MUTANT
+            // skips this: a fault may then install a page after the zap).
+            if !cfg!(mutant = "munmap_skip_vma_lock") {
+                self.vma_start_write(v);
+            }
             edit.remove(v);
             if v.start < start {
                 edit.insert(Arc::new(v.derive(v.start, start, v.flags)));
@@ -83,6 +88,7 @@ impl AddressSpace {
         if splits > 1 && edit.len() + 1 >= self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
+        self.vma_start_write(vma);
         edit.remove(vma);
         if start > vma.start {
             edit.insert(Arc::new(vma.derive(vma.start, start, vma.flags)));
@@ -92,6 +98,7 @@ impl AddressSpace {
         }
         let sticky = vma.flags & VM_STICKY;
         let merged = insert_merging(
+            self,
             edit,
             start,
             end,
@@ -116,7 +123,7 @@ impl AddressSpace {
         backing: Backing,
     ) -> Arc<Vma> {
         let near = merge_candidates(edit, start, end, flags, &backing, pgoff, None);
-        insert_merging(edit, start, end, flags, pgoff, &backing, None, near)
+        insert_merging(self, edit, start, end, flags, pgoff, &backing, None, near)
     }
 
     /// Apply `fixup(edit, vma, lo, hi)` to each VMA part of `[start, end)` in address
@@ -176,6 +183,7 @@ pub(crate) fn merge_candidates(
     reason = "a VMA's attributes plus its neighbours"
 )]
 pub(crate) fn insert_merging(
+    mm: &AddressSpace,
     edit: &mut TreeEdit<'_>,
     start: u64,
     end: u64,
@@ -201,6 +209,9 @@ pub(crate) fn insert_merging(
     );
     merged.set_anon(anon);
     for o in [&prev, &next].into_iter().flatten() {
+        // Both sides of a merge are write-locked (a fault under prev's lock could give
+        // it an anon identity the merged VMA would not carry).
+        mm.vma_start_write(o);
         merged.set_anon(o.anon());
         edit.remove(o);
     }

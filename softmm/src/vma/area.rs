@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
-use super::flags::*;
+use super::{flags::*, lock::VmaLock};
 use crate::{
     file::OpenFile,
     pagecache::PageCache,
-    sync::{AtomicBool, AtomicU64, Ordering},
+    sync::{AtomicU64, Ordering},
 };
 
 /// The identity of the anonymous memory of a VMA (Linux `anon_vma`), a non-zero id.
@@ -73,7 +73,8 @@ pub struct Vma {
     pub backing: Backing,
     /// [`AnonId`], 0 while none.
     anon: AtomicU64,
-    detached: AtomicBool,
+    /// The per-VMA lock (fault fast path).
+    pub lock: VmaLock,
 }
 
 impl Vma {
@@ -87,7 +88,7 @@ impl Vma {
             pgoff,
             backing,
             anon: AtomicU64::new(0),
-            detached: AtomicBool::new(false),
+            lock: VmaLock::new(),
         }
     }
 
@@ -176,16 +177,15 @@ impl Vma {
         s
     }
 
-    /// Mark removed from the tree (it may still be read by RCU readers).
+    /// Mark removed from the tree (it may still be read by RCU readers): once this
+    /// returns, no fault can read-lock it any more (see [`VmaLock::detach`]).
     pub fn mark_detached(&self) {
-        // Release pairs with the Acquire in `is_detached`.
-        self.detached.store(true, Ordering::Release);
+        self.lock.detach();
     }
 
     /// Whether it was removed from the tree.
     pub fn is_detached(&self) -> bool {
-        // Acquire: pairs with `mark_detached`.
-        self.detached.load(Ordering::Acquire)
+        self.lock.is_detached()
     }
 
     /// Whether a VMA `[self.end, ...)` with `flags`, `backing`, first page offset

@@ -1,0 +1,122 @@
+//! `mmap_lock` write epochs and per-VMA locks at the address-space level.
+//!
+//! * [`AddressSpace::write_lock`] takes `mmap_lock` for write and opens a write epoch
+//!   (`mm_lock_seq` odd); dropping the guard closes it (even again, Release) before the
+//!   lock is released, which releases every VMA write lock of the epoch at once.
+//! * [`AddressSpace::vma_start_write`]: a writer write-locks every VMA it replaces,
+//!   detaches or whose pages it must keep faults away from (fork), before it touches
+//!   them; it waits for the VMA's readers to finish.
+//! * [`AddressSpace::lock_vma_under_rcu`]: a fault looks the VMA up under RCU and
+//!   read-locks it without `mmap_lock`; on failure the caller falls back to
+//!   `mmap_lock` read. Never take `mmap_lock` while holding a VMA read lock.
+
+use std::{
+    ops::{Deref, DerefMut},
+    sync::Arc,
+};
+
+use super::{AddressSpace, MmState};
+use crate::{
+    sync::{Ordering, RwLockWriteGuard, rcu},
+    vma::{Vma, lock::ReadFail},
+};
+
+/// `mmap_lock` held for write, in an open write epoch.
+pub(crate) struct MmWriteGuard<'a> {
+    mm: &'a AddressSpace,
+    guard: Option<RwLockWriteGuard<'a, MmState>>,
+}
+
+impl Deref for MmWriteGuard<'_> {
+    type Target = MmState;
+    fn deref(&self) -> &MmState {
+        self.guard.as_deref().expect("held until drop")
+    }
+}
+
+impl DerefMut for MmWriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut MmState {
+        self.guard.as_deref_mut().expect("held until drop")
+    }
+}
+
+impl Drop for MmWriteGuard<'_> {
+    fn drop(&mut self) {
+        if !cfg!(mutant = "vma_lock_no_epoch_end") {
+            // Release: pairs with the readers' Acquire load of the sequence: a reader
+            // that sees the epoch over sees everything done in it.
+            self.mm.mm_lock_seq.fetch_add(1, Ordering::Release);
+        }
+        drop(self.guard.take());
+    }
+}
+
+/// A VMA read-locked by a fault (released on drop).
+pub(crate) struct VmaReadGuard {
+    vma: Arc<Vma>,
+}
+
+impl Deref for VmaReadGuard {
+    type Target = Arc<Vma>;
+    fn deref(&self) -> &Arc<Vma> {
+        &self.vma
+    }
+}
+
+impl Drop for VmaReadGuard {
+    fn drop(&mut self) {
+        self.vma.lock.end_read();
+    }
+}
+
+/// Lookups that found a VMA detached under them before giving up (a livelock guard).
+const DETACHED_RETRIES: usize = 8;
+
+impl AddressSpace {
+    /// Take `mmap_lock` for write and open a write epoch.
+    pub(crate) fn write_lock(&self) -> MmWriteGuard<'_> {
+        let guard = self.lock.write();
+        // Relaxed: under the write lock; readers learn the odd value through the Release
+        // of `VmaLock::start_write` that follows (they compare after an Acquire on the
+        // VMA's reference count), and only VMAs locked that way must look locked.
+        self.mm_lock_seq.fetch_add(1, Ordering::Relaxed);
+        MmWriteGuard {
+            mm: self,
+            guard: Some(guard),
+        }
+    }
+
+    /// Write-lock `vma` in the current epoch (caller holds [`Self::write_lock`]).
+    pub(crate) fn vma_start_write(&self, vma: &Vma) {
+        // Relaxed: we are the writer of this epoch; the value is ours.
+        vma.lock
+            .start_write(self.mm_lock_seq.load(Ordering::Relaxed));
+    }
+
+    /// Read-lock the VMA containing `addr` without `mmap_lock` (`lock_vma_under_rcu`):
+    /// `Ok(None)` when no VMA contains it, `Err(())` when the caller must fall back.
+    pub(crate) fn lock_vma_under_rcu(&self, addr: u64) -> Result<Option<VmaReadGuard>, ()> {
+        for _ in 0..DETACHED_RETRIES {
+            let g = rcu::read_lock();
+            let Some(v) = self.tree.find(addr, &g) else {
+                return Ok(None);
+            };
+            match v.lock.try_read(&self.mm_lock_seq) {
+                Ok(()) => {
+                    let guard = VmaReadGuard { vma: Arc::clone(v) };
+                    drop(g);
+                    // VMAs are immutable, so the one found still contains `addr`; the
+                    // check stays as the protocol's (and costs nothing).
+                    if !guard.contains(addr) {
+                        return Err(());
+                    }
+                    return Ok(Some(guard));
+                }
+                // Replaced under us: look again.
+                Err(ReadFail::Detached) => continue,
+                Err(ReadFail::Locked) => return Err(()),
+            }
+        }
+        Err(())
+    }
+}
