@@ -88,6 +88,50 @@ fn a_broken_oracle_is_detected() {
 }
 
 #[test]
+fn forks_and_file_mappings_are_clean() {
+    let (code, s) = stress_json("--ops 3000 --threads 2 --seed 3");
+    assert_eq!(s["mismatches"], 0, "{s:#}");
+    assert_eq!(s["leaks"], 0, "{s:#}");
+    assert_eq!(code, Some(0));
+    assert_eq!(s["frames"]["in_use"], s["frames"]["expected"]);
+    assert_eq!(s["frames"]["after_teardown"], 1);
+    for kind in ["fork", "mmap_file", "pwrite", "ftruncate", "pread"] {
+        assert!(
+            s["ops"][kind].as_u64().expect("a number") > 0,
+            "{kind}: {s:#}"
+        );
+    }
+    assert!(s["cow_copies"].as_u64().expect("a number") > 0, "{s:#}");
+}
+
+#[test]
+fn forks_in_several_address_spaces_are_clean() {
+    let (code, s) = stress_json("--ops 2000 --threads 4 --spaces 2 --seed 11");
+    assert_eq!(s["mismatches"], 0, "{s:#}");
+    assert_eq!(s["leaks"], 0, "{s:#}");
+    assert!(s["ops"]["fork"].as_u64().expect("a number") > 0, "{s:#}");
+    assert_eq!(code, Some(0));
+}
+
+/// An oracle that expects a child's write to a private page to show in the parent
+/// (copy-on-write broken) fails at a fork's parent-side check.
+#[test]
+fn a_fork_sharing_private_pages_is_detected() {
+    let (code, s) = stress_json("--ops 2000 --threads 2 --seed 1 --break-oracle fork-shares");
+    assert_eq!(code, Some(1));
+    assert!(s["mismatches"].as_u64().expect("a number") > 0, "{s:#}");
+    let m = &s["mismatch_details"][0];
+    let (op, what) = (
+        m["op"].as_str().unwrap_or(""),
+        m["what"].as_str().unwrap_or(""),
+    );
+    assert!(op.starts_with("fork()"), "{s:#}");
+    assert!(what.contains("the parent's read"), "{s:#}");
+    let repro = s["reproduce"].as_str().expect("a reproduce command");
+    assert!(repro.contains("--break-oracle fork-shares"), "{repro}");
+}
+
+#[test]
 fn one_thread_with_the_same_seed_does_the_same_operations() {
     let run = |seed: &str| {
         let (code, s) = stress_json(&format!("--ops 3000 --threads 1 --seed {seed}"));

@@ -11,6 +11,7 @@ use std::{
     process::ExitCode,
 };
 
+use clap::ValueEnum;
 use softmm::Config;
 
 use crate::stress::{self, Breakage, Limit, Settings};
@@ -124,11 +125,12 @@ pub fn settings(args: &StressArgs) -> Result<Settings, String> {
     if args.madv_remove {
         repro.push("--madv-remove".to_string());
     }
-    if let Some(b) = args.break_oracle {
-        repro.push(format!(
-            "--break-oracle {}",
-            format!("{b:?}").to_lowercase()
-        ));
+    if let Some(name) = args
+        .break_oracle
+        .and_then(|b| b.to_possible_value())
+        .map(|v| v.get_name().to_string())
+    {
+        repro.push(format!("--break-oracle {name}"));
     }
     Ok(Settings {
         threads,

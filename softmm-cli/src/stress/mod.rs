@@ -8,11 +8,19 @@
 //! ```text
 //! runner   spaces, windows, threads, progress, frame accounting
 //! worker   one thread: draw, predict, perform, compare; the verify pass
+//! fork     the fork operation: the child's checks, copy-on-write both ways
+//! layout   the VMA list against the oracle
 //! ops      the operations, their weights and printed form
 //! oracle   what Linux says each page holds and each call returns
+//! madvise, mremap, file   the oracle's rules for those calls and the thread's memfd
 //! report   the summary (text and JSON)
 //! ```
 
+pub mod file;
+mod fork;
+mod layout;
+mod madvise;
+mod mremap;
 pub mod ops;
 pub mod oracle;
 pub mod report;

@@ -7,14 +7,19 @@
 //! and its oracle's state (e.g. a move's source is a mapped page), so with one thread
 //! the same seed gives the same sequence. Offsets print relative to the region (`w+`
 //! window, `h+` heap), which keeps the printed sequence (and its digest) independent of
-//! where the window landed.
+//! where the window landed. File calls act on the thread's own memfd (`memfd`), forks
+//! on the thread's address space (the child is checked and dropped within the
+//! operation, see the `fork` module).
 
 use std::fmt;
 
 use rand::{Rng, RngCore};
 use softmm::abi::*;
 
-use super::oracle::{HEAP, Oracle, PAGE, Page, WINDOW};
+use super::{
+    file::FILE_MAX_PAGES,
+    oracle::{HEAP, Oracle, PAGE, Page, WINDOW},
+};
 
 /// Longest range (pages) a layout call or write covers.
 pub const MAX_PAGES: usize = 16;
@@ -48,6 +53,16 @@ pub enum Kind {
     Mremap,
     /// brk.
     Brk,
+    /// mmap of the thread's memfd (MAP_SHARED or MAP_PRIVATE) at a fixed place.
+    MmapFile,
+    /// pwrite to the memfd.
+    Pwrite,
+    /// ftruncate of the memfd.
+    Ftruncate,
+    /// Read the memfd through its page cache (pread).
+    Pread,
+    /// fork, checking the child and copy-on-write both ways.
+    Fork,
     /// Compare the VMA list with the oracle.
     Layout,
     /// The final read-back of every page.
@@ -56,7 +71,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in report order.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Read,
         Kind::Write,
         Kind::Mmap,
@@ -69,6 +84,11 @@ impl Kind {
         Kind::PopulateWrite,
         Kind::Mremap,
         Kind::Brk,
+        Kind::MmapFile,
+        Kind::Pwrite,
+        Kind::Ftruncate,
+        Kind::Pread,
+        Kind::Fork,
         Kind::Layout,
         Kind::Verify,
     ];
@@ -88,6 +108,11 @@ impl Kind {
             Kind::PopulateWrite => "madvise_populate_write",
             Kind::Mremap => "mremap",
             Kind::Brk => "brk",
+            Kind::MmapFile => "mmap_file",
+            Kind::Pwrite => "pwrite",
+            Kind::Ftruncate => "ftruncate",
+            Kind::Pread => "pread",
+            Kind::Fork => "fork",
             Kind::Layout => "layout",
             Kind::Verify => "verify",
         }
@@ -99,22 +124,29 @@ impl Kind {
     }
 }
 
-/// Relative weights of the kinds drawn (brk only for the heap's owner; MADV_REMOVE only
-/// when asked for, see [`Op::draw`]).
-const WEIGHTS: [(Kind, u32); 13] = [
-    (Kind::Read, 24),
-    (Kind::Write, 20),
-    (Kind::Mmap, 12),
-    (Kind::Munmap, 4),
-    (Kind::Mprotect, 9),
-    (Kind::Dontneed, 6),
-    (Kind::Free, 3),
-    (Kind::Remove, 1),
-    (Kind::PopulateRead, 2),
-    (Kind::PopulateWrite, 2),
-    (Kind::Mremap, 8),
-    (Kind::Brk, 4),
-    (Kind::Layout, 1),
+/// Relative weights (per mille) of the kinds drawn (brk only for the heap's owner;
+/// MADV_REMOVE only when asked for, see [`Op::draw`]). A fork copies the whole space's
+/// page tables, waits for an RCU grace period and reads back the thread's regions in
+/// the child: it costs as much as a few hundred other operations, hence its rarity.
+const WEIGHTS: [(Kind, u32); 18] = [
+    (Kind::Read, 230),
+    (Kind::Write, 190),
+    (Kind::Mmap, 100),
+    (Kind::Munmap, 40),
+    (Kind::Mprotect, 88),
+    (Kind::Dontneed, 60),
+    (Kind::Free, 30),
+    (Kind::Remove, 10),
+    (Kind::PopulateRead, 20),
+    (Kind::PopulateWrite, 20),
+    (Kind::Mremap, 80),
+    (Kind::Brk, 40),
+    (Kind::MmapFile, 40),
+    (Kind::Pwrite, 20),
+    (Kind::Ftruncate, 10),
+    (Kind::Pread, 10),
+    (Kind::Fork, 2),
+    (Kind::Layout, 10),
 ];
 
 /// One operation. Page numbers and offsets are relative to region `r` (0 window, 1
@@ -172,6 +204,29 @@ pub enum Op {
     },
     /// brk to the heap start plus `off` bytes.
     Brk { off: u64 },
+    /// mmap of the memfd from page `pgoff` at a fixed place.
+    MmapFile {
+        page: usize,
+        n: usize,
+        prot: u64,
+        shared: bool,
+        populate: bool,
+        noreplace: bool,
+        pgoff: usize,
+    },
+    /// pwrite of `n` whole pages at file page `pgoff`, like [`Op::Write`].
+    Pwrite {
+        pgoff: usize,
+        n: usize,
+        fill: Option<u8>,
+        stamp: u32,
+    },
+    /// ftruncate of the memfd to `pages` pages.
+    Ftruncate { pages: usize },
+    /// pread of `len` bytes at byte `off` of the memfd.
+    Pread { off: u64, len: u64 },
+    /// fork; the child's writes are stamped from `stamp`.
+    Fork { stamp: u32 },
     /// Check the VMA list against the oracle.
     Layout,
 }
@@ -194,6 +249,11 @@ impl Op {
             },
             Op::Mremap { .. } => Kind::Mremap,
             Op::Brk { .. } => Kind::Brk,
+            Op::MmapFile { .. } => Kind::MmapFile,
+            Op::Pwrite { .. } => Kind::Pwrite,
+            Op::Ftruncate { .. } => Kind::Ftruncate,
+            Op::Pread { .. } => Kind::Pread,
+            Op::Fork { .. } => Kind::Fork,
             Op::Layout => Kind::Layout,
         }
     }
@@ -294,6 +354,48 @@ impl Op {
                 }
                 Op::Brk { off }
             }
+            Kind::MmapFile => {
+                let (page, n) = range(rng, wlen);
+                Op::MmapFile {
+                    page,
+                    n,
+                    prot: draw_prot(rng),
+                    shared: rng.random_ratio(1, 2),
+                    populate: rng.random_ratio(3, 20),
+                    noreplace: rng.random_ratio(1, 10),
+                    pgoff: rng.random_range(0..FILE_MAX_PAGES),
+                }
+            }
+            Kind::Pwrite => {
+                let pgoff = rng.random_range(0..FILE_MAX_PAGES);
+                let n = rng.random_range(1..=4).min(FILE_MAX_PAGES - pgoff);
+                let fill = rng.random_ratio(3, 10).then(|| rng.random());
+                let stamp = rng.random();
+                Op::Pwrite {
+                    pgoff,
+                    n,
+                    fill,
+                    stamp,
+                }
+            }
+            Kind::Ftruncate => {
+                // Mostly near the full size, so that the file keeps most pages.
+                let pages = if rng.random_ratio(3, 4) {
+                    rng.random_range(FILE_MAX_PAGES / 2..=FILE_MAX_PAGES)
+                } else {
+                    rng.random_range(0..=FILE_MAX_PAGES)
+                };
+                Op::Ftruncate { pages }
+            }
+            Kind::Pread => {
+                let bytes = FILE_MAX_PAGES as u64 * PAGE;
+                let off = rng.random_range(0..bytes);
+                let len = rng.random_range(1..=MAX_READ);
+                Op::Pread { off, len }
+            }
+            Kind::Fork => Op::Fork {
+                stamp: rng.random(),
+            },
             Kind::Layout | Kind::Verify => Op::Layout,
         }
     }
@@ -503,6 +605,51 @@ impl fmt::Display for Op {
                 }
             }
             Op::Brk { off } => write!(f, "brk({})", At(HEAP, off)),
+            Op::MmapFile {
+                page,
+                n,
+                prot,
+                shared,
+                populate,
+                noreplace,
+                pgoff,
+            } => write!(
+                f,
+                "mmap({}, {:#x}, {}, {}|{}{}, memfd, {:#x})",
+                At(WINDOW, pg(page)),
+                pg(n),
+                prot_text(prot),
+                if shared { "MAP_SHARED" } else { "MAP_PRIVATE" },
+                if noreplace {
+                    "MAP_FIXED_NOREPLACE"
+                } else {
+                    "MAP_FIXED"
+                },
+                if populate { "|MAP_POPULATE" } else { "" },
+                pg(pgoff)
+            ),
+            Op::Pwrite {
+                pgoff,
+                n,
+                fill: Some(b),
+                ..
+            } => write!(
+                f,
+                "pwrite(memfd, fill {b:#04x}, {:#x}, {:#x})",
+                pg(n),
+                pg(pgoff)
+            ),
+            Op::Pwrite {
+                pgoff, n, stamp, ..
+            } => write!(
+                f,
+                "pwrite(memfd, pattern {stamp:#010x}, {:#x}, {:#x})",
+                pg(n),
+                pg(pgoff)
+            ),
+            Op::Ftruncate { pages } => write!(f, "ftruncate(memfd, {:#x})", pg(pages)),
+            Op::Pread { off, len } => write!(f, "pread(memfd, {len:#x}, {off:#x})"),
+            Op::Fork { stamp } => write!(f, "fork() [child writes {stamp:#010x}]"),
             Op::Layout => write!(f, "layout()"),
         }
     }

@@ -17,12 +17,24 @@
 //!   any access allocates the object's page, DONTNEED keeps it, MADV_REMOVE punches it;
 //!   the object (and its frames) lives while some page still maps it; pages past its
 //!   end (a grown mapping) raise SIGBUS;
+//! * file pages (the thread's memfd, a shmem object like the above but with a size of
+//!   its own, changed by `ftruncate` and `pwrite`): MAP_SHARED pages are the object's
+//!   pages; MAP_PRIVATE pages show the object's current page (allocating it in the
+//!   cache, as shmem does on a read fault of a hole) until the mapping writes them,
+//!   then a private copy (a frame); MADV_DONTNEED drops the copy (the file's page shows
+//!   again); a shrinking `ftruncate` frees the object's pages past the end and discards
+//!   private copies there (`even_cows`); pages past the end raise SIGBUS. Truncation is
+//!   page-aligned, so no partial page is zeroed. The file page rules are in
+//!   [`super::file`];
+//! * fork: a child's oracle is a copy of the parent's pages sharing its objects
+//!   ([`Oracle::fork`]): private pages are frozen in each as of the fork, shared and
+//!   file pages stay common (see the `fork` module);
 //! * SIGSEGV (MAPERR) where nothing is mapped, (ACCERR) where the protection forbids.
 //!
 //! The system calls are modelled page by page in address order, which matches the VMA
 //! by VMA walks of Linux's partial application (mprotect, madvise) for these ranges.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use softmm::{Errno, abi::*};
 
@@ -87,7 +99,19 @@ pub enum Page {
         /// Contents.
         data: Data,
     },
-    /// Shared anonymous memory: page `pgoff` of object `obj`.
+    /// Private file memory: page `pgoff` of object `obj`, copy-on-write: the object's
+    /// page until written (`copy` is `None`), then a private copy holding a frame.
+    PrivateFile {
+        /// PROT_* bits.
+        prot: u64,
+        /// Object id.
+        obj: u32,
+        /// Page offset in the object.
+        pgoff: u32,
+        /// The private copy's bytes, once written.
+        copy: Option<Bytes>,
+    },
+    /// Shared memory (anonymous, or a MAP_SHARED file): page `pgoff` of object `obj`.
     Shared {
         /// PROT_* bits.
         prot: u64,
@@ -99,10 +123,13 @@ pub enum Page {
 }
 
 impl Page {
-    fn prot(self) -> Option<u64> {
+    /// The PROT_* bits, `None` if unmapped.
+    pub fn prot(self) -> Option<u64> {
         match self {
             Page::Unmapped => None,
-            Page::Private { prot, .. } | Page::Shared { prot, .. } => Some(prot),
+            Page::Private { prot, .. }
+            | Page::PrivateFile { prot, .. }
+            | Page::Shared { prot, .. } => Some(prot),
         }
     }
 
@@ -110,7 +137,44 @@ impl Page {
         match self {
             Page::Unmapped => Page::Unmapped,
             Page::Private { data, .. } => Page::Private { prot, data },
+            Page::PrivateFile {
+                obj, pgoff, copy, ..
+            } => Page::PrivateFile {
+                prot,
+                obj,
+                pgoff,
+                copy,
+            },
             Page::Shared { obj, pgoff, .. } => Page::Shared { prot, obj, pgoff },
+        }
+    }
+
+    /// What a page leaves at its old place when MREMAP_DONTUNMAP moves it away: the VMA
+    /// stays with no entries (private pages read their backing again: zero, or the
+    /// file's page).
+    pub(super) fn left_by_dontunmap(self) -> Page {
+        match self {
+            Page::Private { prot, .. } => Page::Private {
+                prot,
+                data: Data::Untouched,
+            },
+            Page::PrivateFile {
+                prot, obj, pgoff, ..
+            } => Page::PrivateFile {
+                prot,
+                obj,
+                pgoff,
+                copy: None,
+            },
+            page => page,
+        }
+    }
+
+    /// The object a page belongs to, if any.
+    fn object(self) -> Option<u32> {
+        match self {
+            Page::PrivateFile { obj, .. } | Page::Shared { obj, .. } => Some(obj),
+            _ => None,
         }
     }
 }
@@ -145,6 +209,9 @@ pub enum Seen {
 pub enum Breakage {
     /// The oracle forgets that MADV_DONTNEED zeroes private pages.
     Dontneed,
+    /// The oracle forgets copy-on-write after fork: it expects a private page the child
+    /// writes to change in the parent too.
+    ForkShares,
 }
 
 /// A contiguous run of pages owned by one thread.
@@ -168,12 +235,15 @@ impl Region {
 pub struct Oracle {
     /// Region 0 is the window; region 1, when present, the heap.
     pub regions: Vec<Region>,
-    /// Shared objects by id: `Some(bytes)` for each page the object holds.
-    objects: HashMap<u32, Vec<Option<Bytes>>>,
+    /// Objects by id, one slot per page of their size: `Some(bytes)` for each page the
+    /// object holds (a frame in its cache), `None` for a hole.
+    pub(super) objects: HashMap<u32, Vec<Option<Bytes>>>,
     next_obj: u32,
+    /// The thread's memfd (object id), once created.
+    pub(super) file: Option<u32>,
     /// Current program break, when this thread owns the heap.
     brk: Option<u64>,
-    breakage: Option<Breakage>,
+    pub(super) breakage: Option<Breakage>,
 }
 
 /// Index of the window region.
@@ -208,6 +278,7 @@ impl Oracle {
             regions,
             objects: HashMap::new(),
             next_obj: 1,
+            file: None,
             brk: heap.map(|(start, _)| start),
             breakage,
         }
@@ -235,6 +306,9 @@ impl Oracle {
             Page::Private {
                 prot: PROT_NONE, ..
             }
+            | Page::PrivateFile {
+                prot: PROT_NONE, ..
+            }
             | Page::Shared {
                 prot: PROT_NONE, ..
             } => Seen::Fault(Stop::AccErr),
@@ -246,13 +320,18 @@ impl Oracle {
                 Data::Frame(bytes) => Seen::Bytes { bytes, lazy: false },
                 Data::Lazy(bytes) => Seen::Bytes { bytes, lazy: true },
             },
-            Page::Shared { obj, pgoff, .. } => match self.object_page(obj, pgoff) {
-                None => Seen::Fault(Stop::Bus),
-                Some(slot) => Seen::Bytes {
-                    bytes: *slot.get_or_insert(Bytes::Zero),
-                    lazy: false,
-                },
-            },
+            Page::PrivateFile {
+                copy: Some(bytes), ..
+            } => Seen::Bytes { bytes, lazy: false },
+            Page::PrivateFile { obj, pgoff, .. } | Page::Shared { obj, pgoff, .. } => {
+                match self.object_page(obj, pgoff) {
+                    None => Seen::Fault(Stop::Bus),
+                    Some(slot) => Seen::Bytes {
+                        bytes: *slot.get_or_insert(Bytes::Zero),
+                        lazy: false,
+                    },
+                }
+            }
         }
     }
 
@@ -281,6 +360,29 @@ impl Oracle {
                     data: Data::Frame(bytes),
                 };
             }
+            Page::PrivateFile {
+                prot,
+                obj,
+                pgoff,
+                copy,
+            } => {
+                // The first write copies the object's page (allocating it in a hole);
+                // a copy is written in place.
+                if copy.is_none() {
+                    match self.object_page(obj, pgoff) {
+                        None => return Some(Stop::Bus),
+                        Some(slot) => {
+                            slot.get_or_insert(Bytes::Zero);
+                        }
+                    }
+                }
+                self.regions[r].pages[i] = Page::PrivateFile {
+                    prot,
+                    obj,
+                    pgoff,
+                    copy: Some(bytes),
+                };
+            }
             Page::Shared { obj, pgoff, .. } => match self.object_page(obj, pgoff) {
                 None => return Some(Stop::Bus),
                 Some(slot) => *slot = Some(bytes),
@@ -290,13 +392,28 @@ impl Oracle {
         None
     }
 
-    fn object_page(&mut self, obj: u32, pgoff: u32) -> Option<&mut Option<Bytes>> {
+    /// Whether page `pgoff` lies inside object `obj` (not past its end).
+    pub fn in_object(&self, obj: u32, pgoff: u32) -> bool {
+        self.objects
+            .get(&obj)
+            .is_some_and(|o| (pgoff as usize) < o.len())
+    }
+
+    /// A new object of `pages` holes.
+    pub(super) fn new_object(&mut self, pages: usize) -> u32 {
+        let obj = self.next_obj;
+        self.next_obj += 1;
+        self.objects.insert(obj, vec![None; pages]);
+        obj
+    }
+
+    pub(super) fn object_page(&mut self, obj: u32, pgoff: u32) -> Option<&mut Option<Bytes>> {
         self.objects
             .get_mut(&obj)
             .and_then(|o| o.get_mut(pgoff as usize))
     }
 
-    fn set(&mut self, r: usize, from: usize, n: usize, page: impl Fn(usize) -> Page) {
+    pub(super) fn set(&mut self, r: usize, from: usize, n: usize, page: impl Fn(usize) -> Page) {
         for i in 0..n {
             self.regions[r].pages[from + i] = page(i);
         }
@@ -319,14 +436,10 @@ impl Oracle {
             return Err(Errno::EEXIST);
         }
         if shared {
-            let obj = self.next_obj;
-            self.next_obj += 1;
-            let fill = if populate && prot != PROT_NONE {
-                Some(Bytes::Zero)
-            } else {
-                None
-            };
-            self.objects.insert(obj, vec![fill; n]);
+            let obj = self.new_object(n);
+            if populate && prot != PROT_NONE {
+                self.objects.insert(obj, vec![Some(Bytes::Zero); n]);
+            }
             self.set(r, i, n, |k| Page::Shared {
                 prot,
                 obj,
@@ -363,196 +476,6 @@ impl Oracle {
         Ok(0)
     }
 
-    /// `madvise` with DONTNEED, FREE, REMOVE, POPULATE_READ or POPULATE_WRITE.
-    pub fn madvise(&mut self, r: usize, i: usize, n: usize, advice: u64) -> Result<u64, Errno> {
-        let mut hole = false;
-        for k in i..i + n {
-            let page = self.page(r, k);
-            if page == Page::Unmapped {
-                // Populate stops at a hole; the others go on and report it at the end.
-                if matches!(advice, MADV_POPULATE_READ | MADV_POPULATE_WRITE) {
-                    return Err(Errno::ENOMEM);
-                }
-                hole = true;
-                continue;
-            }
-            self.advise_page(r, k, page, advice)?;
-        }
-        if hole { Err(Errno::ENOMEM) } else { Ok(0) }
-    }
-
-    fn advise_page(&mut self, r: usize, k: usize, page: Page, advice: u64) -> Result<(), Errno> {
-        let slot = &mut self.regions[r].pages[k];
-        match (advice, page) {
-            (MADV_DONTNEED, Page::Private { prot, data }) => {
-                let data = match (self.breakage, data) {
-                    (Some(Breakage::Dontneed), Data::Frame(b) | Data::Lazy(b)) => Data::Frame(b),
-                    _ => Data::Untouched,
-                };
-                *slot = Page::Private { prot, data };
-            }
-            (
-                MADV_FREE,
-                Page::Private {
-                    prot,
-                    data: Data::Frame(b),
-                },
-            ) => {
-                *slot = Page::Private {
-                    prot,
-                    data: Data::Lazy(b),
-                };
-            }
-            (MADV_FREE, Page::Shared { .. }) => return Err(Errno::EINVAL),
-            (MADV_REMOVE, Page::Private { .. }) => return Err(Errno::EINVAL),
-            (MADV_REMOVE, Page::Shared { obj, pgoff, .. }) => {
-                // Allowed on any shared mapping that may be written (VM_MAYWRITE), even
-                // a read-only one: checked with linux-run (tests/scripts/078).
-                if let Some(s) = self.object_page(obj, pgoff) {
-                    *s = None;
-                }
-            }
-            (MADV_POPULATE_READ | MADV_POPULATE_WRITE, _) => {
-                return self.populate_page(r, k, page, advice == MADV_POPULATE_WRITE);
-            }
-            // DONTNEED on shared memory zaps the entries; the object keeps the page.
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn populate_page(&mut self, r: usize, k: usize, page: Page, write: bool) -> Result<(), Errno> {
-        let prot = page.prot().unwrap_or(PROT_NONE);
-        // GUP without FOLL_FORCE: reading needs VM_READ, writing VM_WRITE (Linux 6.18,
-        // checked with linux-run).
-        if (!write && prot & PROT_READ == 0) || (write && prot & PROT_WRITE == 0) {
-            return Err(Errno::EINVAL);
-        }
-        match page {
-            Page::Private {
-                prot,
-                data: Data::Untouched,
-            } if write => {
-                self.regions[r].pages[k] = Page::Private {
-                    prot,
-                    data: Data::Frame(Bytes::Zero),
-                };
-            }
-            Page::Shared { obj, pgoff, .. } => match self.object_page(obj, pgoff) {
-                None => return Err(Errno::EFAULT),
-                Some(s) => {
-                    s.get_or_insert(Bytes::Zero);
-                }
-            },
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// `mremap` of the window. `dst` set: MREMAP_MAYMOVE|MREMAP_FIXED (and DONTUNMAP);
-    /// else an in-place resize. `vma` is the page range of the VMA holding page `src`,
-    /// clipped to the region (from a snapshot; only internal edges matter and only this
-    /// thread changes them). The caller guarantees page `src` is mapped, the ranges lie
-    /// in the region and do not overlap, and that a grow or DONTUNMAP move has its
-    /// source inside one VMA.
-    #[expect(clippy::too_many_arguments, reason = "the mremap argument list")]
-    pub fn mremap(
-        &mut self,
-        r: usize,
-        src: usize,
-        old: usize,
-        new: usize,
-        dst: Option<usize>,
-        dontunmap: bool,
-        vma: (usize, usize),
-    ) -> Result<u64, Errno> {
-        let len = self.regions[r].pages.len();
-        let Some(d) = dst else {
-            if new <= old {
-                self.munmap(r, src + new, old - new)?;
-                return Ok(self.regions[r].addr(src));
-            }
-            if vma.1 < src + old {
-                return Err(Errno::EFAULT);
-            }
-            let room = src + new <= len
-                && self.regions[r].pages[src + old..src + new]
-                    .iter()
-                    .all(|p| *p == Page::Unmapped);
-            if vma.1 != src + old || vma.1 == len || !room {
-                return Err(Errno::ENOMEM);
-            }
-            self.extend(r, src, old, src + old, new - old);
-            return Ok(self.regions[r].addr(src));
-        };
-        if old == new {
-            // A pure move (Linux 6.17+): each VMA part moves; only each part's
-            // destination is unmapped, so the destination opposite a hole in the
-            // source keeps what it had.
-            let moved: Vec<Page> = self.regions[r].pages[src..src + old].to_vec();
-            for (k, page) in moved.into_iter().enumerate() {
-                if page == Page::Unmapped {
-                    continue;
-                }
-                self.munmap(r, d + k, 1)?;
-                self.regions[r].pages[d + k] = page;
-                self.regions[r].pages[src + k] = match page {
-                    Page::Private { prot, .. } if dontunmap => Page::Private {
-                        prot,
-                        data: Data::Untouched,
-                    },
-                    Page::Shared { .. } if dontunmap => page,
-                    _ => Page::Unmapped,
-                };
-            }
-            return Ok(self.regions[r].addr(d));
-        }
-        // A resizing move: the part that moves must lie in the source VMA, checked
-        // before anything changes (`check_prep_vma`).
-        if vma.1 < src + old.min(new) {
-            return Err(Errno::EFAULT);
-        }
-        self.munmap(r, d, new)?;
-        let mut old = old;
-        if old > new {
-            self.munmap(r, src + new, old - new)?;
-            old = new;
-        }
-        let moved: Vec<Page> = self.regions[r].pages[src..src + old].to_vec();
-        self.extend(r, src, old, d + old, new - old);
-        for (k, page) in moved.into_iter().enumerate() {
-            self.regions[r].pages[d + k] = page;
-            let left = match page {
-                Page::Private { prot, .. } if dontunmap => Page::Private {
-                    prot,
-                    data: Data::Untouched,
-                },
-                Page::Shared { .. } if dontunmap => page,
-                _ => Page::Unmapped,
-            };
-            self.regions[r].pages[src + k] = left;
-        }
-        Ok(self.regions[r].addr(d))
-    }
-
-    /// Fill `[at, at + n)` with the continuation of the VMA whose last page is
-    /// `src + old - 1` (a grown mapping: zero pages, or the object's next pages).
-    fn extend(&mut self, r: usize, src: usize, old: usize, at: usize, n: usize) {
-        let last = self.page(r, src + old - 1);
-        self.set(r, at, n, |k| match last {
-            Page::Private { prot, .. } => Page::Private {
-                prot,
-                data: Data::Untouched,
-            },
-            Page::Shared { prot, obj, pgoff } => Page::Shared {
-                prot,
-                obj,
-                pgoff: pgoff + 1 + k as u32,
-            },
-            Page::Unmapped => Page::Unmapped,
-        });
-    }
-
     /// `brk(target)` by the heap's owner: the heap is `[start, page_up(brk))`.
     pub fn brk(&mut self, target: u64) -> Result<u64, Errno> {
         let heap = &self.regions[HEAP];
@@ -572,22 +495,24 @@ impl Oracle {
     }
 
     /// Frames the oracle says are held: (private pages with a frame, pages of live
-    /// shared objects). An object is live while a page still maps it.
+    /// objects). An object is live while a page still maps it (the thread's file
+    /// counts only once the thread closed it: at the end).
     pub fn resident(&self) -> (u64, u64) {
-        let mut private = 0;
-        let mut live = std::collections::HashSet::new();
-        for page in self.regions.iter().flat_map(|r| &r.pages) {
-            match page {
-                Page::Private {
-                    data: Data::Frame(_) | Data::Lazy(_),
-                    ..
-                } => private += 1,
-                Page::Shared { obj, .. } => {
-                    live.insert(*obj);
-                }
-                _ => {}
-            }
-        }
+        let private = self
+            .regions
+            .iter()
+            .flat_map(|r| &r.pages)
+            .filter(|page| {
+                matches!(
+                    page,
+                    Page::Private {
+                        data: Data::Frame(_) | Data::Lazy(_),
+                        ..
+                    } | Page::PrivateFile { copy: Some(_), .. }
+                )
+            })
+            .count() as u64;
+        let live = self.live_objects();
         let shared = live
             .iter()
             .map(|o| self.objects[o].iter().filter(|p| p.is_some()).count() as u64)
@@ -595,22 +520,83 @@ impl Oracle {
         (private, shared)
     }
 
-    /// Drop objects no page maps any more (they are gone in softmm too).
+    fn live_objects(&self) -> HashSet<u32> {
+        self.regions
+            .iter()
+            .flat_map(|r| &r.pages)
+            .filter_map(|page| page.object())
+            .collect()
+    }
+
+    /// Drop objects no page maps any more, but for the thread's file while it is open:
+    /// they are gone in softmm too, and no operation can map them again.
     pub fn collect_objects(&mut self) {
-        let mut live = std::collections::HashSet::new();
-        for page in self.regions.iter().flat_map(|r| &r.pages) {
-            if let Page::Shared { obj, .. } = page {
-                live.insert(*obj);
-            }
-        }
+        let mut live = self.live_objects();
+        live.extend(self.file);
         self.objects.retain(|o, _| live.contains(o));
+    }
+
+    /// The thread closed its file: its object lives on only while mapped.
+    pub fn close_file(&mut self) {
+        self.file = None;
+    }
+
+    /// The oracle of a child forked now: the same pages, and no objects of its own;
+    /// the objects are common, and lent to the child while it runs (see
+    /// the `fork` module).
+    pub fn fork(&self) -> Oracle {
+        Oracle {
+            regions: self.regions.clone(),
+            objects: HashMap::new(),
+            next_obj: self.next_obj,
+            file: self.file,
+            brk: self.brk,
+            breakage: self.breakage,
+        }
+    }
+
+    /// Whether page `i + 1` of region `r` may lie in the VMA of page `i`: same kind
+    /// and protection, and for object pages the same object at the next offset (VMAs
+    /// merge only then; whether they do also depends on things the oracle does not
+    /// model, such as anon identities, so only this direction is checked).
+    pub fn continues(&self, r: usize, i: usize) -> bool {
+        match (self.page(r, i), self.page(r, i + 1)) {
+            (Page::Private { prot: a, .. }, Page::Private { prot: b, .. }) => a == b,
+            (
+                Page::PrivateFile {
+                    prot: a,
+                    obj: o,
+                    pgoff: p,
+                    ..
+                },
+                Page::PrivateFile {
+                    prot: b,
+                    obj: q,
+                    pgoff: n,
+                    ..
+                },
+            )
+            | (
+                Page::Shared {
+                    prot: a,
+                    obj: o,
+                    pgoff: p,
+                },
+                Page::Shared {
+                    prot: b,
+                    obj: q,
+                    pgoff: n,
+                },
+            ) => a == b && o == q && n == p + 1,
+            _ => false,
+        }
     }
 
     /// The permission string maps shows for page `i` of region `r`, `None` if unmapped.
     pub fn perms(&self, r: usize, i: usize) -> Option<String> {
         let (prot, shared) = match self.page(r, i) {
             Page::Unmapped => return None,
-            Page::Private { prot, .. } => (prot, false),
+            Page::Private { prot, .. } | Page::PrivateFile { prot, .. } => (prot, false),
             Page::Shared { prot, .. } => (prot, true),
         };
         let bit = |b: u64, c: char| if prot & b != 0 { c } else { '-' };

@@ -30,7 +30,7 @@ pub struct Frames {
     pub zero: u64,
     /// Private pages holding a frame.
     pub private: u64,
-    /// Pages of live shared objects.
+    /// Pages cached by live objects (shared anonymous memory, the threads' memfds).
     pub shared: u64,
     /// Linked page-table pages below the roots.
     pub page_tables: u64,

@@ -22,6 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use softmm::{AddressSpace, Config, PhysMem, abi::*, sync::rcu};
 
 use super::{
+    file::FILE_MAX_PAGES,
     ops::{Kind, MAX_PAGES},
     oracle::{Breakage, PAGE},
     report::{Frames, Summary},
@@ -70,10 +71,12 @@ pub struct Settings {
 }
 
 /// Frames a run can need at most: per thread its window, the objects its window pages
-/// keep alive (at most one per page, each at most `MAX_PAGES` long) and a heap; plus
-/// page tables and slack for frees still waiting for RCU.
+/// keep alive (at most one per page, each at most `MAX_PAGES` long), a heap, its file,
+/// and while a child of a fork lives, a second copy of its private pages; plus page
+/// tables and slack for frees still waiting for RCU.
 pub fn max_frames(threads: usize, spaces: usize, window_pages: usize) -> u64 {
-    let per_thread = window_pages * (1 + MAX_PAGES) + HEAP_PAGES + 64;
+    let private = window_pages + HEAP_PAGES;
+    let per_thread = window_pages * (1 + MAX_PAGES) + HEAP_PAGES + FILE_MAX_PAGES + private + 64;
     (threads * per_thread + spaces * 64 + 4096) as u64
 }
 

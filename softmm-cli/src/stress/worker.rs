@@ -9,6 +9,11 @@
 //!
 //! Every operation and its result feed an FNV-1a digest, so two runs can be compared
 //! for determinism without keeping the sequence.
+//!
+//! Each thread creates its own memfd at the start (sized [`FILE_PAGES`]) and closes it
+//! at the end, after the verify pass compared the whole file with the oracle; from
+//! then on the object lives only while a mapping holds it, which is what the frame
+//! accounting counts.
 
 use std::sync::{
     Arc,
@@ -17,9 +22,16 @@ use std::sync::{
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use softmm::{AccessFault, AddressSpace, Cpu, Errno, Fault, Signal, abi::*, fault::SegvCode};
+use softmm::{
+    AccessFault, AddressSpace, Cpu, Errno, Fault, Signal,
+    abi::*,
+    fault::SegvCode,
+    file::{self, OpenFile},
+    mm::truncate,
+};
 
 use super::{
+    file::{FILE_MAX_PAGES, FILE_PAGES},
     ops::{Kind, Op},
     oracle::{Breakage, Bytes, HEAP, Oracle, PAGE, Seen, Stop, WINDOW},
 };
@@ -98,9 +110,18 @@ pub struct Report {
 
 /// Run one thread to completion.
 pub fn run(spec: Spec, shared: &Shared) -> Report {
+    let mut oracle = Oracle::new(spec.window.0, spec.window.1, spec.heap, spec.breakage);
+    oracle.create_file(FILE_PAGES);
+    let name = format!("stress-{}", spec.index);
+    let file = match file::memfd_create(spec.mm.phys(), name.as_bytes(), 0) {
+        Ok(f) => f,
+        Err(e) => return failed(spec.index, format!("memfd_create failed: {e}")),
+    };
+    truncate(&file.object, FILE_PAGES as u64 * PAGE);
     let mut w = Worker {
         cpu: spec.mm.cpu(),
-        oracle: Oracle::new(spec.window.0, spec.window.1, spec.heap, spec.breakage),
+        oracle,
+        file,
         rng: ChaCha8Rng::seed_from_u64(spec.seed),
         counts: [0; Kind::ALL.len()],
         signals: 0,
@@ -127,15 +148,27 @@ pub fn run(spec: Spec, shared: &Shared) -> Report {
     if mismatch.is_some() {
         shared.mismatches.fetch_add(1, Relaxed);
     }
-    w.oracle.collect_objects();
+    // Close the file: from now on its object lives only while a mapping holds it.
+    let Worker {
+        mut oracle,
+        file,
+        counts,
+        signals,
+        digest,
+        spec,
+        ..
+    } = w;
+    drop(file);
+    oracle.close_file();
+    oracle.collect_objects();
     Report {
-        index: w.spec.index,
-        counts: w.counts,
-        signals: w.signals,
+        index: spec.index,
+        counts,
+        signals,
         ops: done,
         mismatch,
-        digest: w.digest,
-        resident: w.oracle.resident(),
+        digest,
+        resident: oracle.resident(),
     }
 }
 
@@ -146,6 +179,11 @@ pub fn panicked(index: usize, payload: &(dyn std::any::Any + Send)) -> Report {
         .map(String::as_str)
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
+    failed(index, format!("the thread panicked: {why}"))
+}
+
+/// The report of a thread that could not run.
+fn failed(index: usize, what: String) -> Report {
     Report {
         index,
         counts: [0; Kind::ALL.len()],
@@ -157,24 +195,26 @@ pub fn panicked(index: usize, payload: &(dyn std::any::Any + Send)) -> Report {
             repro_ops: 0,
             op: "?".to_string(),
             window: "?".to_string(),
-            what: format!("the thread panicked: {why}"),
+            what,
         }),
         digest: 0,
         resident: (0, 0),
     }
 }
 
-struct Worker {
-    spec: Spec,
-    cpu: Cpu,
-    oracle: Oracle,
-    rng: ChaCha8Rng,
+pub(super) struct Worker {
+    pub(super) spec: Spec,
+    pub(super) cpu: Cpu,
+    pub(super) oracle: Oracle,
+    /// The thread's memfd.
+    pub(super) file: Arc<OpenFile>,
+    pub(super) rng: ChaCha8Rng,
     counts: [u64; Kind::ALL.len()],
     signals: u64,
     digest: u64,
 }
 
-type Verdict = Result<String, String>;
+pub(super) type Verdict = Result<String, String>;
 
 impl Worker {
     fn mismatch(&self, index: u64, op: String, what: String) -> Mismatch {
@@ -240,6 +280,54 @@ impl Worker {
                 stamp,
             } => return self.write(r, page, n, fill, stamp),
             Op::Layout => return self.layout(),
+            Op::Pread { off, len } => return self.pread(off, len),
+            Op::Fork { stamp } => return self.fork(stamp),
+            Op::MmapFile {
+                page,
+                n,
+                prot,
+                shared,
+                populate,
+                noreplace,
+                pgoff,
+            } => {
+                let mut flags = if shared { MAP_SHARED } else { MAP_PRIVATE };
+                flags |= if noreplace {
+                    MAP_FIXED_NOREPLACE
+                } else {
+                    MAP_FIXED
+                };
+                flags |= if populate { MAP_POPULATE } else { 0 };
+                let want = self
+                    .oracle
+                    .mmap_file(page, n, prot, shared, populate, noreplace, pgoff);
+                let file = Ok(Arc::clone(&self.file));
+                let got = mm.mmap_file(at(page), len(n), prot, flags, file, len(pgoff));
+                (want, got)
+            }
+            Op::Pwrite {
+                pgoff,
+                n,
+                fill,
+                stamp,
+            } => {
+                let bytes_of = |k: usize| match fill {
+                    Some(b) => Bytes::Fill(b),
+                    None => Bytes::Pattern(stamp.wrapping_add(k as u32)),
+                };
+                let mut buf = vec![0u8; n * PAGE as usize];
+                for (k, chunk) in buf.chunks_mut(PAGE as usize).enumerate() {
+                    bytes_of(k).expand(0, chunk);
+                }
+                let want = self.oracle.pwrite(pgoff, n, bytes_of);
+                let got = file::pwrite(&self.file, &buf, len(pgoff) as i64).map(|n| n as u64);
+                (want, got)
+            }
+            Op::Ftruncate { pages } => {
+                let want = self.oracle.ftruncate(pages);
+                truncate(&self.file.object, len(pages));
+                (want, Ok(0))
+            }
             Op::Mmap {
                 page,
                 n,
@@ -338,7 +426,7 @@ impl Worker {
     }
 
     /// Guest read of `len` bytes at offset `off` of region `r`, checked page by page.
-    fn read(&mut self, r: usize, off: u64, len: u64) -> Verdict {
+    pub(super) fn read(&mut self, r: usize, off: u64, len: u64) -> Verdict {
         let base = self.oracle.regions[r].base;
         let addr = base + off;
         let mut buf = vec![0u8; len as usize];
@@ -391,8 +479,57 @@ impl Worker {
         }
     }
 
+    /// Read `len` bytes at `off` of the memfd through its page cache, compared with the
+    /// oracle's object (a hole reads as zeros and stays a hole; the read stops at the
+    /// end of the file).
+    fn pread(&mut self, off: u64, len: u64) -> Verdict {
+        let size = self.oracle.file_pages() as u64 * PAGE;
+        if self.file.object.size() != size {
+            return Err(format!(
+                "the file's size is {:#x}, expected {size:#x}",
+                self.file.object.size()
+            ));
+        }
+        let mut buf = vec![0u8; len as usize];
+        let got = self.file.object.read(&mut buf, off) as u64;
+        let want = size.saturating_sub(off).min(len);
+        if got != want {
+            return Err(format!("read {got:#x} bytes, expected {want:#x}"));
+        }
+        let mut expect = [0u8; PAGE as usize];
+        let mut done = 0u64;
+        while done < want {
+            let pos = off + done;
+            let po = (pos % PAGE) as usize;
+            let n = (PAGE - pos % PAGE).min(want - done) as usize;
+            let bytes = self
+                .oracle
+                .file_page((pos / PAGE) as usize)
+                .ok_or("the oracle's file ends before its size")?;
+            bytes.expand(po, &mut expect[..n]);
+            let chunk = &buf[done as usize..done as usize + n];
+            if let Some(k) = chunk.iter().zip(&expect).position(|(a, b)| a != b) {
+                return Err(format!(
+                    "file byte {:#x} is {:#04x}, expected {:#04x} ({bytes:?})",
+                    pos + k as u64,
+                    chunk[k],
+                    expect[k]
+                ));
+            }
+            done += n as u64;
+        }
+        Ok(format!("{got:#x}"))
+    }
+
     /// Guest write of whole pages, predicted page by page.
-    fn write(&mut self, r: usize, page: usize, n: usize, fill: Option<u8>, stamp: u32) -> Verdict {
+    pub(super) fn write(
+        &mut self,
+        r: usize,
+        page: usize,
+        n: usize,
+        fill: Option<u8>,
+        stamp: u32,
+    ) -> Verdict {
         let addr = self.oracle.regions[r].addr(page);
         let bytes_of = |k: usize| match fill {
             Some(b) => Bytes::Fill(b),
@@ -448,33 +585,19 @@ impl Worker {
         Ok(format!("{stop:?}+{done}"))
     }
 
-    /// Compare the VMA list over this thread's regions with the oracle, page by page.
-    fn layout(&mut self) -> Verdict {
-        let vmas = self.spec.mm.vmas();
-        for (r, region) in self.oracle.regions.iter().enumerate() {
-            for i in 0..region.pages.len() {
-                let addr = region.addr(i);
-                let k = vmas.partition_point(|v| v.end <= addr);
-                let got = vmas
-                    .get(k)
-                    .filter(|v| v.start <= addr)
-                    .map(|v| v.perms.clone());
-                let want = self.oracle.perms(r, i);
-                if got != want {
-                    return Err(format!(
-                        "page {addr:#x} shows as {got:?} in maps, expected {want:?}"
-                    ));
-                }
-            }
-        }
-        Ok("ok".to_string())
-    }
-
-    /// The inject hook, then read back every page.
+    /// The inject hook, then read back every page and the whole file.
     fn finish(&mut self, done: u64) -> Result<(), Mismatch> {
         if self.spec.inject_bug {
             let hook = "inject-bug hook".to_string();
             self.inject().map_err(|e| self.mismatch(done, hook, e))?;
+        }
+        let op = Op::Pread {
+            off: 0,
+            len: FILE_MAX_PAGES as u64 * PAGE,
+        };
+        self.counts[Kind::Verify.index()] += 1;
+        if let Err(e) = self.execute(&op) {
+            return Err(self.mismatch(done, op.to_string(), format!("verify pass: {e}")));
         }
         for r in 0..self.oracle.regions.len() {
             for i in 0..self.oracle.regions[r].pages.len() {
