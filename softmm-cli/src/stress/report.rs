@@ -6,6 +6,7 @@
 //! to the failing operation (the failing thread's own sequence is the same
 //! whatever the other threads do; their interleaving is not).
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::{
     collections::BTreeMap,
     io::{self, Write},
@@ -67,6 +68,10 @@ pub struct Summary {
     pub faults: u64,
     /// Copy-on-write copies.
     pub cow_copies: u64,
+    /// Faults handled under a per-VMA read lock (`PerVma`).
+    pub vma_lock_faults: u64,
+    /// Faults that fell back to `mmap_lock` (`PerVma`).
+    pub vma_lock_fallbacks: u64,
     /// Threads that found a mismatch (each stops at its first).
     pub mismatches: u64,
     /// Those mismatches.
@@ -88,8 +93,7 @@ impl Summary {
         elapsed_s: f64,
         counts: &[u64; Kind::ALL.len()],
         reports: &[Report],
-        faults: u64,
-        cow_copies: u64,
+        faults: &softmm::mm::MmCounters,
         frames: Frames,
     ) -> Self {
         let mismatch_details: Vec<Mismatch> =
@@ -131,8 +135,10 @@ impl Summary {
                 .map(|k| (k.name(), counts[k.index()]))
                 .collect(),
             signals: reports.iter().map(|r| r.signals).sum(),
-            faults,
-            cow_copies,
+            faults: faults.faults.load(Relaxed),
+            cow_copies: faults.cow_copies.load(Relaxed),
+            vma_lock_faults: faults.vma_lock_faults.load(Relaxed),
+            vma_lock_fallbacks: faults.vma_lock_fallbacks.load(Relaxed),
             mismatches: mismatch_details.len() as u64,
             mismatch_details,
             frames,
@@ -172,8 +178,12 @@ impl Summary {
         }
         writeln!(
             out,
-            "faults: {} ({} copy-on-write), expected signals: {}",
-            self.faults, self.cow_copies, self.signals
+            "faults: {} ({} copy-on-write; {} under a VMA lock, {} fell back to mmap_lock), expected signals: {}",
+            self.faults,
+            self.cow_copies,
+            self.vma_lock_faults,
+            self.vma_lock_fallbacks,
+            self.signals
         )?;
         writeln!(out, "mismatches: {}", self.mismatches)?;
         for m in &self.mismatch_details {

@@ -133,14 +133,21 @@ pub fn run(s: &Settings) -> Result<Summary, String> {
     let page_tables: u64 = spaces.iter().map(|mm| mm.nr_page_tables()).sum();
     let expected = 1 + private + shmem + page_tables + s.spaces as u64;
     let in_use = settle(&pm, expected);
-    let faults = spaces
-        .iter()
-        .map(|mm| mm.counters.faults.load(Relaxed))
-        .sum();
-    let cow_copies = spaces
-        .iter()
-        .map(|mm| mm.counters.cow_copies.load(Relaxed))
-        .sum();
+    // Sum of every space's counters (each field Relaxed: statistics).
+    let faults = softmm::mm::MmCounters::default();
+    for mm in &spaces {
+        let c = &mm.counters;
+        faults.faults.fetch_add(c.faults.load(Relaxed), Relaxed);
+        faults
+            .cow_copies
+            .fetch_add(c.cow_copies.load(Relaxed), Relaxed);
+        faults
+            .vma_lock_faults
+            .fetch_add(c.vma_lock_faults.load(Relaxed), Relaxed);
+        faults
+            .vma_lock_fallbacks
+            .fetch_add(c.vma_lock_fallbacks.load(Relaxed), Relaxed);
+    }
     drop(spaces);
     let after_teardown = settle(&pm, 1);
 
@@ -155,8 +162,7 @@ pub fn run(s: &Settings) -> Result<Summary, String> {
         elapsed,
         &counts,
         &reports,
-        faults,
-        cow_copies,
+        &faults,
         Frames {
             in_use,
             expected,

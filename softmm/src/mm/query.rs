@@ -60,6 +60,13 @@ impl AddressSpace {
         self.tree.iter(&g).map(|v| self.info(v, heap)).collect()
     }
 
+    /// The `[start, end)` of the VMA containing `addr` (one RCU lookup, no lock: what a
+    /// fault or GUP does first).
+    pub fn find_vma(&self, addr: u64) -> Option<(u64, u64)> {
+        let g = rcu::read_lock();
+        self.tree.find(addr, &g).map(|v| (v.start, v.end))
+    }
+
     /// `/proc/PID/maps`.
     pub fn maps_text(&self) -> String {
         self.vmas().iter().map(maps_line).collect()
