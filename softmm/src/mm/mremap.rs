@@ -175,8 +175,10 @@ impl AddressSpace {
             if grown.anon().is_none() {
                 grown.set_anon(n.anon());
             }
+            self.vma_start_write(n);
             edit.remove(n);
         }
+        self.vma_start_write(vma);
         edit.remove(vma);
         let grown = Arc::new(grown);
         edit.insert(Arc::clone(&grown));
@@ -355,6 +357,7 @@ impl AddressSpace {
                     if keep_anon {
                         v.set_anon(cur.anon());
                     }
+                    self.vma_start_write(&cur);
                     edit.remove(&cur);
                     edit.insert(Arc::new(v));
                 }

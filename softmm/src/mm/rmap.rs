@@ -3,7 +3,7 @@
 //! Truncation and hole punching change an object under all its mappings. The object's
 //! reverse map ([`PageCache::mappers`]) names the address spaces; each is visited in
 //! turn under its own `mmap_lock` for write (never two at once; the caller holds
-//! none). Order: the object changes first (size, pages), then the mappings go, so a
+//! none), and each VMA it zaps is write-locked first (faults on the per-VMA fast path). Order: the object changes first (size, pages), then the mappings go, so a
 //! fault that raced with the change and still installed an old page is zapped too: it
 //! ran under the address space's `mmap_lock` read side, which the write lock waits for;
 //! a later fault sees the new object.
@@ -66,6 +66,9 @@ impl AddressSpace {
             }
             let lo = v.start + ((lo_pg - v.pgoff) << 12);
             let hi = v.start + ((hi_pg - v.pgoff) << 12);
+            // A fault under the VMA's read lock may hold a page it found before the
+            // object changed: it finishes before the zap (later ones see the new object).
+            self.vma_start_write(&v);
             let pm = &self.pm;
             self.pt.zap_except(
                 lo,
