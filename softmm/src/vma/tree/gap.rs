@@ -1,0 +1,274 @@
+//! Free-gap searches (`get_unmapped_area`) over the per-child gap summaries.
+//!
+//! A *raw gap* is the space between two consecutive VMAs (or below the first, or above
+//! the last). Every internal node keeps, for each child, the largest raw gap strictly
+//! inside that child's subtree plus the subtree's first start and last end, from which
+//! it also knows the raw gaps between its children. A search visits raw gaps in address
+//! order (top-down: descending) and skips every subtree whose largest gap is smaller
+//! than the request, so it enters only the nodes on the paths to the window's edges and
+//! to the gaps it checks: O(fanout · height).
+//!
+//! A raw gap big enough is only a candidate: a VMA `w` occupies from `start_gap(w)`
+//! (its start, or up to [`MAX_START_GAP`] lower for a stack guard gap) to its end, so
+//! the candidate is checked against the VMAs just above it; if a guard gap makes it
+//! too small the search goes on downwards (upwards). Results are those of the linear
+//! walks of the first tree (`v1.rs`), which the differential test compares against:
+//! * top-down: the highest `a` with `low <= a`, `a + len <= high` and `[a, a + len)`
+//!   clear of every `[start_gap(w), w.end)`;
+//! * bottom-up (MAP_32BIT): the lowest `a >= low`, starting at the end of the VMA below
+//!   or at `low`, such that `a + len <= start_gap(w)` for the next VMA `w` (the guard
+//!   gap of the next VMA only), and `a + len <= high`.
+
+use super::{
+    super::Vma,
+    MAX_START_GAP,
+    node::{Node, NodeRef},
+    view::{Cursor, View},
+};
+
+/// What a gap tells the search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// The answer.
+    Found(u64),
+    /// No answer: nothing further in the search order can fit either.
+    Stop,
+    /// Not this gap; go on.
+    Next,
+}
+
+/// One search for `len` bytes in `[low, high)`.
+pub(super) struct GapSearch<'a, F> {
+    view: View<'a>,
+    len: u64,
+    low: u64,
+    high: u64,
+    start_gap: F,
+    /// Nodes entered and VMAs looked at (tests assert it stays logarithmic).
+    pub(super) visited: usize,
+}
+
+impl<'a, F: Fn(&Vma) -> u64> GapSearch<'a, F> {
+    /// A search of `view`.
+    pub(super) fn new(view: View<'a>, len: u64, low: u64, high: u64, start_gap: F) -> Self {
+        Self {
+            view,
+            len,
+            low,
+            high,
+            start_gap,
+            visited: 0,
+        }
+    }
+
+    /// The highest fit, placed at the top of its gap.
+    pub(super) fn top_down(&mut self) -> Option<u64> {
+        let root = self.view.root();
+        let mut step = Step::Next;
+        let s = root.summary();
+        if let Some(s) = s {
+            // Above the last VMA, then the tree, then below the first VMA.
+            step = self.candidate_down(s.last_end, None);
+            if step == Step::Next {
+                step = self.down(root);
+            }
+        }
+        if step == Step::Next {
+            step = self.candidate_down(0, s.map(|s| s.first));
+        }
+        match step {
+            Step::Found(a) => Some(a),
+            Step::Stop | Step::Next => None,
+        }
+    }
+
+    /// Raw gaps of the subtree `n`, from the top.
+    fn down(&mut self, n: NodeRef<'a>) -> Step {
+        self.visited += 1;
+        match n.get() {
+            Node::Leaf(l) => {
+                for j in (1..l.len()).rev() {
+                    let (s, e) = (l.range(j).0, l.range(j - 1).1);
+                    if s - e >= self.len {
+                        match self.candidate_down(e, Some(s)) {
+                            Step::Next => {}
+                            step => return step,
+                        }
+                    }
+                }
+            }
+            Node::Internal(x) => {
+                for i in (0..x.len()).rev() {
+                    let c = x.child_summary(i);
+                    // Inside child i (none of it below `high` if it starts there).
+                    if c.gap >= self.len && c.first < self.high {
+                        match self.down(x.child(i)) {
+                            Step::Next => {}
+                            step => return step,
+                        }
+                    }
+                    // Between child i-1 and child i.
+                    if i > 0 {
+                        let e = x.child_summary(i - 1).last_end;
+                        if c.first - e >= self.len {
+                            match self.candidate_down(e, Some(c.first)) {
+                                Step::Next => {}
+                                step => return step,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Step::Next
+    }
+
+    /// The raw gap `[lo, hi)` (`hi`: start of the VMA above, `None` for none) seen
+    /// from the top.
+    fn candidate_down(&mut self, lo: u64, hi: Option<u64>) -> Step {
+        let top = hi.map_or(self.high, |h| h.min(self.high));
+        let need = self.low.saturating_add(self.len);
+        if top < need {
+            // Every gap below ends lower still.
+            return Step::Stop;
+        }
+        if top < lo.max(self.low).saturating_add(self.len) {
+            return Step::Next;
+        }
+        let limit = self.limit_from(hi);
+        if limit < need {
+            // The guard gaps above lower every gap below as much.
+            return Step::Stop;
+        }
+        if lo.checked_add(self.len).is_some_and(|e| e <= limit) {
+            Step::Found(limit - self.len)
+        } else {
+            Step::Next
+        }
+    }
+
+    /// `min(high, start_gap(w))` over the VMAs `w` from the one starting at `hi` up:
+    /// only those starting below the limit plus [`MAX_START_GAP`] can lower it.
+    fn limit_from(&mut self, hi: Option<u64>) -> u64 {
+        let mut limit = self.high;
+        let Some(hi) = hi else {
+            return limit;
+        };
+        let mut c = Cursor::seek(self.view.root(), hi);
+        while let (Some((start, _)), Some(w)) = (c.range(), c.get()) {
+            if start >= limit.saturating_add(MAX_START_GAP) {
+                break;
+            }
+            self.visited += 1;
+            let g = (self.start_gap)(w.as_ref());
+            debug_assert!(
+                g <= start && start - g <= MAX_START_GAP,
+                "start_gap may lower a start by at most MAX_START_GAP"
+            );
+            limit = limit.min(g);
+            c.advance();
+        }
+        limit
+    }
+
+    /// The lowest fit.
+    pub(super) fn bottom_up(&mut self) -> Option<u64> {
+        let root = self.view.root();
+        let step = match root.summary() {
+            None => self.candidate_up(0, None),
+            Some(s) => {
+                // Below the first VMA, then the tree, then above the last VMA.
+                let mut step = Step::Next;
+                if s.first >= self.len {
+                    step = self.candidate_up(0, Some((s.first, leftmost(root))));
+                }
+                if step == Step::Next {
+                    step = self.up(root);
+                }
+                if step == Step::Next {
+                    step = self.candidate_up(s.last_end, None);
+                }
+                step
+            }
+        };
+        match step {
+            Step::Found(a) => Some(a),
+            Step::Stop | Step::Next => None,
+        }
+    }
+
+    /// Raw gaps of the subtree `n`, from the bottom.
+    fn up(&mut self, n: NodeRef<'a>) -> Step {
+        self.visited += 1;
+        match n.get() {
+            Node::Leaf(l) => {
+                for j in 1..l.len() {
+                    let (s, e) = (l.range(j).0, l.range(j - 1).1);
+                    if s - e >= self.len {
+                        let w: &Vma = l.vma(j);
+                        match self.candidate_up(e, Some((s, w))) {
+                            Step::Next => {}
+                            step => return step,
+                        }
+                    }
+                }
+            }
+            Node::Internal(x) => {
+                for i in 0..x.len() {
+                    let c = x.child_summary(i);
+                    if i > 0 {
+                        let e = x.child_summary(i - 1).last_end;
+                        if c.first - e >= self.len {
+                            let w = leftmost(x.child(i));
+                            match self.candidate_up(e, Some((c.first, w))) {
+                                Step::Next => {}
+                                step => return step,
+                            }
+                        }
+                    }
+                    // Inside child i, unless all of it lies below `low`.
+                    if c.gap >= self.len && c.last_end > self.low {
+                        match self.up(x.child(i)) {
+                            Step::Next => {}
+                            step => return step,
+                        }
+                    }
+                }
+            }
+        }
+        Step::Next
+    }
+
+    /// The raw gap `[lo, hi)` below VMA `w` starting at `hi` (`None` above the last).
+    fn candidate_up(&mut self, lo: u64, hi: Option<(u64, &Vma)>) -> Step {
+        if hi.is_some_and(|(h, _)| h < self.low) {
+            return Step::Next;
+        }
+        let lo = lo.max(self.low);
+        let Some(end) = lo.checked_add(self.len).filter(|&e| e <= self.high) else {
+            // Every later gap starts higher still.
+            return Step::Stop;
+        };
+        match hi {
+            None => Step::Found(lo),
+            Some((_, w)) => {
+                self.visited += 1;
+                if end <= (self.start_gap)(w) {
+                    Step::Found(lo)
+                } else {
+                    Step::Next
+                }
+            }
+        }
+    }
+}
+
+/// The first VMA of a non-empty subtree.
+fn leftmost(mut n: NodeRef<'_>) -> &Vma {
+    loop {
+        match n.get() {
+            Node::Leaf(l) => return l.vma(0),
+            Node::Internal(x) => n = x.child(0),
+        }
+    }
+}

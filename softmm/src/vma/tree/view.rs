@@ -1,0 +1,214 @@
+//! Read-only queries over one version of the tree: point lookups, neighbours, ranges
+//! and in-order cursors. Readers run them on a published root under their RCU guard; a
+//! pending edit runs them on its own root (private and published nodes mixed).
+
+use std::sync::Arc;
+
+use super::{
+    super::Vma,
+    node::{MAX_HEIGHT, Node, NodeRef},
+};
+
+/// One version of the tree, valid for `'a`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct View<'a> {
+    root: NodeRef<'a>,
+}
+
+impl<'a> View<'a> {
+    /// The tree under `root`.
+    pub(super) fn new(root: NodeRef<'a>) -> Self {
+        Self { root }
+    }
+
+    /// The root.
+    pub(super) fn root(self) -> NodeRef<'a> {
+        self.root
+    }
+
+    /// Descend to the leaf holding the last VMA that starts at or below `addr` (the
+    /// first leaf if none does) and return it with that entry's index plus one (0:
+    /// none in this leaf, hence none in the tree).
+    #[inline]
+    fn leaf_le(self, addr: u64) -> (&'a super::node::Leaf, usize) {
+        let mut n = self.root;
+        loop {
+            match n.get() {
+                Node::Leaf(l) => return (l, l.rank_le(addr)),
+                Node::Internal(x) => n = x.child(x.child_for(addr)),
+            }
+        }
+    }
+
+    /// The VMA containing `addr`.
+    #[inline]
+    pub(super) fn find(self, addr: u64) -> Option<&'a Arc<Vma>> {
+        let (l, r) = self.leaf_le(addr);
+        let i = r.checked_sub(1)?;
+        (addr < l.range(i).1).then(|| l.vma(i))
+    }
+
+    /// The VMA starting exactly at `addr`.
+    pub(super) fn starting_at(self, addr: u64) -> Option<&'a Arc<Vma>> {
+        let (l, r) = self.leaf_le(addr);
+        let i = r.checked_sub(1)?;
+        (l.range(i).0 == addr).then(|| l.vma(i))
+    }
+
+    /// The last VMA that starts below `addr`.
+    pub(super) fn prev(self, addr: u64) -> Option<&'a Arc<Vma>> {
+        let mut n = self.root;
+        loop {
+            match n.get() {
+                Node::Leaf(l) => return l.rank_lt(addr).checked_sub(1).map(|i| l.vma(i)),
+                // The last child whose first VMA starts below `addr` holds the answer
+                // (its own first VMA at the least).
+                Node::Internal(x) => n = x.child(x.rank_lt(addr).checked_sub(1)?),
+            }
+        }
+    }
+
+    /// The first VMA that starts at or above `addr`.
+    pub(super) fn next(self, addr: u64) -> Option<&'a Arc<Vma>> {
+        Cursor::seek(self.root, addr).get()
+    }
+
+    /// The first VMA that ends above `addr` (Linux `find_vma`).
+    pub(super) fn find_from(self, addr: u64) -> Option<&'a Arc<Vma>> {
+        self.find(addr).or_else(|| self.next(addr))
+    }
+
+    /// The VMAs intersecting `[start, end)`, in address order.
+    pub(super) fn intersecting(self, start: u64, end: u64) -> Vec<&'a Arc<Vma>> {
+        let mut out = Vec::new();
+        if start >= end {
+            return out;
+        }
+        // Only the VMA right below `start` can straddle it (VMAs do not overlap).
+        if let Some(p) = self.prev(start).filter(|p| p.end > start) {
+            out.push(p);
+        }
+        let mut c = Cursor::seek(self.root, start);
+        while let Some((s, _)) = c.range() {
+            if s >= end {
+                break;
+            }
+            out.extend(c.get());
+            c.advance();
+        }
+        out
+    }
+
+    /// All VMAs in address order.
+    pub(super) fn iter(self) -> Iter<'a> {
+        Iter(Cursor::seek(self.root, 0))
+    }
+}
+
+/// An in-order position in one version of the tree: the path from the root to a leaf
+/// entry, or past the last entry.
+#[derive(Clone, Debug)]
+pub(super) struct Cursor<'a> {
+    /// `path[d]`: the node at depth `d` and the index taken in it; `path[depth]` is the
+    /// leaf and the entry's index (`== len` past the end).
+    path: [(NodeRef<'a>, usize); MAX_HEIGHT],
+    depth: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// At the first entry that starts at or above `addr` (past the end if none).
+    pub(super) fn seek(root: NodeRef<'a>, addr: u64) -> Self {
+        let mut c = Self {
+            path: [(root, 0); MAX_HEIGHT],
+            depth: 0,
+        };
+        let mut n = root;
+        loop {
+            match n.get() {
+                Node::Leaf(l) => {
+                    c.path[c.depth] = (n, l.rank_lt(addr));
+                    break;
+                }
+                Node::Internal(x) => {
+                    // The child where `addr` would go: its later entries or else the
+                    // first entry of the next child is the answer.
+                    let i = x.child_for(addr);
+                    c.path[c.depth] = (n, i);
+                    c.depth += 1;
+                    n = x.child(i);
+                }
+            }
+        }
+        c.settle();
+        c
+    }
+
+    /// The leaf and the entry index.
+    fn leaf(&self) -> (&'a super::node::Leaf, usize) {
+        let (n, i) = self.path[self.depth];
+        match n.get() {
+            Node::Leaf(l) => (l, i),
+            Node::Internal(_) => unreachable!("cursor path ends in a leaf"),
+        }
+    }
+
+    /// Past the end of its leaf, move to the first entry of the next leaf (stay past
+    /// the end of the last leaf when there is none).
+    fn settle(&mut self) {
+        let (l, i) = self.leaf();
+        if i < l.len() {
+            return;
+        }
+        // Climb to the deepest ancestor with a next child, then take leftmost children.
+        let Some(mut d) = (0..self.depth).rev().find(|&d| {
+            let (n, i) = self.path[d];
+            i + 1 < n.hdr().len()
+        }) else {
+            return;
+        };
+        self.path[d].1 += 1;
+        while d < self.depth {
+            let (n, i) = self.path[d];
+            let Node::Internal(x) = n.get() else {
+                unreachable!("inner path node is internal")
+            };
+            d += 1;
+            self.path[d] = (x.child(i), 0);
+        }
+    }
+
+    /// The VMA at the position.
+    pub(super) fn get(&self) -> Option<&'a Arc<Vma>> {
+        let (l, i) = self.leaf();
+        (i < l.len()).then(|| l.vma(i))
+    }
+
+    /// The bounds of the VMA at the position.
+    pub(super) fn range(&self) -> Option<(u64, u64)> {
+        let (l, i) = self.leaf();
+        (i < l.len()).then(|| l.range(i))
+    }
+
+    /// Move to the next entry.
+    pub(super) fn advance(&mut self) {
+        let (l, i) = self.leaf();
+        if i < l.len() {
+            self.path[self.depth].1 += 1;
+            self.settle();
+        }
+    }
+}
+
+/// The VMAs of one version of the tree in address order.
+#[derive(Clone, Debug)]
+pub(super) struct Iter<'a>(Cursor<'a>);
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a Arc<Vma>;
+
+    fn next(&mut self) -> Option<&'a Arc<Vma>> {
+        let v = self.0.get()?;
+        self.0.advance();
+        Some(v)
+    }
+}
