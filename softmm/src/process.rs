@@ -230,7 +230,11 @@ impl Machine {
 
     /// The address space of `pid`.
     pub fn mm(&self, pid: Pid) -> SysResult<Arc<AddressSpace>> {
-        Ok(self.task(pid)?.mm)
+        self.tasks
+            .lock()
+            .get(&pid)
+            .map(|t| Arc::clone(&t.mm))
+            .ok_or(Errno::ESRCH)
     }
 
     /// A CPU context running in `pid`.

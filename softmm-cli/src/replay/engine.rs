@@ -258,7 +258,9 @@ impl Replay {
             .views
             .entry(key(mm))
             .or_insert_with(|| (Arc::downgrade(mm), View::default()));
-        if !e.0.upgrade().is_some_and(|live| Arc::ptr_eq(&live, mm)) {
+        // The weak reference keeps its allocation, so an address space at the same
+        // address as a recorded one is that one only if the pointers agree.
+        if !std::ptr::eq(e.0.as_ptr(), Arc::as_ptr(mm)) {
             *e = (Arc::downgrade(mm), View::default());
         }
         &mut e.1
