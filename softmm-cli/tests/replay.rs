@@ -103,3 +103,34 @@ fn a_result_that_differs_is_a_divergence() {
     let maps = &out.replay.snapshot(1).unwrap().maps;
     assert!(maps.starts_with("7f0000000000-7f0000001000 ---p"), "{maps}");
 }
+
+#[test]
+fn a_child_that_runs_before_its_clone_returns_waits_for_it() {
+    // vfork-style: the child (8) maps memory in the shared address space before the
+    // parent's clone line completes; a forked child (9) then sees that mapping.
+    let text = "7 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000010000\n\
+                7 vfork( <unfinished ...>\n\
+                8 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000020000\n\
+                8 exit_group(0) = ?\n\
+                7 <... vfork resumed>) = 8\n\
+                9 munmap(0x7f0000020000, 4096) = 0\n\
+                7 fork() = 9\n\
+                7 munmap(0x7f0000010000, 8192) = 0\n\
+                7 munmap(0x1000, 0) = -1 EINVAL (Invalid argument)\n";
+    let out = replay_text(text, Config::default(), true, &ProgressBar::hidden()).unwrap();
+    let s = out.replay.summary();
+    assert_eq!((s.diverged, s.processes), (0, 3), "{:?}", s.divergences);
+    assert_eq!((s.matched, s.outside_view), (5, 0));
+    // The parent kept the vfork child's mapping; the fork child unmapped its own copy.
+    let parent = &out.replay.snapshot(7).unwrap().maps;
+    assert!(
+        parent.starts_with("7f0000020000-7f0000021000 r--p"),
+        "{parent}"
+    );
+    let child = &out.replay.snapshot(9).unwrap().maps;
+    assert!(
+        child.starts_with("7f0000010000-7f0000012000 rw-p"),
+        "{child}"
+    );
+    assert!(!child.contains("7f0000020000"), "{child}");
+}

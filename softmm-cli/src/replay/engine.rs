@@ -2,13 +2,15 @@
 //!
 //! Rules:
 //!
-//! 1. **Processes.** A task appears when its first record (or the clone that returns its
-//!    pid) is seen: as the clone in the trace made it (`CLONE_VM` shares the parent's
-//!    address space, otherwise it is forked; `CLONE_FILES`, `CLONE_THREAD` likewise), or as a
-//!    fresh process when no traced clone made it. The creators are known before the replay
-//!    starts ([`Replay::new`] scans the records), because a child may run before its clone
-//!    returns. A successful `execve` gives the task a fresh address space; `exit_group` ends
-//!    its thread group; `+++ exited`/`+++ killed` end the task.
+//! 1. **Processes.** The first task of the trace is a fresh process. Every other task is
+//!    made by the clone that returns its pid, as that clone made it (`CLONE_VM` shares the
+//!    parent's address space, otherwise it is forked; `CLONE_FILES`, `CLONE_THREAD`
+//!    likewise). A child can run before its clone returns (strace shows the clone
+//!    completing later), so the records of a task not made yet wait, in order, and run
+//!    right after the clone that makes it; a task no traced clone made runs at the end
+//!    as a fresh process. A successful `execve` gives the task a fresh address space;
+//!    `exit_group` ends its thread group; `+++ exited`/`+++ killed` end the task. The
+//!    replay needs no look-ahead, so records can stream in while the trace is parsed.
 //! 2. **Placement is the kernel's.** A non-fixed `mmap` that succeeded is placed where the
 //!    trace says (`MAP_FIXED_NOREPLACE` at the traced address: it fails if softmm's view has
 //!    something there); an `mremap` that moved goes to the traced address
@@ -24,8 +26,9 @@
 //!    it counts as outside view. A call that touches known and unknown memory and fails in
 //!    softmm with `ENOMEM` where the kernel succeeded is run again on its known parts only.
 //! 5. **Files** are known by the path `-y` printed: the same descriptor and path in a process
-//!    is the same open file (so its mappings merge as Linux's do); it is opened writable when
-//!    some traced shared writable mapping needs it.
+//!    is the same open file (so its mappings merge as Linux's do). It is taken as opened
+//!    read-only until a shared writable mapping of it succeeds in the trace; from then on
+//!    that descriptor is a new, writable open file.
 //! 6. **Writes are assumed.** A trace records no memory accesses, but which VMAs merge
 //!    depends on which were written (their anon identity). Private writable memory that a
 //!    traced call creates or makes writable is taken as written once, at once
@@ -124,8 +127,9 @@ struct View {
 /// A replay in progress.
 pub struct Replay {
     machine: Machine,
-    creators: HashMap<Pid, (Pid, u64)>,
-    shared_writable: HashSet<(Pid, i64, String)>,
+    /// Records of tasks no clone has made yet, in trace order (rule 1).
+    waiting: HashMap<Pid, Vec<Record>>,
+    started: bool,
     views: HashMap<usize, (Weak<AddressSpace>, View)>,
     snapshots: HashMap<Pid, Snapshot>,
     processes: HashSet<Pid>,
@@ -133,38 +137,12 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// A replay of `records` (scanned for clones and file modes first) on a fresh machine.
-    pub fn new(config: Config, records: &[Record]) -> SysResult<Self> {
-        let mut creators = HashMap::new();
-        let mut shared_writable = HashSet::new();
-        for r in records {
-            match &r.event {
-                Event::Call {
-                    op: Op::Clone { flags },
-                    ret: Ret::Val(child),
-                } => {
-                    creators.insert(*child, (r.pid, *flags));
-                }
-                Event::Call {
-                    op:
-                        Op::Mmap {
-                            prot,
-                            flags,
-                            fd,
-                            path: Some(path),
-                            ..
-                        },
-                    ret: Ret::Val(_),
-                } if flags & MAP_TYPE != MAP_PRIVATE && prot & PROT_WRITE != 0 => {
-                    shared_writable.insert((r.pid, *fd, path.clone()));
-                }
-                _ => {}
-            }
-        }
+    /// A replay on a fresh machine with `config`.
+    pub fn new(config: Config) -> SysResult<Self> {
         Ok(Self {
             machine: Machine::new(config)?,
-            creators,
-            shared_writable,
+            waiting: HashMap::new(),
+            started: false,
             views: HashMap::new(),
             snapshots: HashMap::new(),
             processes: HashSet::new(),
@@ -187,22 +165,44 @@ impl Replay {
         self.snapshots.get(&pid)
     }
 
-    /// Take the snapshot of every live task that has none yet (the end of the trace).
+    /// The end of the trace: tasks that no traced clone made run now as fresh processes
+    /// (their records in order), then every live task without a snapshot gets one.
     pub fn finish(&mut self, line: usize) {
+        let mut orphans: Vec<Pid> = self.waiting.keys().copied().collect();
+        orphans.sort_unstable();
+        for pid in orphans {
+            if self.waiting.contains_key(&pid) && self.machine.spawn(Some(pid)).is_ok() {
+                self.processes.insert(pid);
+                self.summary.processes = self.processes.len() as u64;
+                self.flush(pid);
+            }
+        }
         for pid in self.machine.pids() {
             self.take_snapshot(pid, line);
         }
     }
 
-    /// Apply one record.
+    /// Apply one record (or keep it until its task exists).
     pub fn step(&mut self, rec: &Record) {
         self.summary.records += 1;
+        if !self.machine.exists(rec.pid) {
+            if self.started {
+                self.waiting.entry(rec.pid).or_default().push(rec.clone());
+                return;
+            }
+            self.started = true;
+            if self.machine.spawn(Some(rec.pid)).is_ok() {
+                self.processes.insert(rec.pid);
+                self.summary.processes = 1;
+            }
+        }
+        self.apply(rec);
+    }
+
+    fn apply(&mut self, rec: &Record) {
         let pid = rec.pid;
         match &rec.event {
-            Event::Call { op, ret } => {
-                self.ensure_task(pid);
-                self.call(rec.line, pid, op, *ret);
-            }
+            Event::Call { op, ret } => self.call(rec.line, pid, op, *ret),
             Event::Exited { .. } | Event::Killed { .. } => {
                 self.take_snapshot(pid, rec.line);
                 let _ = self.machine.exit_task(pid);
@@ -211,45 +211,39 @@ impl Replay {
         }
     }
 
-    /// Make `pid` exist, as its creator made it (rule 1).
-    fn ensure_task(&mut self, pid: Pid) {
-        let mut chain = Vec::new();
-        let mut p = pid;
-        // Creators first (a child of a child that appeared before either clone returned).
-        while !self.machine.exists(p) && !chain.contains(&p) {
-            chain.push(p);
-            match self.creators.get(&p) {
-                Some(&(parent, _)) => p = parent,
-                None => break,
+    /// Run the records that waited for `pid` to exist.
+    fn flush(&mut self, pid: Pid) {
+        if let Some(recs) = self.waiting.remove(&pid) {
+            for r in &recs {
+                if self.machine.exists(pid) {
+                    self.apply(r);
+                }
             }
         }
-        for &p in chain.iter().rev() {
-            if self.machine.exists(p) {
-                continue;
+    }
+
+    /// The clone in `parent` returned `child`: make it as that clone did (rule 1).
+    fn create(&mut self, parent: Pid, flags: u64, child: Pid) {
+        if self.machine.exists(child) {
+            return;
+        }
+        let parent_mm = self.machine.mm(parent).ok();
+        if self.machine.clone_task(parent, flags, Some(child)).is_ok() {
+            if let (Some(pm), Ok(cm)) = (parent_mm, self.machine.mm(child))
+                && !Arc::ptr_eq(&pm, &cm)
+            {
+                // A forked address space inherits what the replay knew.
+                let v = self.view(&pm).clone();
+                self.views.insert(key(&cm), (Arc::downgrade(&cm), v));
             }
-            let made = match self.creators.get(&p) {
-                Some(&(parent, flags)) if self.machine.exists(parent) => {
-                    let parent_mm = self.machine.mm(parent).ok();
-                    let r = self.machine.clone_task(parent, flags, Some(p));
-                    if let (Ok(_), Some(pm), Ok(cm)) = (&r, parent_mm, self.machine.mm(p))
-                        && !Arc::ptr_eq(&pm, &cm)
-                    {
-                        // A forked address space inherits what the replay knew.
-                        let v = self.view(&pm).clone();
-                        self.views.insert(key(&cm), (Arc::downgrade(&cm), v));
-                    }
-                    if flags & CLONE_THREAD == 0 {
-                        self.processes.insert(p);
-                    }
-                    r.is_ok()
-                }
-                _ => false,
-            };
-            if !made && self.machine.spawn(Some(p)).is_ok() {
-                self.processes.insert(p);
+            if flags & CLONE_THREAD == 0 {
+                self.processes.insert(child);
             }
+        } else if self.machine.spawn(Some(child)).is_ok() {
+            self.processes.insert(child);
         }
         self.summary.processes = self.processes.len() as u64;
+        self.flush(child);
     }
 
     /// The view of an address space (a fresh one for a new or reused address).
@@ -287,9 +281,9 @@ impl Replay {
 
     fn call(&mut self, line: usize, pid: Pid, op: &Op, ret: Ret) {
         match op {
-            Op::Clone { .. } => {
+            Op::Clone { flags } => {
                 if let Ret::Val(child) = ret {
-                    self.ensure_task(child);
+                    self.create(pid, *flags, child);
                 }
             }
             Op::Execve { .. } => {
@@ -439,20 +433,16 @@ impl Replay {
         Some(got)
     }
 
-    /// The open file `fd`/`path` names in `pid` (rule 5).
-    fn file(&mut self, pid: Pid, fd: i64, path: &str) -> SysResult<Arc<OpenFile>> {
+    /// The open file `fd`/`path` names in `pid` (rule 5); a writable one when `write`.
+    fn file(&mut self, pid: Pid, fd: i64, path: &str, write: bool) -> SysResult<Arc<OpenFile>> {
         if let Ok(f) = self.machine.file(pid, fd)
             && f.object.name() == path
+            && (f.writable || !write)
         {
             return Ok(f);
         }
-        let tgid = self.machine.tgid(pid).unwrap_or(pid);
-        let writable = self
-            .shared_writable
-            .iter()
-            .any(|(p, d, s)| *d == fd && s == path && (*p == pid || *p == tgid));
         let obj = self.machine.namespace().object(path);
-        let f = OpenFile::new(obj, true, writable);
+        let f = OpenFile::new(obj, true, write);
         self.machine.install_fd(pid, fd, Arc::clone(&f))?;
         Ok(f)
     }
@@ -476,8 +466,11 @@ impl Replay {
             flags |= MAP_ANONYMOUS;
             fd = -1;
         }
+        // A shared writable mapping that succeeded needs a writable open file.
+        let write =
+            flags & MAP_TYPE != MAP_PRIVATE && prot & PROT_WRITE != 0 && matches!(ret, Ret::Val(_));
         let file = match (flags & MAP_ANONYMOUS == 0, path) {
-            (true, Some(p)) => self.file(pid, fd, p),
+            (true, Some(p)) => self.file(pid, fd, p, write),
             (true, None) => self.machine.file(pid, fd),
             (false, _) => Err(Errno::EBADF),
         };

@@ -54,25 +54,87 @@ pub fn parse_trace(
     Ok((records, malformed, lines))
 }
 
-/// Replay `text` on a fresh machine with `config`.
+/// Records parsed per message from the parsing thread.
+const CHUNK: usize = 4096;
+
+/// What the parsing thread sends.
+enum Parsed {
+    Records(Vec<Record>),
+    /// The end: malformed lines and the line count (or the first error with `strict`).
+    End(Result<(Vec<ParseError>, usize), ParseError>),
+}
+
+/// Replay `text` on a fresh machine with `config`. The trace is parsed in a second
+/// thread while the first replays what is parsed so far (the engine needs no look-ahead).
 pub fn replay_text(
     text: &str,
     config: Config,
     strict: bool,
     progress: &ProgressBar,
 ) -> Result<Outcome, ParseError> {
-    let (records, malformed, lines) = parse_trace(text, strict, progress)?;
-    let mut replay = Replay::new(config, &records).map_err(|e| ParseError {
+    let mut replay = Replay::new(config).map_err(|e| ParseError {
         line: 0,
         message: format!("cannot create the machine: {}", e.message()),
     })?;
-    progress.set_length(records.len() as u64);
-    for (i, r) in records.iter().enumerate() {
-        if i % 4096 == 0 {
-            progress.set_position(i as u64);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(8);
+    let end = std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut parser = Parser::new();
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut malformed = Vec::new();
+            let mut lines = 0;
+            for (i, line) in text.lines().enumerate() {
+                lines = i + 1;
+                match parser.feed(i + 1, line) {
+                    Some(Ok(r)) => {
+                        chunk.push(r);
+                        if chunk.len() == CHUNK {
+                            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                            if tx.send(Parsed::Records(full)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Some(Err(e)) if strict => {
+                        let _ = tx.send(Parsed::End(Err(e)));
+                        return;
+                    }
+                    Some(Err(e)) => malformed.push(e),
+                    None => {}
+                }
+            }
+            let _ = tx.send(Parsed::Records(chunk));
+            let left = parser.finish();
+            let end = match (strict, left.first()) {
+                (true, Some(e)) => Err(e.clone()),
+                _ => {
+                    malformed.extend(left);
+                    Ok((malformed, lines))
+                }
+            };
+            let _ = tx.send(Parsed::End(end));
+        });
+        let mut done = 0u64;
+        loop {
+            match rx.recv() {
+                Ok(Parsed::Records(rs)) => {
+                    for r in &rs {
+                        replay.step(r);
+                    }
+                    done += rs.len() as u64;
+                    progress.set_position(done);
+                }
+                Ok(Parsed::End(end)) => return end,
+                Err(_) => {
+                    return Err(ParseError {
+                        line: 0,
+                        message: "the parser stopped".into(),
+                    });
+                }
+            }
         }
-        replay.step(r);
-    }
+    });
+    let (malformed, lines) = end?;
     replay.finish(lines);
     progress.finish_and_clear();
     Ok(Outcome {

@@ -90,7 +90,7 @@ pub fn measure(calls: usize) -> (f64, f64) {
     let t0 = Instant::now();
     let (records, _, _) = parse_trace(&text, true, &ProgressBar::hidden()).unwrap_or_default();
     let t1 = Instant::now();
-    if let Ok(mut r) = Replay::new(Config::default(), &records) {
+    if let Ok(mut r) = Replay::new(Config::default()) {
         for rec in &records {
             r.step(rec);
         }
