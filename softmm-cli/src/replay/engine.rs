@@ -134,6 +134,8 @@ pub struct Replay {
     snapshots: HashMap<Pid, Snapshot>,
     processes: HashSet<Pid>,
     summary: Summary,
+    /// The address space of the task of the last call (tasks change rarely).
+    last: Option<(Pid, Arc<AddressSpace>)>,
 }
 
 impl Replay {
@@ -147,6 +149,7 @@ impl Replay {
             snapshots: HashMap::new(),
             processes: HashSet::new(),
             summary: Summary::default(),
+            last: None,
         })
     }
 
@@ -205,6 +208,7 @@ impl Replay {
             Event::Call { op, ret } => self.call(rec.line, pid, op, *ret),
             Event::Exited { .. } | Event::Killed { .. } => {
                 self.take_snapshot(pid, rec.line);
+                self.last = None;
                 let _ = self.machine.exit_task(pid);
             }
             Event::Signal { .. } => {}
@@ -288,11 +292,13 @@ impl Replay {
             }
             Op::Execve { .. } => {
                 if ret == Ret::Val(0) {
+                    self.last = None;
                     let _ = self.machine.execve(pid);
                 }
             }
             Op::ExitGroup { .. } => {
                 self.take_snapshot(pid, line);
+                self.last = None;
                 let _ = self.machine.exit_group(pid);
             }
             Op::Other { .. } => self.summary.ignored += 1,
@@ -308,9 +314,18 @@ impl Replay {
     }
 
     fn mm_call(&mut self, line: usize, pid: Pid, op: &Op, ret: Ret) {
-        let Ok(mm) = self.machine.mm(pid) else {
-            self.summary.ignored += 1;
-            return;
+        let mm = match &self.last {
+            Some((p, mm)) if *p == pid => Arc::clone(mm),
+            _ => match self.machine.mm(pid) {
+                Ok(mm) => {
+                    self.last = Some((pid, Arc::clone(&mm)));
+                    mm
+                }
+                Err(_) => {
+                    self.summary.ignored += 1;
+                    return;
+                }
+            },
         };
         if let Op::Munmap { addr, len: 0 } = op
             && *addr == DUMP_MARKER

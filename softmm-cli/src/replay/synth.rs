@@ -77,15 +77,19 @@ pub fn trace(calls: usize, seed: u64) -> String {
     s
 }
 
-/// Replay a synthetic trace of `calls` calls and return (parse seconds, replay seconds);
-/// `softmm replay --synthetic N` prints it.
-pub fn measure(calls: usize) -> (f64, f64) {
+/// Replay speed on a synthetic trace of `calls` calls, in seconds: parsing alone,
+/// replaying parsed records alone, and [`replay_text`](super::run::replay_text) end to end
+/// (parsing in a second thread beside the replay).
+pub fn measure(calls: usize) -> (f64, f64, f64) {
     use std::time::Instant;
 
     use indicatif::ProgressBar;
     use softmm::Config;
 
-    use super::{engine::Replay, run::parse_trace};
+    use super::{
+        engine::Replay,
+        run::{parse_trace, replay_text},
+    };
     let text = trace(calls, 42);
     let t0 = Instant::now();
     let (records, _, _) = parse_trace(&text, true, &ProgressBar::hidden()).unwrap_or_default();
@@ -95,9 +99,13 @@ pub fn measure(calls: usize) -> (f64, f64) {
             r.step(rec);
         }
     }
+    let t2 = Instant::now();
+    let _ = replay_text(&text, Config::default(), true, &ProgressBar::hidden());
+    let t3 = Instant::now();
     (
-        t1.duration_since(t0).as_secs_f64(),
-        t1.elapsed().as_secs_f64(),
+        (t1 - t0).as_secs_f64(),
+        (t2 - t1).as_secs_f64(),
+        (t3 - t2).as_secs_f64(),
     )
 }
 
@@ -125,12 +133,12 @@ mod tests {
     #[ignore = "a measurement, not a test"]
     fn replay_speed() {
         let n = 1_000_000;
-        let (parse, replay) = measure(n);
+        let (parse, replay, end_to_end) = measure(n);
         eprintln!(
             "parse {:.0} lines/s, replay {:.0} calls/s, end to end {:.0} calls/s",
             n as f64 / parse,
             n as f64 / replay,
-            n as f64 / (parse + replay)
+            n as f64 / end_to_end
         );
     }
 }
