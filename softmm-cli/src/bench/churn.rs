@@ -16,7 +16,9 @@
 //! measures the VMA tree, `mmap_lock` and RCU, not a PTL two neighbouring regions happen
 //! to share. Each `churn` row's `ratio_to_quiet` is its fault throughput over the
 //! `quiet` row's of the same variant (both run interleaved); `churn_ops_per_s` says how
-//! hard thread 1 churned.
+//! hard thread 1 churned. The `churn` case needs two CPUs where `quiet` needs one: on a
+//! machine with two CPUs and other work, `ratio_to_quiet` also measures how often the
+//! scheduler takes a CPU away, which `preemptions` and `ratio_to_quiet_on_cpu` show.
 
 use std::{
     sync::{

@@ -98,8 +98,9 @@ pub struct ResultRow {
     pub p99_ns: f64,
     /// Operations per second, all threads together (median over repetitions).
     pub ops_per_s: f64,
-    /// As `ops_per_s`, with each thread's time waiting for a CPU taken out (where the
-    /// kernel reports it; not for `exit-many-vmas`).
+    /// As `ops_per_s`, with each thread's time runnable but waiting for a CPU taken out
+    /// (preempted, or woken from a lock and not yet running; see `stats`), where the
+    /// kernel reports it; not for `exit-many-vmas`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ops_per_s_on_cpu: Option<f64>,
     /// Involuntary context switches of the timed threads during their timed phases,

@@ -10,8 +10,11 @@
 //! * `preemptions`: per run, the involuntary context switches of the timed threads
 //!   during their timed phases (another process took the CPU); the median over runs;
 //! * `ops_per_s_on_cpu`: as `ops_per_s`, but each thread's timed time less the time it
-//!   spent runnable yet waiting for a CPU (`/proc/thread-self/schedstat`): the rate while
-//!   it had a CPU. Time blocked on a lock still counts; only preemption is taken out.
+//!   spent runnable yet waiting for a CPU (`/proc/thread-self/schedstat`): preempted, or
+//!   woken and not yet running. Time asleep on a lock still counts, but the wait for a
+//!   CPU after the wake-up does not, so for a thread that blocks (Global under churn)
+//!   it understates what blocking costs on a busy machine; for paths that never block
+//!   it tells another process's CPU use apart from the workload's own interference.
 //!
 //! Medians over runs keep one disturbed repetition (another process, a migration) from
 //! moving the result; the percentiles show the spread inside runs.
