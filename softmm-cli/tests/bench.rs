@@ -1,4 +1,5 @@
-//! `softmm bench`: the JSON and plots of a quick run, and the refusal of unknown
+//! `softmm bench`: the JSON and plots of a quick run, the rows of the issue-7 workloads
+//! (fault-churn, vma-lookup, mmap-at-scale, exit-many-vmas), and the refusal of unknown
 //! workloads. No assertion depends on timing.
 
 use std::{path::PathBuf, process::Command};
@@ -40,6 +41,17 @@ fn a_quick_run_writes_json_rows_and_a_plot() {
     );
     assert!(
         stdout.contains("mmap-munmap") && stdout.contains("x host"),
+        "{stdout}"
+    );
+    // Every 2-thread row says how it scales over its 1-thread row.
+    let two: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("mmap-munmap    "))
+        .collect();
+    assert!(
+        two.iter()
+            .filter(|l| l.split_whitespace().nth(1) == Some("2"))
+            .all(|l| l.contains("ops/s of 1 thread")),
         "{stdout}"
     );
 
@@ -91,4 +103,111 @@ fn an_unknown_workload_exits_2_and_names_it() {
         "{err}"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// Rows of `workload` in a report.
+fn rows_of<'a>(v: &'a Value, workload: &str) -> Vec<&'a Value> {
+    v["results"]
+        .as_array()
+        .expect("results array")
+        .iter()
+        .filter(|r| r["workload"] == workload)
+        .collect()
+}
+
+/// The `vmas` of the rows (and skipped cells) of `workload` in `variant`, sorted.
+fn vma_counts(v: &Value, workload: &str, variant: &str) -> Vec<u64> {
+    let skipped = v["skipped"].as_array().cloned().unwrap_or_default();
+    let mut n: Vec<u64> = rows_of(v, workload)
+        .into_iter()
+        .chain(skipped.iter().filter(|k| k["workload"] == workload))
+        .filter(|r| r["variant"] == variant)
+        .map(|r| r["vmas"].as_u64().expect("vmas is a count"))
+        .collect();
+    n.sort_unstable();
+    n
+}
+
+#[test]
+fn the_issue_7_workloads_report_their_fields() {
+    let json = tmp("bench-issue7.json");
+    let plots = tmp("bench-issue7-plots");
+    let out = softmm(&[
+        "bench",
+        "--quick",
+        "--reps",
+        "1",
+        "--json",
+        json.to_str().expect("utf-8 path"),
+        "--plot",
+        plots.to_str().expect("utf-8 path"),
+        "--workloads",
+        "fault-churn,vma-lookup",
+        "mmap-at-scale",
+        "exit-many-vmas",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("msync(addr, 4096, MS_ASYNC)"), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+        .expect("valid JSON");
+    assert_eq!(v["quick"], true);
+
+    // fault-churn: quiet and churn rows at 2 threads per variant, each with its ratio.
+    let churn = rows_of(&v, "fault-churn");
+    assert_eq!(churn.len(), 6, "{churn:?}");
+    for variant in ["host", "PerVma", "Global"] {
+        for case in ["quiet", "churn"] {
+            let r = churn
+                .iter()
+                .find(|r| r["variant"] == variant && r["case"] == case)
+                .unwrap_or_else(|| panic!("no {variant} {case} row"));
+            assert_eq!(r["threads"], 2, "{r}");
+            assert!(r["ratio_to_quiet"].as_f64().is_some(), "{r}");
+            assert!(r.get("vmas").is_none(), "{r}");
+            if case == "quiet" {
+                assert_eq!(r["ratio_to_quiet"], 1.0, "{r}");
+            }
+        }
+    }
+
+    // Many-VMA workloads: one thread, the quick VMA counts, softmm in every cell and
+    // the host where it fits (reported as skipped where it does not).
+    for (workload, counts) in [
+        ("vma-lookup", vec![100, 1_000, 10_000]),
+        ("mmap-at-scale", vec![100, 1_000, 10_000]),
+        ("exit-many-vmas", vec![1_000, 10_000]),
+    ] {
+        for variant in ["host", "PerVma", "Global"] {
+            assert_eq!(
+                vma_counts(&v, workload, variant),
+                counts,
+                "{workload} {variant}"
+            );
+        }
+        for r in rows_of(&v, workload) {
+            assert_eq!(r["threads"], 1, "{r}");
+            assert!(r["ops"].as_u64().expect("ops") > 0, "{r}");
+            assert!(r["op"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+        }
+        assert!(
+            plots.join(format!("{workload}.svg")).exists(),
+            "{workload} plot"
+        );
+    }
+    assert!(plots.join("fault-churn.svg").exists());
+
+    // exit-many-vmas: every VMA torn down counts as an operation; softmm counts the
+    // RCU callbacks of the drop.
+    for r in rows_of(&v, "exit-many-vmas") {
+        let vmas = r["vmas"].as_u64().expect("vmas");
+        assert_eq!(r["ops"].as_u64(), Some(vmas), "one repetition: {r}");
+        if r["variant"] != "host" {
+            assert!(r["rcu_callbacks"].as_u64().is_some(), "{r}");
+        }
+    }
 }

@@ -9,15 +9,66 @@
 //! memory inside a mapping it made itself and has not unmapped, and stores only where it
 //! has not removed write permission. Each thread keeps its own list of mappings (a few
 //! entries; the lookup costs about a nanosecond, which the `translate` rows include).
+//! Reservations ([`Thread::reserve`]) are never loaded from or stored to, so anything
+//! may be mapped, protected or unmapped inside them.
+//!
+//! [`Machine::teardown`] forks: the child maps the VMAs and exits (see `exit.rs`).
 
 use std::{io, ptr::NonNull};
 
 use super::{
     HOST,
-    machine::{Machine, OpError, Thread},
+    machine::{Machine, OpError, Teardown, Thread},
 };
 
 const PAGE: usize = 4096;
+
+/// `vm.max_map_count`, or Linux's default when it cannot be read.
+fn max_map_count() -> u64 {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65530)
+}
+
+/// Involuntary context switches of the calling thread so far (`getrusage` with
+/// `RUSAGE_THREAD`): how often the scheduler took its CPU away to run something else.
+pub(crate) fn involuntary_switches() -> u64 {
+    // SAFETY: `rusage` is plain integers, for which all-zero is a valid value.
+    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `r` is a valid, writable rusage.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut r) } != 0 {
+        return 0;
+    }
+    r.ru_nivcsw as u64
+}
+
+/// Time the calling thread has spent runnable but waiting for a CPU (the second field of
+/// `/proc/thread-self/schedstat`), if the kernel reports it.
+pub(crate) fn runqueue_wait() -> Option<std::time::Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(std::time::Duration::from_nanos(ns))
+}
+
+/// How many more VMAs this process may map now: `vm.max_map_count` less the lines of
+/// `/proc/self/maps`.
+pub(crate) fn vma_headroom() -> u64 {
+    let now = std::fs::read_to_string("/proc/self/maps").map_or(0, |s| s.lines().count());
+    max_map_count().saturating_sub(now as u64)
+}
+
+/// Why the host cannot hold `vmas` more VMAs (plus `slack` for the workload's own
+/// mappings), if it cannot.
+pub(crate) fn vmas_do_not_fit(vmas: u64, slack: u64) -> Option<String> {
+    let room = vma_headroom();
+    (vmas + slack > room).then(|| {
+        format!(
+            "{vmas} VMAs do not fit: vm.max_map_count is {}, room for {room} more",
+            max_map_count()
+        )
+    })
+}
 
 /// The host kernel as a [`Machine`].
 #[derive(Debug, Default)]
@@ -29,6 +80,18 @@ impl Machine for Host {
     fn thread(&self) -> HostThread {
         HostThread::default()
     }
+
+    /// Fork a child that maps `vmas` VMAs and exits; the time from just before its
+    /// `_exit` to the return of our `waitpid` (the kernel's `exit_mmap` and the rest of
+    /// exit, then our wake-up), less the same for a child that maps none.
+    fn teardown(&self, vmas: u64) -> Result<Teardown, OpError> {
+        let base = super::exit::exit_to_wait(0)?;
+        let full = super::exit::exit_to_wait(vmas)?;
+        Ok(Teardown {
+            time: full.saturating_sub(base),
+            rcu_callbacks: None,
+        })
+    }
 }
 
 /// One live mapping of a [`HostThread`].
@@ -38,6 +101,8 @@ struct Mapping {
     len: usize,
     /// Sub-ranges `(offset, len)` made read-only by [`Thread::protect`].
     read_only: Vec<(usize, usize)>,
+    /// Made by [`Thread::reserve`]: never loaded from or stored to.
+    reserved: bool,
 }
 
 impl Mapping {
@@ -93,7 +158,7 @@ impl HostThread {
     ) -> Result<*mut u8, OpError> {
         let (i, off) = self.find(addr).ok_or_else(|| not_mapped(op, addr))?;
         let m = &self.maps[i];
-        let fits = off + len <= m.len;
+        let fits = off + len <= m.len && !m.reserved;
         let writable = !m
             .read_only
             .iter()
@@ -103,47 +168,99 @@ impl HostThread {
         }
         Ok(m.base.as_ptr().wrapping_add(off))
     }
+
+    /// A pointer to `len` bytes at `addr`, all inside one of our reservations, unless
+    /// that range is a whole mapping (which `unmap` drops from the list).
+    fn in_reservation(&self, op: &'static str, addr: u64, len: usize) -> Result<*mut u8, OpError> {
+        match self.find(addr) {
+            Some((i, off)) if self.maps[i].reserved && off + len <= self.maps[i].len => {
+                Ok(self.maps[i].base.as_ptr().wrapping_add(off))
+            }
+            _ => Err(not_mapped(op, addr)),
+        }
+    }
+
+    /// Whether `[addr, addr + len)` is exactly one of our mappings.
+    fn is_whole(&self, addr: u64, len: u64) -> Option<usize> {
+        match self.find(addr) {
+            Some((i, 0)) if self.maps[i].len == len as usize => Some(i),
+            _ => None,
+        }
+    }
+
+    fn mmap(&mut self, len: usize, prot: i32, flags: i32) -> Result<NonNull<u8>, OpError> {
+        // SAFETY: a fresh private anonymous mapping at an address the kernel chooses
+        // (no MAP_FIXED) cannot alias any memory Rust knows about; the arguments are
+        // valid.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, -1, 0) };
+        if p == libc::MAP_FAILED {
+            return Err(os_err("mmap"));
+        }
+        NonNull::new(p.cast::<u8>()).ok_or_else(|| os_err("mmap"))
+    }
 }
 
 impl Thread for HostThread {
     fn map(&mut self, len: u64) -> Result<u64, OpError> {
         let len = len as usize;
-        // SAFETY: a fresh private anonymous mapping at an address the kernel chooses
-        // cannot alias any memory Rust knows about; the arguments are valid.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(os_err("mmap"));
-        }
-        let base = NonNull::new(p.cast::<u8>()).ok_or_else(|| os_err("mmap"))?;
-        // SAFETY: advice on the mapping just made; it changes no contents.
-        if unsafe { libc::madvise(p, len, libc::MADV_NOHUGEPAGE) } != 0 {
-            return Err(os_err("madvise(MADV_NOHUGEPAGE)"));
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        let base = self.mmap(len, libc::PROT_READ | libc::PROT_WRITE, flags)?;
+        // A single page cannot hold a larger folio: the advice (a syscall) is skipped.
+        if len > PAGE {
+            // SAFETY: advice on the mapping just made; it changes no contents.
+            let r = unsafe { libc::madvise(base.as_ptr().cast(), len, libc::MADV_NOHUGEPAGE) };
+            if r != 0 {
+                return Err(os_err("madvise(MADV_NOHUGEPAGE)"));
+            }
         }
         self.maps.push(Mapping {
             base,
             len,
             read_only: Vec::new(),
+            reserved: false,
         });
         Ok(base.as_ptr() as u64)
     }
 
+    fn reserve(&mut self, len: u64) -> Result<u64, OpError> {
+        let len = len as usize;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+        let base = self.mmap(len, libc::PROT_NONE, flags)?;
+        self.maps.push(Mapping {
+            base,
+            len,
+            read_only: Vec::new(),
+            reserved: true,
+        });
+        Ok(base.as_ptr() as u64)
+    }
+
+    fn map_fixed(&mut self, addr: u64, len: u64) -> Result<(), OpError> {
+        let p = self.in_reservation("mmap(MAP_FIXED)", addr, len as usize)?;
+        let flags = libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: MAP_FIXED replaces only pages of one of our reservations (checked by
+        // `in_reservation`), which no load, store or reference ever reaches.
+        let q = unsafe { libc::mmap(p.cast(), len as usize, prot, flags, -1, 0) };
+        if q == libc::MAP_FAILED {
+            return Err(os_err("mmap(MAP_FIXED)"));
+        }
+        Ok(())
+    }
+
     fn unmap(&mut self, addr: u64, len: u64) -> Result<(), OpError> {
-        let i = match self.find(addr) {
-            Some((i, 0)) if self.maps[i].len == len as usize => i,
-            _ => return Err(not_mapped("munmap", addr)),
+        let Some(i) = self.is_whole(addr, len) else {
+            let p = self.in_reservation("munmap", addr, len as usize)?;
+            // SAFETY: pages inside one of our reservations (checked above), which nothing
+            // ever loads from or stores to; the reservation's record stays for its end.
+            if unsafe { libc::munmap(p.cast(), len as usize) } != 0 {
+                return Err(os_err("munmap"));
+            }
+            return Ok(());
         };
         let m = self.maps.swap_remove(i);
-        // SAFETY: the whole mapping, made by `map`, is dropped from our list first, so
-        // nothing can reach it afterwards.
+        // SAFETY: the whole mapping, made by `map` or `reserve`, is dropped from our list
+        // first, so nothing can reach it afterwards.
         if unsafe { libc::munmap(m.base.as_ptr().cast(), m.len) } != 0 {
             return Err(os_err("munmap"));
         }
@@ -151,11 +268,19 @@ impl Thread for HostThread {
     }
 
     fn protect(&mut self, addr: u64, len: u64, writable: bool) -> Result<(), OpError> {
+        let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
+        if let Ok(p) = self.in_reservation("mprotect", addr, len as usize) {
+            // SAFETY: inside one of our reservations, which nothing loads from or stores
+            // to whatever its protection (so nothing needs recording).
+            if unsafe { libc::mprotect(p.cast(), len as usize, prot) } != 0 {
+                return Err(os_err("mprotect"));
+            }
+            return Ok(());
+        }
         let p = self.ptr("mprotect", addr, len as usize, false)?;
         let (i, off) = self
             .find(addr)
             .ok_or_else(|| not_mapped("mprotect", addr))?;
-        let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
         // SAFETY: inside our own mapping (checked by `ptr`); a mapping made read-only is
         // recorded below before any later store is checked against it.
         if unsafe { libc::mprotect(p.cast(), len as usize, prot) } != 0 {
@@ -192,6 +317,17 @@ impl Thread for HostThread {
         let p = self.ptr("translate", addr, 1, false)?;
         // SAFETY: `p` is inside a live, readable mapping of ours (checked by `ptr`).
         std::hint::black_box(unsafe { p.read_volatile() });
+        Ok(())
+    }
+
+    fn lookup(&mut self, addr: u64) -> Result<(), OpError> {
+        let (i, off) = self.find(addr).ok_or_else(|| not_mapped("msync", addr))?;
+        let page = self.maps[i].base.as_ptr().wrapping_add(off & !(PAGE - 1));
+        // SAFETY: a page of one of our own private anonymous mappings; MS_ASYNC on it
+        // changes nothing (no file to write back) and reads or writes no memory.
+        if unsafe { libc::msync(page.cast(), PAGE, libc::MS_ASYNC) } != 0 {
+            return Err(os_err("msync"));
+        }
         Ok(())
     }
 

@@ -4,6 +4,8 @@
 //! Every mapping is private anonymous memory. Operations return an [`OpError`] instead of
 //! panicking: an unexpected failure (an errno, a signal) ends the bench with a message.
 
+use std::time::Duration;
+
 /// An operation of a workload failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{machine}: {op} failed: {detail}")]
@@ -16,6 +18,16 @@ pub struct OpError {
     pub detail: String,
 }
 
+/// The cost of tearing down an address space that held many VMAs
+/// ([`Machine::teardown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Teardown {
+    /// Time attributed to the VMAs (see the implementations for what is included).
+    pub time: Duration,
+    /// RCU callbacks the teardown queued, where the machine can count them.
+    pub rcu_callbacks: Option<u64>,
+}
+
 /// A memory manager with address spaces that threads share.
 pub(crate) trait Machine: Sync {
     /// One thread's handle.
@@ -23,15 +35,27 @@ pub(crate) trait Machine: Sync {
 
     /// A handle for the calling thread.
     fn thread(&self) -> Self::Thread;
+
+    /// Build a fresh address space (softmm) or process (host) holding `vmas` VMAs made
+    /// as [`fill_vmas`](super::scale::fill_vmas) makes them, then tear it down, timed.
+    fn teardown(&self, vmas: u64) -> Result<Teardown, OpError>;
 }
 
-/// One thread's operations. Addresses are those returned by [`Thread::map`] of the same
-/// handle.
+/// One thread's operations. Addresses are those returned by [`Thread::map`] or
+/// [`Thread::reserve`] of the same handle.
 pub(crate) trait Thread: Send {
     /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)`, 4 KiB pages
     /// only (the host side asks for no transparent huge pages).
     fn map(&mut self, len: u64) -> Result<u64, OpError>;
-    /// `munmap(addr, len)` of a whole mapping made by [`Thread::map`].
+    /// `mmap(NULL, len, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)`: address
+    /// space that is never loaded from or stored to. [`Thread::map_fixed`],
+    /// [`Thread::protect`] and [`Thread::unmap`] may carve it up.
+    fn reserve(&mut self, len: u64) -> Result<u64, OpError>;
+    /// `mmap(addr, len, PROT_READ|PROT_WRITE, MAP_FIXED|MAP_PRIVATE|MAP_ANONYMOUS)` inside
+    /// a reservation (never touched either).
+    fn map_fixed(&mut self, addr: u64, len: u64) -> Result<(), OpError>;
+    /// `munmap(addr, len)` of a whole mapping made by [`Thread::map`] or
+    /// [`Thread::reserve`], or of any range inside a reservation.
     fn unmap(&mut self, addr: u64, len: u64) -> Result<(), OpError>;
     /// `mprotect(addr, len, PROT_READ | (writable ? PROT_WRITE : 0))`.
     fn protect(&mut self, addr: u64, len: u64, writable: bool) -> Result<(), OpError>;
@@ -42,6 +66,10 @@ pub(crate) trait Thread: Send {
     /// Translate `addr` for reading: softmm's `Cpu::translate`; on the host, a one-byte
     /// load (the hardware MMU translates it).
     fn translate(&mut self, addr: u64) -> Result<(), OpError>;
+    /// Find the VMA containing `addr` (inside a reservation): softmm's
+    /// `AddressSpace::find_vma`; on the host `msync(addr, 4096, MS_ASYNC)`, whose only
+    /// work is `mmap_lock` read, `find_vma` and the unlock.
+    fn lookup(&mut self, addr: u64) -> Result<(), OpError>;
     /// Produce one zeroed 4 KiB page: softmm allocates a zeroed frame and frees it (what
     /// its fault path pays for the page); the host zeroes the resident page at `scratch`
     /// (`memset`, what the kernel's `clear_page` does).

@@ -17,18 +17,29 @@
 //! * In a run, every thread sets up its own disjoint region untimed, waits on a barrier,
 //!   then times its operations in batches ([`stats::Recorder`]); teardown is untimed.
 //!   The per-batch mean is one sample for p50/p99.
+//! * Some workloads are organised otherwise (`workload::Kind`): `fault-churn` times one
+//!   faulting thread while a second churns VMAs or idles (`churn.rs`); `vma-lookup`,
+//!   `mmap-at-scale` and `exit-many-vmas` run one thread among 1k to 1M VMAs, a cell per
+//!   VMA count (`scale.rs`; the host's exit is a forked child, `exit.rs`). Host cells
+//!   whose VMAs do not fit under `vm.max_map_count` are reported as skipped.
+//! * softmm is driven through its public API only (`AddressSpace`, `Cpu`,
+//!   `sync::rcu`), so a new VMA tree or lock scheme needs no change here.
 
+mod churn;
+#[expect(unsafe_code, reason = "fork, and the timing of a child's exit")]
+mod exit;
 #[expect(unsafe_code, reason = "real mmap, loads and stores on host memory")]
 mod host;
 mod machine;
 pub mod plot;
 pub mod report;
 mod run;
+mod scale;
 mod soft;
 pub mod stats;
 mod workload;
 
-pub use report::{Machine as MachineInfo, Report, ResultRow};
+pub use report::{Machine as MachineInfo, Report, ResultRow, Skipped};
 pub use run::{Options, run};
 pub use workload::{Workload, parse_workloads};
 

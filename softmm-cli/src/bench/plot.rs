@@ -1,9 +1,11 @@
 //! `--plot DIR`: one SVG chart per workload (plotters, SVG backend, no font files).
 //!
-//! A chart is a grouped bar chart: one group per thread count on the x axis, one bar per
-//! series (variant, or variant and case for `translate`) side by side, the height the
-//! aggregate throughput in operations per second. The y axis turns logarithmic when the
-//! bars differ by more than 20x, so a fast host row does not flatten softmm's.
+//! A chart is a grouped bar chart: one group per thread count (or, for the many-VMA
+//! workloads, per VMA count) on the x axis, one bar per series (variant, or variant and
+//! case for `translate` and `fault-churn`) side by side, the height the aggregate
+//! throughput in operations per second. The y axis turns logarithmic when the bars
+//! differ by more than 20x, so a fast host row does not flatten softmm's. Skipped cells
+//! are listed under the chart.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +15,10 @@ use plotters::{
     style::text_anchor::{HPos, Pos, VPos},
 };
 
-use super::{HOST, report::Report};
+use super::{
+    HOST,
+    report::{Report, ResultRow, count},
+};
 
 const W: u32 = 720;
 const H: u32 = 420;
@@ -34,8 +39,25 @@ struct Bar {
     series: String,
     /// Colour: by variant, lighter for each further case (translate's walk).
     colour: RGBColor,
-    threads: usize,
+    /// The x-axis group: "1 thread", "64k VMAs".
+    group: String,
+    /// Where the series goes in a group: (variant, case), so that the cases of one
+    /// variant stand side by side.
+    order: (usize, usize),
     value: f64,
+}
+
+/// The x-axis group of a row (and of a skipped cell).
+fn group(threads: usize, vmas: Option<u64>) -> String {
+    match (vmas, threads) {
+        (Some(n), _) => format!("{} VMAs", count(n)),
+        (None, 1) => "1 thread".to_string(),
+        (None, n) => format!("{n} threads"),
+    }
+}
+
+fn row_group(r: &ResultRow) -> String {
+    group(r.threads, r.vmas)
 }
 
 /// Write `DIR/<workload>.svg` for every workload of `report`; returns the files.
@@ -48,25 +70,40 @@ pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> 
         let rows = || report.results.iter().filter(|r| r.workload == name);
         let cases = unique(rows().map(|r| r.case.clone()));
         let bars: Vec<Bar> = rows()
-            .map(|r| Bar {
-                colour: colour(
-                    &r.variant,
-                    variants.iter().position(|v| *v == r.variant).unwrap_or(0),
-                    cases.iter().position(|c| *c == r.case).unwrap_or(0),
-                ),
+            .map(|r| {
+                let v = variants.iter().position(|v| *v == r.variant).unwrap_or(0);
+                let c = cases.iter().position(|c| *c == r.case).unwrap_or(0);
+                (r, v, c)
+            })
+            .map(|(r, v, c)| Bar {
+                colour: colour(&r.variant, v, c),
+                order: (v, c),
                 series: match &r.case {
                     Some(c) => format!("{} {c}", r.variant),
                     None => r.variant.clone(),
                 },
-                threads: r.threads,
+                group: row_group(r),
                 value: r.ops_per_s,
+            })
+            .collect();
+        let notes: Vec<String> = report
+            .skipped
+            .iter()
+            .filter(|k| k.workload == name)
+            .map(|k| {
+                format!(
+                    "{} at {}: not run ({})",
+                    k.variant,
+                    group(k.threads, k.vmas),
+                    k.reason
+                )
             })
             .collect();
         let path = dir.join(format!("{name}.svg"));
         let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
         {
             let root = SVGBackend::new(&path, (W, H)).into_drawing_area();
-            chart(&root, name, &bars).map_err(|e| fail(&e))?;
+            chart(&root, name, &bars, &notes).map_err(|e| fail(&e))?;
             root.present().map_err(|e| fail(&e))?;
         }
         files.push(path);
@@ -120,10 +157,27 @@ fn si(v: f64) -> String {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-fn chart(root: &DrawingArea<SVGBackend<'_>, Shift>, name: &str, bars: &[Bar]) -> DrawResult {
+fn chart(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    name: &str,
+    bars: &[Bar],
+    notes: &[String],
+) -> DrawResult {
     root.fill(&WHITE)?;
-    let series = unique(bars.iter().map(|b| b.series.clone()));
-    let groups = unique(bars.iter().map(|b| b.threads));
+    let (root, footer) = root.split_vertically(H - 16 * notes.len() as u32);
+    let note_style = ("sans-serif", 12).into_font().color(&BLACK);
+    for (i, n) in notes.iter().enumerate() {
+        footer.draw(&Text::new(
+            n.clone(),
+            (12, 16 * i as i32),
+            note_style.clone(),
+        ))?;
+    }
+    let root = &root;
+    let mut ordered: Vec<&Bar> = bars.iter().collect();
+    ordered.sort_by_key(|b| b.order);
+    let series = unique(ordered.iter().map(|b| b.series.clone()));
+    let groups = unique(bars.iter().map(|b| b.group.clone()));
     let max = bars.iter().map(|b| b.value).fold(1.0, f64::max);
     let min = bars
         .iter()
@@ -137,7 +191,12 @@ fn chart(root: &DrawingArea<SVGBackend<'_>, Shift>, name: &str, bars: &[Bar]) ->
         (0.0, max * 1.15)
     };
     let x = -0.5..groups.len() as f64 - 0.5;
-    let caption = format!("{name}: operations/s, all threads (higher is better)");
+    let what = match name {
+        "fault-churn" => "faults/s of the faulting thread",
+        "exit-many-vmas" => "VMAs torn down/s",
+        _ => "operations/s, all threads",
+    };
+    let caption = format!("{name}: {what} (higher is better)");
     let mut b = ChartBuilder::on(root);
     b.caption(caption, ("sans-serif", 18))
         .margin(12)
@@ -174,7 +233,7 @@ fn draw_bars<'a, Y>(
         Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
     >,
     series: &[String],
-    groups: &[usize],
+    groups: &[String],
     bars: &[Bar],
     floor: f64,
     width: f64,
@@ -191,7 +250,7 @@ where
         let mine: Vec<(usize, f64)> = bars
             .iter()
             .filter(|b| &b.series == name)
-            .filter_map(|b| Some((groups.iter().position(|&g| g == b.threads)?, b.value)))
+            .filter_map(|b| Some((groups.iter().position(|g| *g == b.group)?, b.value)))
             .collect();
         c.draw_series(mine.iter().map(|&(g, v)| {
             let x0 = bar_x(g, s);
@@ -222,11 +281,11 @@ where
     Ok(())
 }
 
-/// The x-axis labels ("1 thread", "2 threads") under each group, in pixels on `root`.
+/// The x-axis labels ("1 thread", "1M VMAs") under each group, in pixels on `root`.
 fn label_groups<'a, Y>(
     root: &DrawingArea<SVGBackend<'_>, Shift>,
     c: &ChartContext<'a, SVGBackend<'a>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
-    groups: &[usize],
+    groups: &[String],
     floor: f64,
 ) -> DrawResult
 where
@@ -236,14 +295,9 @@ where
         .into_font()
         .color(&BLACK)
         .pos(Pos::new(HPos::Center, VPos::Top));
-    for (g, &n) in groups.iter().enumerate() {
+    for (g, label) in groups.iter().enumerate() {
         let (px, py) = c.backend_coord(&(g as f64, floor));
-        let label = if n == 1 {
-            "1 thread".to_string()
-        } else {
-            format!("{n} threads")
-        };
-        root.draw(&Text::new(label, (px, py + 8), style.clone()))?;
+        root.draw(&Text::new(label.clone(), (px, py + 8), style.clone()))?;
     }
     Ok(())
 }

@@ -3,17 +3,23 @@
 use std::sync::Barrier;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use softmm::config::FaultLocking;
 
 use super::{
-    HOST,
-    host::Host,
+    HOST, churn,
+    host::{self, Host, HostThread},
     machine::{Machine, OpError, Thread},
-    report::{Report, ResultRow},
-    soft::Soft,
-    stats::{Recorder, Summary},
+    report::{Report, ResultRow, Skipped},
+    scale::{self, Filled},
+    soft::{Soft, SoftThread},
+    stats::{Recorder, Summary, median},
     variant_name, variants,
-    workload::Workload,
+    workload::{Kind, Workload},
 };
+
+/// VMAs a host cell needs besides the workload's: the process's threads, the workload's
+/// own mapping, a margin for libraries that map lazily.
+const HOST_VMA_SLACK: u64 = 256;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -24,89 +30,191 @@ pub struct Options {
     pub reps: u32,
     /// Small regions and few operations (tests, CI).
     pub quick: bool,
-    /// Thread counts every workload is run at.
+    /// Thread counts every per-thread workload is run at (`fault-churn` always runs at
+    /// 2, the many-VMA workloads at 1).
     pub threads: Vec<usize>,
 }
 
-/// The machine of a cell.
-#[derive(Debug)]
-enum CellMachine {
-    Host(Host),
-    Soft(Soft),
+/// What a cell is: (workload, variant, threads, VMAs), before its machine exists.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    workload: Workload,
+    /// `None`: the host.
+    variant: Option<FaultLocking>,
+    threads: usize,
+    vmas: Option<u64>,
 }
 
-/// One (workload, variant, threads) triple and its pooled samples.
+/// The cells of `w` (per thread count and VMA count: the host, then each softmm
+/// variant), and the host cells left out because the host cannot hold their VMAs.
+fn plan(w: Workload, opts: &Options) -> (Vec<Spec>, Vec<Skipped>) {
+    let counts: Vec<Option<u64>> = match w.vma_counts(opts.quick) {
+        [] => vec![None],
+        c => c.iter().copied().map(Some).collect(),
+    };
+    let (mut specs, mut skipped) = (Vec::new(), Vec::new());
+    for threads in w.threads(&opts.threads) {
+        for &vmas in &counts {
+            let spec = |variant| Spec {
+                workload: w,
+                variant,
+                threads,
+                vmas,
+            };
+            match vmas.and_then(|n| host::vmas_do_not_fit(n, HOST_VMA_SLACK)) {
+                Some(reason) => skipped.push(Skipped {
+                    workload: w.name().to_string(),
+                    case: w.case().map(str::to_string),
+                    variant: HOST.to_string(),
+                    threads,
+                    vmas,
+                    reason,
+                }),
+                None => specs.push(spec(None)),
+            }
+            specs.extend(variants().into_iter().map(|v| spec(Some(v))));
+        }
+    }
+    (specs, skipped)
+}
+
+/// The machine of a cell, with the VMAs a many-VMA workload keeps between runs.
+#[derive(Debug)]
+enum CellMachine {
+    Host(Host, Option<Filled<HostThread>>),
+    Soft(Soft, Option<Filled<SoftThread>>),
+}
+
+/// What one run of a cell measured.
+#[derive(Debug, Default)]
+struct RunOut {
+    /// The timed threads' recorders.
+    recs: Vec<Recorder>,
+    /// `fault-churn`: thread 1's rounds per second.
+    churn_rate: Option<f64>,
+    /// `exit-many-vmas`: the RCU callbacks the teardown queued.
+    rcu_callbacks: Option<u64>,
+}
+
+/// One cell and its pooled samples.
 #[derive(Debug)]
 struct Cell {
-    workload: Workload,
-    variant: &'static str,
-    threads: usize,
+    spec: Spec,
     machine: CellMachine,
     summary: Summary,
+    churn_rates: Vec<f64>,
+    rcu_callbacks: Option<u64>,
 }
 
 impl Cell {
-    fn run(&self, quick: bool) -> Result<Vec<Recorder>, OpError> {
-        match &self.machine {
-            CellMachine::Host(m) => run_once(m, self.workload, self.threads, quick),
-            CellMachine::Soft(m) => run_once(m, self.workload, self.threads, quick),
+    fn new(spec: Spec) -> Result<Self, OpError> {
+        let vmas = spec.vmas.unwrap_or(0);
+        let machine = match spec.variant {
+            None => CellMachine::Host(Host, None),
+            Some(v) => CellMachine::Soft(Soft::new(v, spec.threads, vmas)?, None),
+        };
+        Ok(Self {
+            spec,
+            machine,
+            summary: Summary::default(),
+            churn_rates: Vec::new(),
+            rcu_callbacks: None,
+        })
+    }
+
+    fn run(&mut self, quick: bool) -> Result<RunOut, OpError> {
+        match &mut self.machine {
+            CellMachine::Host(m, f) => run_cell(m, f, self.spec, quick),
+            CellMachine::Soft(m, f) => run_cell(m, f, self.spec, quick),
         }
     }
 
+    fn add(&mut self, out: RunOut) {
+        self.summary.add_run(&out.recs);
+        self.churn_rates.extend(out.churn_rate);
+        self.rcu_callbacks = self.rcu_callbacks.max(out.rcu_callbacks);
+    }
+
     fn row(mut self) -> ResultRow {
+        let w = self.spec.workload;
+        let variant = self.spec.variant.map_or(HOST, variant_name);
+        let churn = (!self.churn_rates.is_empty()).then(|| median(&self.churn_rates));
         ResultRow {
-            workload: self.workload.name().to_string(),
-            case: self.workload.case().map(str::to_string),
-            variant: self.variant.to_string(),
-            threads: self.threads,
+            workload: w.name().to_string(),
+            case: w.case().map(str::to_string),
+            op: w.op_label(self.spec.variant.is_none()).map(str::to_string),
+            variant: variant.to_string(),
+            threads: self.spec.threads,
+            vmas: self.spec.vmas,
             ops: self.summary.ops(),
             ns_per_op: self.summary.ns_per_op(),
             p50_ns: self.summary.quantile(0.50),
             p99_ns: self.summary.quantile(0.99),
             ops_per_s: self.summary.ops_per_s(),
+            ops_per_s_on_cpu: self.summary.ops_per_s_on_cpu(),
+            preemptions: self.summary.preemptions(),
+            ratio_to_quiet: None,
+            ratio_to_quiet_on_cpu: None,
+            churn_ops_per_s: churn.filter(|&r| r > 0.0),
+            rcu_callbacks: self.rcu_callbacks,
         }
     }
 }
 
-/// The cells of `w`: per thread count, the host, then each softmm variant.
-fn cells(w: Workload, threads: &[usize]) -> Result<Vec<Cell>, OpError> {
-    let mut out = Vec::new();
-    for &n in threads {
-        out.push(Cell {
-            workload: w,
-            variant: HOST,
-            threads: n,
-            machine: CellMachine::Host(Host),
-            summary: Summary::default(),
-        });
-        for v in variants() {
-            out.push(Cell {
-                workload: w,
-                variant: variant_name(v),
-                threads: n,
-                machine: CellMachine::Soft(Soft::new(v, n)?),
-                summary: Summary::default(),
-            });
+/// One run of a cell on `m`, by the workload's kind.
+fn run_cell<M: Machine>(
+    m: &M,
+    filled: &mut Option<Filled<M::Thread>>,
+    spec: Spec,
+    quick: bool,
+) -> Result<RunOut, OpError> {
+    let (w, vmas) = (spec.workload, spec.vmas.unwrap_or(0));
+    Ok(match w.kind() {
+        Kind::PerThread => RunOut {
+            recs: run_once(m, w, spec.threads, quick)?,
+            ..RunOut::default()
+        },
+        Kind::Churn { active } => {
+            let r = churn::run(m, w, active, quick)?;
+            RunOut {
+                recs: vec![r.faults],
+                churn_rate: Some(r.churn_rate),
+                rcu_callbacks: None,
+            }
         }
-    }
-    Ok(out)
+        Kind::Scaled => RunOut {
+            recs: vec![scale::run(m, filled, w, vmas, quick)?],
+            ..RunOut::default()
+        },
+        Kind::Teardown => {
+            let (rec, td) = scale::teardown(m, vmas)?;
+            RunOut {
+                recs: vec![rec],
+                churn_rate: None,
+                rcu_callbacks: td.rcu_callbacks,
+            }
+        }
+    })
 }
 
 /// Run every selected workload; progress goes to stderr when it is a terminal.
 pub fn run(opts: &Options) -> Result<Report, OpError> {
-    let per_workload = opts.threads.len() * (1 + variants().len());
-    let total = opts.workloads.len() * per_workload * (opts.reps as usize + 1);
-    let bar = ProgressBar::new(total as u64);
+    let plans: Vec<_> = opts.workloads.iter().map(|&w| plan(w, opts)).collect();
+    let runs: usize = plans.iter().map(|(s, _)| s.len()).sum();
+    let bar = ProgressBar::new((runs * (opts.reps as usize + 1)) as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg:28} [{bar:30}] {pos}/{len} runs, {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let mut rows = Vec::new();
-    for &w in &opts.workloads {
-        let mut cells = cells(w, &opts.threads)?;
+    let (mut rows, mut skipped) = (Vec::new(), Vec::new());
+    for (&w, (specs, left_out)) in opts.workloads.iter().zip(plans) {
+        let mut cells = specs
+            .into_iter()
+            .map(Cell::new)
+            .collect::<Result<Vec<_>, _>>()?;
         bar.set_message(format!("{} (warm-up)", w.label()));
-        for c in &cells {
+        for c in &mut cells {
             c.run(opts.quick)?;
             bar.inc(1);
         }
@@ -116,15 +224,43 @@ pub fn run(opts: &Options) -> Result<Report, OpError> {
             // Interleave: every cell once per repetition, from a rotating start.
             for k in 0..n {
                 let c = &mut cells[(rep + k) % n];
-                let recs = c.run(opts.quick)?;
-                c.summary.add_run(&recs);
+                let out = c.run(opts.quick)?;
+                c.add(out);
                 bar.inc(1);
             }
         }
         rows.extend(cells.into_iter().map(Cell::row));
+        skipped.extend(left_out);
     }
     bar.finish_and_clear();
-    Ok(Report::new(opts, rows))
+    set_ratios_to_quiet(&mut rows);
+    Ok(Report::new(opts, rows, skipped))
+}
+
+/// `fault-churn` rows: `ratio_to_quiet` = fault throughput over that of the `quiet` row
+/// of the same variant and threads (1 on the `quiet` rows themselves), and
+/// `ratio_to_quiet_on_cpu` the same on CPU time.
+fn set_ratios_to_quiet(rows: &mut [ResultRow]) {
+    let quiet: Vec<ResultRow> = rows
+        .iter()
+        .filter(|r| r.workload == Workload::FaultChurnQuiet.name())
+        .filter(|r| r.case.as_deref() == Workload::FaultChurnQuiet.case())
+        .cloned()
+        .collect();
+    let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b.filter(|&b| b > 0.0)?);
+    for r in rows
+        .iter_mut()
+        .filter(|r| r.workload == Workload::FaultChurn.name())
+    {
+        let Some(q) = quiet
+            .iter()
+            .find(|q| q.variant == r.variant && q.threads == r.threads)
+        else {
+            continue;
+        };
+        r.ratio_to_quiet = ratio(Some(r.ops_per_s), Some(q.ops_per_s));
+        r.ratio_to_quiet_on_cpu = ratio(r.ops_per_s_on_cpu, q.ops_per_s_on_cpu);
+    }
 }
 
 /// One run of `w` on `m` with `threads` threads: their recorders.
@@ -164,10 +300,12 @@ fn thread_run<M: Machine>(
     barrier.wait();
     let (ops, b) = (w.ops(quick), w.batch());
     let mut rec = Recorder::with_capacity((ops / b) as usize);
-    let timed = setup
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|r| timed(&mut t, w, r, ops, b, &mut rec));
+    let timed = rec.watch_preemptions(|rec| {
+        setup
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|r| timed(&mut t, w, r, ops, b, rec))
+    });
     barrier.wait();
     let down = setup.and_then(|r| w.teardown(&mut t, r));
     timed.and(down).map(|()| rec)

@@ -1,16 +1,21 @@
 //! The softmm side: one [`AddressSpace`] per cell, one [`Cpu`] per thread.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use softmm::{
     AddressSpace, Config, Cpu, Errno,
-    abi::{MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE},
+    abi::{
+        MADV_DONTNEED, MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_NONE, PROT_READ,
+        PROT_WRITE,
+    },
     config::FaultLocking,
     fault::Access,
+    sync::rcu,
 };
 
 use super::{
-    machine::{Machine, OpError, Thread},
+    machine::{Machine, OpError, Teardown, Thread},
+    scale::fill_vmas,
     variant_name,
 };
 
@@ -18,25 +23,33 @@ use super::{
 const PHYS_PER_THREAD: u64 = 64 << 20;
 /// Physical memory every machine has besides the per-thread share.
 const PHYS_SLACK: u64 = 64 << 20;
+/// VMAs a machine may hold besides those a many-VMA workload asks for.
+const VMA_SLACK: u64 = 1024;
 
 /// A softmm machine in one `Config` variant.
 #[derive(Debug)]
 pub(crate) struct Soft {
     mm: Arc<AddressSpace>,
+    config: Config,
     name: &'static str,
 }
 
 impl Soft {
-    /// A machine for `threads` threads in variant `v`.
-    pub(crate) fn new(v: FaultLocking, threads: usize) -> Result<Self, OpError> {
+    /// A machine for `threads` threads in variant `v`, room for `vmas` VMAs: its
+    /// `max_map_count` is the default (65530) or, where that is too small, `vmas` plus
+    /// some slack.
+    pub(crate) fn new(v: FaultLocking, threads: usize, vmas: u64) -> Result<Self, OpError> {
         let name = variant_name(v);
+        let default = Config::default();
         let config = Config {
             phys_mem_bytes: threads as u64 * PHYS_PER_THREAD + PHYS_SLACK,
             fault_locking: v,
-            ..Config::default()
+            max_map_count: default.max_map_count.max((vmas + VMA_SLACK) as usize),
+            ..default
         };
-        let mm = AddressSpace::new(config).map_err(|e| err(name, "AddressSpace::new", e))?;
-        Ok(Self { mm, name })
+        let mm =
+            AddressSpace::new(config.clone()).map_err(|e| err(name, "AddressSpace::new", e))?;
+        Ok(Self { mm, config, name })
     }
 }
 
@@ -61,6 +74,39 @@ impl Machine for Soft {
             name: self.name,
         }
     }
+
+    /// A fresh address space in this machine's `Config`, filled with `vmas` VMAs; the
+    /// time to drop its last `Arc` (`exit_mmap`: zap, free the tables, queue the frees)
+    /// and then `rcu::barrier()` (the queued frees run: the tree's last snapshot and
+    /// every VMA in it), and the RCU callbacks the drop queued (this thread's count,
+    /// before the barrier, which queues one of its own).
+    fn teardown(&self, vmas: u64) -> Result<Teardown, OpError> {
+        let name = self.name;
+        let mm = AddressSpace::new(self.config.clone())
+            .map_err(|e| err(name, "AddressSpace::new", e))?;
+        let mut t = SoftThread {
+            cpu: mm.cpu(),
+            name,
+        };
+        fill_vmas(&mut t, vmas)?;
+        drop(t);
+        if (mm.map_count() as u64) < vmas {
+            let detail = format!("{} VMAs after mapping {vmas}", mm.map_count());
+            return Err(err(name, "fill", detail));
+        }
+        if Arc::strong_count(&mm) != 1 {
+            return Err(err(name, "drop", "not the last Arc<AddressSpace>"));
+        }
+        let before = rcu::callbacks_queued();
+        let t0 = Instant::now();
+        drop(mm);
+        let queued = rcu::callbacks_queued() - before;
+        rcu::barrier();
+        Ok(Teardown {
+            time: t0.elapsed(),
+            rcu_callbacks: Some(queued),
+        })
+    }
 }
 
 /// One thread of a [`Soft`] machine.
@@ -77,6 +123,30 @@ impl Thread for SoftThread {
             .mm()
             .mmap(0, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             .map_err(|e| errno(self.name, "mmap", e))
+    }
+
+    fn reserve(&mut self, len: u64) -> Result<u64, OpError> {
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+        self.cpu
+            .mm()
+            .mmap(0, len, PROT_NONE, flags, -1, 0)
+            .map_err(|e| errno(self.name, "mmap", e))
+    }
+
+    fn map_fixed(&mut self, addr: u64, len: u64) -> Result<(), OpError> {
+        let prot = PROT_READ | PROT_WRITE;
+        self.cpu
+            .mm()
+            .mmap(
+                addr,
+                len,
+                prot,
+                MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .map(drop)
+            .map_err(|e| errno(self.name, "mmap(MAP_FIXED)", e))
     }
 
     fn unmap(&mut self, addr: u64, len: u64) -> Result<(), OpError> {
@@ -121,6 +191,13 @@ impl Thread for SoftThread {
             .map_err(|e| err(self.name, "translate", format!("{e:?}")))?;
         std::hint::black_box(pfn);
         Ok(())
+    }
+
+    fn lookup(&mut self, addr: u64) -> Result<(), OpError> {
+        let vma = self.cpu.mm().find_vma(addr);
+        std::hint::black_box(vma)
+            .map(drop)
+            .ok_or_else(|| err(self.name, "find_vma", format!("no VMA contains {addr:#x}")))
     }
 
     fn zero_frame(&mut self, _scratch: u64) -> Result<(), OpError> {

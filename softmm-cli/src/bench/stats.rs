@@ -6,12 +6,22 @@
 //!   mean latency one thread sees); the median over runs;
 //! * `ops_per_s`: per run, the sum over threads of each thread's rate during its timed
 //!   phase (aggregate throughput); the median over runs;
-//! * `p50`/`p99`: nearest-rank percentiles of all samples of all runs.
+//! * `p50`/`p99`: nearest-rank percentiles of all samples of all runs;
+//! * `preemptions`: per run, the involuntary context switches of the timed threads
+//!   during their timed phases (another process took the CPU); the median over runs;
+//! * `ops_per_s_on_cpu`: as `ops_per_s`, but each thread's timed time less the time it
+//!   spent runnable yet waiting for a CPU (`/proc/thread-self/schedstat`): preempted, or
+//!   woken and not yet running. Time asleep on a lock still counts, but the wait for a
+//!   CPU after the wake-up does not, so for a thread that blocks (Global under churn)
+//!   it understates what blocking costs on a busy machine; for paths that never block
+//!   it tells another process's CPU use apart from the workload's own interference.
 //!
 //! Medians over runs keep one disturbed repetition (another process, a migration) from
 //! moving the result; the percentiles show the spread inside runs.
 
 use std::time::{Duration, Instant};
+
+use super::host;
 
 /// The samples of one thread in one run.
 #[derive(Debug, Default, Clone)]
@@ -22,6 +32,11 @@ pub struct Recorder {
     pub ops: u64,
     /// Time spent in timed batches.
     pub busy: Duration,
+    /// Involuntary context switches during the timed phase, where counted
+    /// ([`Recorder::watch_preemptions`]).
+    pub preempted: Option<u64>,
+    /// Time spent waiting for a CPU during the timed phase, where the kernel reports it.
+    pub waited: Option<Duration>,
 }
 
 impl Recorder {
@@ -31,6 +46,18 @@ impl Recorder {
             samples: Vec::with_capacity(batches),
             ..Self::default()
         }
+    }
+
+    /// Run `timed` (the timed phase of this thread) and count the involuntary context
+    /// switches it suffered.
+    pub fn watch_preemptions<R>(&mut self, timed: impl FnOnce(&mut Self) -> R) -> R {
+        let (switches, waited) = (host::involuntary_switches(), host::runqueue_wait());
+        let r = timed(self);
+        self.preempted = Some(host::involuntary_switches().saturating_sub(switches));
+        self.waited = waited
+            .zip(host::runqueue_wait())
+            .map(|(a, b)| b.saturating_sub(a));
+        r
     }
 
     /// Time `f`, which performs `n` operations, as one sample.
@@ -55,10 +82,15 @@ pub struct Summary {
     run_ns: Vec<f64>,
     /// Per run: the sum of the threads' rates in ops/s.
     run_rate: Vec<f64>,
+    /// Per run where every thread counted them: the threads' involuntary switches.
+    run_preempted: Vec<f64>,
+    /// Per run where every thread measured its CPU waits: the sum of the threads' rates
+    /// on their time less those waits.
+    run_rate_on_cpu: Vec<f64>,
 }
 
 /// The median of `v` (the mean of the middle two for an even count); 0 when empty.
-fn median(v: &[f64]) -> f64 {
+pub fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_unstable_by(f64::total_cmp);
     match v.len() {
@@ -82,6 +114,23 @@ impl Summary {
             }
         }
         self.ops += ops;
+        if let Some(p) = threads.iter().map(|r| r.preempted).sum::<Option<u64>>() {
+            self.run_preempted.push(p as f64);
+        }
+        let on_cpu = threads
+            .iter()
+            .map(|r| {
+                let ns = r.busy.saturating_sub(r.waited?).as_nanos() as f64;
+                Some(if ns > 0.0 {
+                    r.ops as f64 * 1e9 / ns
+                } else {
+                    0.0
+                })
+            })
+            .sum::<Option<f64>>();
+        if let Some(rate) = on_cpu.filter(|_| ops > 0) {
+            self.run_rate_on_cpu.push(rate);
+        }
         if ops > 0 {
             self.run_ns.push(busy / ops as f64);
             self.run_rate.push(rate);
@@ -101,6 +150,17 @@ impl Summary {
     /// Aggregate operations per second, all threads (median over runs).
     pub fn ops_per_s(&self) -> f64 {
         median(&self.run_rate)
+    }
+
+    /// Aggregate operations per second on CPU time (median over runs), where measured.
+    pub fn ops_per_s_on_cpu(&self) -> Option<f64> {
+        (!self.run_rate_on_cpu.is_empty()).then(|| median(&self.run_rate_on_cpu))
+    }
+
+    /// Involuntary context switches of the timed threads per run (median over runs),
+    /// where counted.
+    pub fn preemptions(&self) -> Option<f64> {
+        (!self.run_preempted.is_empty()).then(|| median(&self.run_preempted))
     }
 
     /// The `q`-quantile (0 < q ≤ 1) of the samples, nearest rank.
@@ -123,6 +183,8 @@ mod tests {
             samples: samples.to_vec(),
             ops: samples.len() as u64,
             busy: Duration::from_nanos(busy_ns),
+            preempted: Some(1),
+            waited: Some(Duration::from_nanos(busy_ns / 2)),
         }
     }
 
@@ -148,6 +210,9 @@ mod tests {
         assert_eq!(s.ops(), 60);
         assert!((s.ops_per_s() - 2e7).abs() < 1.0);
         assert_eq!(s.ns_per_op(), 100.0);
+        // One switch per thread per run, and half of each thread's time waiting.
+        assert_eq!(s.preemptions(), Some(2.0));
+        assert!((s.ops_per_s_on_cpu().unwrap() - 4e7).abs() < 1.0);
     }
 
     #[test]

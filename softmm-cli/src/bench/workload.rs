@@ -1,11 +1,46 @@
 //! The named workloads: what one thread sets up, what it does per timed operation, and
 //! how it tears down. Each thread works in its own regions, disjoint from the others'.
+//!
+//! Most workloads are [`Kind::PerThread`]: every thread runs the same loop (this file).
+//! `fault-churn` pairs a faulting thread with a churning one (`churn.rs`); `vma-lookup`
+//! and `mmap-at-scale` run one thread in an address space already holding many VMAs, and
+//! `exit-many-vmas` times the teardown of such an address space (`scale.rs`).
+
+use std::time::Duration;
 
 use super::machine::{OpError, Thread};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
-const PAGE: u64 = 4 * KIB;
+pub(crate) const PAGE: u64 = 4 * KIB;
+
+/// VMA counts of `vma-lookup` and `mmap-at-scale`: 1k, 64k (decimal, so that the host's
+/// default `vm.max_map_count` of 65530 holds it too) and 1M.
+const SCALE_VMAS: [u64; 3] = [1_000, 64_000, 1_000_000];
+/// The same for `--quick`.
+const SCALE_VMAS_QUICK: [u64; 3] = [100, 1_000, 10_000];
+/// VMA counts of `exit-many-vmas`: the most the host holds (about), and 1M.
+const EXIT_VMAS: [u64; 2] = [64_000, 1_000_000];
+/// The same for `--quick`.
+const EXIT_VMAS_QUICK: [u64; 2] = [1_000, 10_000];
+
+/// How a workload's threads are organised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Every thread runs [`Workload::setup`], [`Workload::op`], [`Workload::teardown`]
+    /// on its own region.
+    PerThread,
+    /// Two threads: thread 0 runs `fault4k`'s loop; thread 1 churns VMAs in a region of
+    /// its own (`active`) or idles.
+    Churn {
+        /// Whether thread 1 churns.
+        active: bool,
+    },
+    /// One thread in an address space holding many VMAs (`scale.rs`).
+    Scaled,
+    /// One teardown of an address space holding many VMAs per run (`scale.rs`).
+    Teardown,
+}
 
 /// A benchmark row kind. `translate` is two rows, [`Workload::TranslateHit`] and
 /// [`Workload::TranslateWalk`], told apart by [`Workload::case`].
@@ -29,10 +64,22 @@ pub enum Workload {
     TranslateHit,
     /// Translate a random page among the 16384 faulted pages of a 64 MiB region.
     TranslateWalk,
+    /// `fault4k`'s loop in thread 0 while thread 1 idles (the baseline of
+    /// [`Workload::FaultChurn`]).
+    FaultChurnQuiet,
+    /// `fault4k`'s loop in thread 0 while thread 1 maps, protects and unmaps 16 KiB
+    /// again and again in a region of its own, in the same address space.
+    FaultChurn,
+    /// Find the VMA containing a random page among many VMAs.
+    VmaLookup,
+    /// `mmap` + `munmap` of 4 KiB anonymous memory (not fixed) among many VMAs.
+    MmapAtScale,
+    /// Tear down an address space that holds many VMAs.
+    ExitManyVmas,
 }
 
 /// Every workload, in table order.
-pub const ALL: [Workload; 8] = [
+pub const ALL: [Workload; 13] = [
     Workload::Fault4k,
     Workload::Zero4k,
     Workload::MmapMunmap,
@@ -41,10 +88,15 @@ pub const ALL: [Workload; 8] = [
     Workload::Dontneed,
     Workload::TranslateHit,
     Workload::TranslateWalk,
+    Workload::FaultChurnQuiet,
+    Workload::FaultChurn,
+    Workload::VmaLookup,
+    Workload::MmapAtScale,
+    Workload::ExitManyVmas,
 ];
 
 /// The names accepted on the command line, in order.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 11] = [
     "fault4k",
     "zero4k",
     "mmap-munmap",
@@ -52,6 +104,10 @@ pub const NAMES: [&str; 7] = [
     "mprotect-split-merge",
     "dontneed",
     "translate",
+    "fault-churn",
+    "vma-lookup",
+    "mmap-at-scale",
+    "exit-many-vmas",
 ];
 
 /// Parse workload names (all when `names` is empty), keeping table order and dropping
@@ -96,6 +152,10 @@ impl Workload {
             Workload::MprotectSplitMerge => "mprotect-split-merge",
             Workload::Dontneed => "dontneed",
             Workload::TranslateHit | Workload::TranslateWalk => "translate",
+            Workload::FaultChurnQuiet | Workload::FaultChurn => "fault-churn",
+            Workload::VmaLookup => "vma-lookup",
+            Workload::MmapAtScale => "mmap-at-scale",
+            Workload::ExitManyVmas => "exit-many-vmas",
         }
     }
 
@@ -104,6 +164,74 @@ impl Workload {
         match self {
             Workload::TranslateHit => Some("hit"),
             Workload::TranslateWalk => Some("walk"),
+            Workload::FaultChurnQuiet => Some("quiet"),
+            Workload::FaultChurn => Some("churn"),
+            _ => None,
+        }
+    }
+
+    /// How the workload's threads are organised.
+    pub(crate) fn kind(self) -> Kind {
+        match self {
+            Workload::FaultChurnQuiet => Kind::Churn { active: false },
+            Workload::FaultChurn => Kind::Churn { active: true },
+            Workload::VmaLookup | Workload::MmapAtScale => Kind::Scaled,
+            Workload::ExitManyVmas => Kind::Teardown,
+            _ => Kind::PerThread,
+        }
+    }
+
+    /// The thread counts the workload runs at, given those asked for.
+    pub(crate) fn threads(self, asked: &[usize]) -> Vec<usize> {
+        match self.kind() {
+            Kind::PerThread => asked.to_vec(),
+            Kind::Churn { .. } => vec![2],
+            Kind::Scaled | Kind::Teardown => vec![1],
+        }
+    }
+
+    /// The numbers of VMAs the workload runs with (empty: not a many-VMA workload).
+    pub(crate) fn vma_counts(self, quick: bool) -> &'static [u64] {
+        match (self.kind(), quick) {
+            (Kind::Scaled, false) => &SCALE_VMAS,
+            (Kind::Scaled, true) => &SCALE_VMAS_QUICK,
+            (Kind::Teardown, false) => &EXIT_VMAS,
+            (Kind::Teardown, true) => &EXIT_VMAS_QUICK,
+            _ => &[],
+        }
+    }
+
+    /// What the timed operation is, where softmm and the host do different things or
+    /// the workload name does not say it all.
+    pub(crate) fn op_label(self, host: bool) -> Option<&'static str> {
+        Some(match (self, host) {
+            (Workload::FaultChurnQuiet, _) => "first write to a 4 KiB page; thread 2 idle",
+            (Workload::FaultChurn, _) => {
+                "first write to a 4 KiB page; thread 2: mmap(MAP_FIXED) + mprotect + munmap \
+                 of 16 KiB in its own region, in a loop"
+            }
+            (Workload::VmaLookup, false) => "AddressSpace::find_vma (one RCU lookup)",
+            (Workload::VmaLookup, true) => {
+                "msync(addr, 4096, MS_ASYNC): syscall + mmap_lock read + find_vma, nothing else"
+            }
+            (Workload::MmapAtScale, _) => "mmap 4 KiB (not fixed) + munmap",
+            (Workload::ExitManyVmas, false) => {
+                "per VMA: drop the last Arc<AddressSpace> + rcu::barrier() (deferred frees \
+                 included)"
+            }
+            (Workload::ExitManyVmas, true) => {
+                "per VMA: child's _exit to parent's waitpid return, less the same for a \
+                 child without the VMAs"
+            }
+            _ => return None,
+        })
+    }
+
+    /// A time after which a run stops early (once it has timed 8 batches), for
+    /// operations whose cost grows with the VMA count.
+    pub(crate) fn budget(self, quick: bool) -> Option<Duration> {
+        match self.kind() {
+            Kind::Scaled => Some(Duration::from_millis(if quick { 10 } else { 100 })),
             _ => None,
         }
     }
@@ -121,6 +249,9 @@ impl Workload {
         let big = if quick { 4 * MIB } else { 64 * MIB };
         match self {
             Workload::Fault4k | Workload::TranslateWalk => big,
+            // Thread 0 of fault-churn runs fault4k; the others set up nothing here.
+            Workload::FaultChurnQuiet | Workload::FaultChurn => big,
+            Workload::VmaLookup | Workload::MmapAtScale | Workload::ExitManyVmas => 0,
             Workload::MprotectSplitMerge | Workload::TranslateHit => 64 * KIB,
             Workload::Zero4k | Workload::Dontneed => PAGE,
             Workload::MmapMunmap | Workload::MmapTouchMunmap => 0,
@@ -131,7 +262,13 @@ impl Workload {
     pub(crate) fn ops(self, quick: bool) -> u64 {
         let full = match self {
             // One op per page of the region: a run faults the region once.
-            Workload::Fault4k => return self.region_len(quick) / PAGE,
+            Workload::Fault4k | Workload::FaultChurnQuiet | Workload::FaultChurn => {
+                return self.region_len(quick) / PAGE;
+            }
+            // One teardown per run (the row's `ops` counts the VMAs torn down).
+            Workload::ExitManyVmas => return 1,
+            Workload::VmaLookup => 1 << 16,
+            Workload::MmapAtScale => 1 << 13,
             Workload::Zero4k => 1 << 16,
             Workload::MmapMunmap | Workload::MmapTouchMunmap => 1 << 14,
             Workload::MprotectSplitMerge => 1 << 13,
@@ -147,6 +284,7 @@ impl Workload {
         match self {
             Workload::TranslateHit | Workload::TranslateWalk => 64,
             Workload::Zero4k => 8,
+            Workload::VmaLookup => 16,
             _ => 1,
         }
     }
@@ -192,7 +330,9 @@ impl Workload {
     pub(crate) fn op<T: Thread>(self, t: &mut T, r: &Region, i: u64) -> Result<(), OpError> {
         const SMALL: u64 = 16 * KIB;
         match self {
-            Workload::Fault4k => t.touch(r.addr + i * PAGE),
+            Workload::Fault4k | Workload::FaultChurnQuiet | Workload::FaultChurn => {
+                t.touch(r.addr + i * PAGE)
+            }
             Workload::Zero4k => t.zero_frame(r.addr),
             Workload::MmapMunmap => {
                 let a = t.map(SMALL)?;
@@ -214,6 +354,8 @@ impl Workload {
             }
             Workload::TranslateHit => t.translate(r.addr),
             Workload::TranslateWalk => t.translate(r.addrs[(i % r.addrs.len() as u64) as usize]),
+            // Run by `scale.rs`, through `scaled_op`.
+            Workload::VmaLookup | Workload::MmapAtScale | Workload::ExitManyVmas => Ok(()),
         }
     }
 
@@ -227,7 +369,7 @@ impl Workload {
 }
 
 /// Marsaglia's xorshift64: cheap, deterministic page choices.
-fn xorshift(x: &mut u64) -> u64 {
+pub(crate) fn xorshift(x: &mut u64) -> u64 {
     *x ^= *x << 13;
     *x ^= *x >> 7;
     *x ^= *x << 17;
@@ -256,6 +398,34 @@ mod tests {
         for n in NAMES {
             assert!(parse_workloads(&[n.to_string()]).is_ok(), "{n}");
         }
+        let c = parse_workloads(&["fault-churn".into()]).unwrap();
+        assert_eq!(c, [Workload::FaultChurnQuiet, Workload::FaultChurn]);
+    }
+
+    #[test]
+    fn many_vma_workloads_run_at_one_thread_and_churn_at_two() {
+        for w in ALL {
+            let t = w.threads(&[1, 2]);
+            match w.kind() {
+                Kind::PerThread => {
+                    assert_eq!(t, [1, 2], "{w:?}");
+                    assert!(w.vma_counts(false).is_empty(), "{w:?}");
+                }
+                Kind::Churn { .. } => assert_eq!(t, [2], "{w:?}"),
+                Kind::Scaled | Kind::Teardown => {
+                    assert_eq!(t, [1], "{w:?}");
+                    assert!(w.vma_counts(false).contains(&1_000_000), "{w:?}");
+                    // Quick runs use fewer VMAs, every count smaller than the full one.
+                    for (q, f) in w.vma_counts(true).iter().zip(w.vma_counts(false)) {
+                        assert!(q < f, "{w:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            Workload::VmaLookup.vma_counts(false),
+            [1_000, 64_000, 1_000_000]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `softmm bench [--quick] [--reps N] [--json FILE] [--plot DIR] [WORKLOAD...]`: run the
-//! named workloads (all when none is named) on softmm in every `Config` variant and on the
-//! host kernel, and print a table with the softmm/host ratios.
+//! `softmm bench [--quick] [--reps N] [--json FILE] [--plot DIR] [--workloads A,B]
+//! [WORKLOAD...]`: run the named workloads (all when none is named) on softmm in every
+//! `Config` variant and on the host kernel, and print a table with the softmm/host
+//! ratios.
 //!
 //! Exit status: 0 after a complete run, 1 when an operation failed or an output file
 //! could not be written, 2 for an unknown workload or bad arguments.
@@ -24,15 +25,25 @@ pub struct BenchArgs {
     /// Write one SVG chart per workload into DIR.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+    /// Workloads, comma-separated (added to the positional ones).
+    #[arg(long = "workloads", value_name = "A,B", value_delimiter = ',')]
+    pub workload_list: Vec<String>,
     /// Workloads: fault4k, zero4k, mmap-munmap, mmap-touch-munmap, mprotect-split-merge,
-    /// dontneed, translate (all when none is given).
-    #[arg(value_name = "WORKLOAD")]
+    /// dontneed, translate, fault-churn, vma-lookup, mmap-at-scale, exit-many-vmas (all
+    /// when none is given; commas work too).
+    #[arg(value_name = "WORKLOAD", value_delimiter = ',')]
     pub workloads: Vec<String>,
 }
 
 /// Runs the command; see the module doc for the exit status.
 pub fn main(args: &BenchArgs) -> ExitCode {
-    let workloads = match bench::parse_workloads(&args.workloads) {
+    let names: Vec<String> = args
+        .workloads
+        .iter()
+        .chain(&args.workload_list)
+        .cloned()
+        .collect();
+    let workloads = match bench::parse_workloads(&names) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("softmm bench: {e}");
