@@ -11,7 +11,10 @@ target=x86_64-unknown-linux-gnu
 export RUSTFLAGS="-Zsanitizer=thread --cfg crossbeam_sanitize_thread"
 export RUSTDOCFLAGS="$RUSTFLAGS"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
-cargo +nightly test -Zbuild-std --target "$target" --target-dir target/tsan -p softmm --lib
+# Single-threaded heavyweights (100k VMAs, the tree's differential test) are skipped: they
+# race with nothing and take minutes under TSan.
+cargo +nightly test -Zbuild-std --target "$target" --target-dir target/tsan -p softmm --lib -- \
+  --skip exit_with_100k_vmas --skip differential --skip million
 cargo +nightly build -Zbuild-std --target "$target" --target-dir target/tsan --release -p softmm-cli
 "target/tsan/$target/release/softmm" stress --threads 2 --seconds "${TSAN_SECONDS:-20}" --spaces 1
 "target/tsan/$target/release/softmm" stress --threads 4 --spaces 2 --ops 20000
