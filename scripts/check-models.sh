@@ -14,6 +14,7 @@ MODELS=(
   "rcu_synchronize_waits_for_reader:rcu_no_grace_period"
   "table_free_waits_for_walker:early_table_free"
   "racing_faults_install_one_frame:fault_skip_pte_recheck"
+  "tree_readers_see_old_or_new:tree_early_free"
 )
 checkers=("$@")
 [ ${#checkers[@]} -eq 0 ] && checkers=(loom shuttle)
