@@ -15,6 +15,7 @@
 //! | `racing_faults_install_one_frame` | a fault re-checks the PTE under the PTL | `fault_skip_pte_recheck` |
 //! | `vma_read_lock_excludes_the_epoch_writer` | no reader holds a VMA its writer locked in this epoch | `vma_lock_skip_seq` |
 //! | `fault_under_vma_lock_vs_munmap` | munmap write-locks the VMA: no page is left mapped after it returns | `munmap_skip_vma_lock` |
+//! | `tree_readers_see_old_or_new` | VMA-tree nodes replaced by a commit are freed only after RCU | `tree_early_free` |
 #![cfg(any(loom, shuttle))]
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use softmm::{
     pgtable::{Gather, Model, PageTable, Pte, bits},
     sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
     vma::lock::VmaLock,
+    vma::{Backing, VM_READ, Vma, VmaTree},
 };
 
 /// Run `f` under the configured checker (loom: at most `preemptions` preemptions per
@@ -259,5 +261,54 @@ fn fault_under_vma_lock_vs_munmap() {
             baseline,
             "a fault installed a page after munmap had zapped the range"
         );
+    });
+}
+
+#[test]
+fn tree_readers_see_old_or_new() {
+    // Model builds give tree nodes 4 entries: five VMAs make two leaves under a root,
+    // and the edit below copies the root and both leaves, splits nothing but refills
+    // one leaf to the brim, then rebalances the other (entries move between leaves).
+    // Nodes freed in model builds are poisoned (and leaked), and every node a reader
+    // enters is checked for the poison.
+    check(3, || {
+        let vma = |s: u64, e: u64| Arc::new(Vma::new(s, e, VM_READ, s >> 12, Backing::Anon));
+        let tree = Arc::new(VmaTree::new());
+        let mut e = tree.edit();
+        for s in [0x1000, 0x3000, 0x5000, 0x7000, 0x9000] {
+            e.insert(vma(s, s + 0x1000));
+        }
+        e.commit();
+        let reader = {
+            let tree = Arc::clone(&tree);
+            spawn(move || {
+                let g = rcu::read_lock();
+                let at = |a: u64| tree.find(a, &g).map(|v| (v.start, v.end));
+                // Replaced by its two halves: the old VMA or the new half.
+                let r = at(0x1400);
+                assert!(
+                    matches!(r, Some((0x1000, 0x2000) | (0x1000, 0x1800))),
+                    "{r:x?}"
+                );
+                // Untouched, though its entry moves to the other leaf.
+                assert_eq!(at(0x5400), Some((0x5000, 0x6000)));
+                // Removed: the old VMA or nothing.
+                let r = at(0x9400);
+                assert!(matches!(r, Some((0x9000, 0xa000)) | None), "{r:x?}");
+                drop(g);
+            })
+        };
+        let mut e = tree.edit();
+        let old = e.find(0x1000).unwrap();
+        e.remove(&old);
+        e.insert(vma(0x1000, 0x1800));
+        e.insert(vma(0x1800, 0x2000));
+        let gone = e.find(0x9000).unwrap();
+        e.remove(&gone);
+        e.commit();
+        assert!(old.is_detached() && gone.is_detached());
+        // Let the batch run (after the reader's grace period).
+        rcu::synchronize();
+        reader.join().unwrap();
     });
 }

@@ -27,10 +27,17 @@
 //!   version, all written before the store: never a mix.
 //! * **Freeing**: the published nodes an edit replaced are unlinked by that store and
 //!   freed by **one** RCU callback per commit, after a grace period. The removed VMAs
-//!   are marked detached at commit; the replaced leaves hold their last references, so
-//!   they are freed in that same batch. An edit dropped without commit frees only its
+//!   are marked detached at commit, and the counts the tree held of them are dropped
+//!   in that same batch. An edit dropped without commit frees only its
 //!   private nodes (nobody else ever saw them). Dropping the tree frees every node
 //!   through one callback (exit: one batch however many VMAs).
+//! * **VMA references**: the tree owns one strong count of each VMA of the published
+//!   version, held by no slot in particular: leaf slots are bitwise copies that own
+//!   nothing, so copying a leaf or freeing one touches no VMA. An edit logs the count
+//!   passed to each `insert` (the tree's at commit, dropped on abort) and, for each
+//!   `remove`, one count owed (dropped with the commit's batch; nothing on abort).
+//!   Per VMA the counts then add up: published + inserted − removed = in the new
+//!   version. Readers get `&Arc<Vma>` into a slot; the VMA outlives their guard.
 //! * **Iteration** is over one version (one root load), hence consistent; a point
 //!   lookup returns a VMA that was in the tree at some instant during the call, maybe
 //!   one being replaced (the per-VMA lock and a range re-check tell the fault path).
@@ -43,16 +50,20 @@
 mod edit;
 mod gap;
 mod node;
+mod ptr;
+#[cfg(not(any(loom, shuttle)))]
+mod spare;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod v1;
 mod view;
 
-use std::{marker::PhantomData, sync::Arc};
+use std::{marker::PhantomData, mem::ManuallyDrop, sync::Arc};
 
 pub use edit::TreeEdit;
-use node::{Leaf, NodePtr, NodeRef};
+use node::Leaf;
+use ptr::{NodePtr, NodeRef};
 use view::View;
 
 use super::Vma;
@@ -69,17 +80,30 @@ pub struct VmaTree {
     _owns: PhantomData<Leaf>,
 }
 
-/// Nodes unlinked from the published tree, to free after a grace period.
+/// What an edit did that its commit or its abort settles (see "VMA references").
+enum Entry {
+    /// A published node replaced by a private copy, or merged away: freed after the
+    /// grace period of the commit that unlinked it; still published after an abort.
+    Replaced(NodePtr),
+    /// A VMA taken out: one count owed, dropped after the commit's grace period;
+    /// nothing is owed after an abort (the published version still holds it).
+    Removed(ManuallyDrop<Arc<Vma>>),
+    /// The count passed to `insert`: the tree's once committed, dropped on abort.
+    Inserted(ManuallyDrop<Arc<Vma>>),
+}
+
+/// What to free after a grace period.
 enum Garbage {
-    /// Nodes replaced by one commit (each alone: their children live on).
-    Nodes(Vec<NodePtr>),
-    /// A whole tree.
+    /// A commit's log: its replaced nodes (each alone: their children live on) and the
+    /// counts owed for removed VMAs.
+    Log(Vec<Entry>),
+    /// A whole tree, with the counts of its VMAs.
     Tree(NodePtr),
 }
 
 // SAFETY: a `Garbage` is the only handle left to its nodes (they are unlinked, and only
 // the callback that owns it frees them), so moving it to the thread that runs the
-// callback moves ownership; freeing a leaf drops `Arc<Vma>`s, which are Send + Sync
+// callback moves ownership; freeing it drops `Arc<Vma>`s, which are Send + Sync
 // (checked below).
 unsafe impl Send for Garbage {}
 
@@ -89,20 +113,28 @@ const _: fn() = || {
 };
 
 impl Garbage {
-    /// Free the nodes.
+    /// Free it.
     ///
     /// # Safety
-    /// 1. Nobody can reach them any more: a grace period has passed since they were
-    ///    unlinked from the published tree.
+    /// 1. Nobody can reach the nodes any more: a grace period has passed since they were
+    ///    unlinked from the published tree (and so since the removed VMAs were).
+    /// 2. The counts are owed: the log is that of a committed edit, or the tree is the
+    ///    current version of a dropped `VmaTree`.
     unsafe fn free(self) {
         match self {
-            Garbage::Nodes(nodes) => {
-                for n in nodes {
-                    // SAFETY: (1); each node is listed once.
-                    unsafe { n.free() };
+            Garbage::Log(log) => {
+                for e in log {
+                    match e {
+                        // SAFETY: (1); each node is logged once.
+                        Entry::Replaced(n) => unsafe { n.free() },
+                        // (2): this count is owed.
+                        Entry::Removed(v) => drop(ManuallyDrop::into_inner(v)),
+                        // The tree holds this count now.
+                        Entry::Inserted(_) => {}
+                    }
                 }
             }
-            // SAFETY: (1), for every node of the tree.
+            // SAFETY: (1), (2), for every node of the tree.
             Garbage::Tree(root) => unsafe { root.free_tree() },
         }
     }

@@ -1,13 +1,14 @@
 //! The writer's side: a pending version of the tree built by path copying, published
 //! by one store at commit.
 
-use std::sync::Arc;
+use std::{mem::ManuallyDrop, sync::Arc};
 
 use super::{
     super::Vma,
-    Garbage, VmaTree,
+    Entry, Garbage, VmaTree,
     gap::GapSearch,
-    node::{CAP, Internal, Leaf, MAX_HEIGHT, MIN, Node, NodeMut, NodePtr, NodeRef, Summary},
+    node::{CAP, Internal, Leaf, MAX_HEIGHT, MIN, Summary},
+    ptr::{Node, NodeMut, NodePtr, NodeRef},
     view::View,
 };
 use crate::sync::{Ordering, rcu, rcu::RcuGuard};
@@ -33,31 +34,31 @@ pub struct TreeEdit<'t> {
     generation: u64,
     /// Pending number of VMAs.
     len: usize,
-    /// Published nodes replaced by private copies (or merged away): freed after a grace
-    /// period once the commit has unlinked them.
-    retired: Vec<NodePtr>,
-    /// VMAs taken out, to mark detached at commit unless put back.
-    removed: Vec<Arc<Vma>>,
+    /// What commit or abort must settle: published nodes replaced by private copies
+    /// (or merged away), the counts owed for removed VMAs, the counts of inserted ones.
+    log: Vec<Entry>,
     /// Set once published: then the private nodes belong to the tree.
     committed: bool,
 }
 
-/// The path of a descent: `at[d]` is the (private) internal node at depth `d` and the
-/// child taken in it.
+/// The path of a descent: `node[d]` is the (private) internal node at depth `d` and
+/// `child[d]` the child taken in it.
 struct Path {
-    at: [(NodePtr, usize); MAX_HEIGHT],
+    node: [NodePtr; MAX_HEIGHT],
+    child: [u8; MAX_HEIGHT],
     depth: usize,
 }
 
 impl Path {
     fn push(&mut self, n: NodePtr, i: usize) {
-        self.at[self.depth] = (n, i);
+        self.node[self.depth] = n;
+        self.child[self.depth] = i as u8;
         self.depth += 1;
     }
 
     fn pop(&mut self) -> Option<(NodePtr, usize)> {
         self.depth = self.depth.checked_sub(1)?;
-        Some(self.at[self.depth])
+        Some((self.node[self.depth], usize::from(self.child[self.depth])))
     }
 }
 
@@ -179,8 +180,7 @@ impl VmaTree {
             generation: h.generation() + 1,
             len: usize::try_from(h.total()).expect("VMA count fits usize"),
             guard,
-            retired: Vec::new(),
-            removed: Vec::new(),
+            log: Vec::new(),
             committed: false,
         }
     }
@@ -204,7 +204,8 @@ impl TreeEdit<'_> {
         unsafe { n.hdr() }.generation() == self.generation
     }
 
-    /// `n` itself if private, else a private copy of it (`n` is then retired).
+    /// `n` itself if private, else a private copy of it (`n` is then logged, to free
+    /// after the commit's grace period).
     fn own(&mut self, n: NodePtr) -> NodePtr {
         if self.is_private(n) {
             return n;
@@ -212,7 +213,11 @@ impl TreeEdit<'_> {
         // SAFETY: `n` is published (reachable from `base`, kept allocated by the guard)
         // and never written.
         let copy = unsafe { n.copy(self.generation) };
-        self.retired.push(n);
+        if self.log.capacity() == 0 {
+            // One allocation for a typical edit: a path of copies and a few VMAs.
+            self.log.reserve(16);
+        }
+        self.log.push(Entry::Replaced(n));
         copy
     }
 
@@ -220,7 +225,8 @@ impl TreeEdit<'_> {
     fn descend(&mut self, key: u64) -> (Path, NodePtr) {
         self.root = self.own(self.root);
         let mut path = Path {
-            at: [(self.root, 0); MAX_HEIGHT],
+            node: [self.root; MAX_HEIGHT],
+            child: [0; MAX_HEIGHT],
             depth: 0,
         };
         let mut n = self.root;
@@ -275,7 +281,11 @@ impl TreeEdit<'_> {
         // SAFETY: the descent made `leaf` private; no other reference to it exists.
         let l = unsafe { Self::leaf_mut(leaf) };
         let pos = l.rank_lt(vma.start);
-        let split = insert_or_split(l, pos, vma);
+        // SAFETY: a bitwise copy of the `Arc` for the slot, which owns no count (module
+        // docs of `tree`); the count passed in is logged and dropped only on abort.
+        let slot = unsafe { std::ptr::read(&vma) };
+        let split = insert_or_split(l, pos, slot);
+        self.log.push(Entry::Inserted(ManuallyDrop::new(vma)));
         self.len += 1;
         self.fix_after_insert(path, leaf, split);
     }
@@ -324,7 +334,8 @@ impl TreeEdit<'_> {
         );
         let old = l.remove(pos);
         debug_assert!(Arc::ptr_eq(&old, vma));
-        self.removed.push(old);
+        // The slot's copy stands for the count the tree (or this edit) held.
+        self.log.push(Entry::Removed(old));
         self.len -= 1;
         self.fix_after_remove(path, leaf);
     }
@@ -516,7 +527,7 @@ impl TreeEdit<'_> {
     pub fn commit(mut self) {
         if self.root == self.base {
             // Nothing changed: nothing to publish or free.
-            debug_assert!(self.removed.is_empty());
+            debug_assert!(self.log.is_empty());
             return;
         }
         let len = u64::try_from(self.len).expect("VMA count fits u64");
@@ -537,22 +548,11 @@ impl TreeEdit<'_> {
             "two edits of one VMA tree overlapped (mmap_lock not held for write)"
         );
         self.committed = true;
-        let removed = std::mem::take(&mut self.removed);
-        let now = self.view();
-        for v in &removed {
-            // A VMA removed and re-inserted (unchanged) by the same edit stays attached.
-            if !now
-                .starting_at(v.start)
-                .is_some_and(|cur| Arc::ptr_eq(cur, v))
-            {
-                v.mark_detached();
-            }
-        }
-        // The replaced leaves still hold references to the removed VMAs (those only
-        // this edit ever held are dropped now: no reader saw them): the VMAs are freed
-        // with the nodes, in the same batch.
-        drop(removed);
-        let garbage = Garbage::Nodes(std::mem::take(&mut self.retired));
+        let log = std::mem::take(&mut self.log);
+        self.detach_removed(&log);
+        // One batch: the replaced nodes, and the counts owed for removed VMAs (for
+        // most of them the last ones). Inserted VMAs' counts now belong to the tree.
+        let garbage = Garbage::Log(log);
         if cfg!(mutant = "tree_early_free") {
             // MUTANT: free the replaced nodes at once, as if no reader could be in them.
             // SAFETY: none (this is the bug the models must catch).
@@ -562,9 +562,38 @@ impl TreeEdit<'_> {
             self.guard.defer(move || {
                 // SAFETY: the nodes were unlinked by the store above, before this
                 // callback was queued, so it runs after every reader that could reach
-                // them has left; nobody else frees them.
+                // them (or the removed VMAs through them) has left; nobody else frees
+                // them, and the counts are owed (module docs of `tree`).
                 unsafe { garbage.free() }
             });
+        }
+    }
+
+    /// Mark the VMAs this (published) edit removed detached, except those it put back.
+    fn detach_removed(&self, log: &[Entry]) {
+        if !log.iter().any(|e| matches!(e, Entry::Removed(_))) {
+            return;
+        }
+        let mut back: Vec<*const Vma> = log
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Inserted(v) => Some(Arc::as_ptr(v)),
+                Entry::Replaced(_) | Entry::Removed(_) => None,
+            })
+            .collect();
+        back.sort_unstable();
+        let now = self.view();
+        for e in log {
+            if let Entry::Removed(v) = e {
+                // Put back (the same VMA, inserted again) and still there at the end.
+                let kept = back.binary_search(&Arc::as_ptr(v)).is_ok()
+                    && now
+                        .starting_at(v.start)
+                        .is_some_and(|cur| Arc::ptr_eq(cur, v));
+                if !kept {
+                    v.mark_detached();
+                }
+            }
         }
     }
 
@@ -587,10 +616,17 @@ impl TreeEdit<'_> {
 }
 
 impl Drop for TreeEdit<'_> {
-    /// An edit dropped without commit frees only its private copies.
+    /// An edit dropped without commit frees only its private copies (and the VMAs it
+    /// inserted); the published version is untouched and still counts what it holds.
     fn drop(&mut self) {
-        if !self.committed {
-            self.free_private(self.root);
+        if self.committed {
+            return;
+        }
+        self.free_private(self.root);
+        for e in self.log.drain(..) {
+            if let Entry::Inserted(v) = e {
+                drop(ManuallyDrop::into_inner(v));
+            }
         }
     }
 }
@@ -600,8 +636,7 @@ impl std::fmt::Debug for TreeEdit<'_> {
         f.debug_struct("TreeEdit")
             .field("len", &self.len)
             .field("generation", &self.generation)
-            .field("retired", &self.retired.len())
-            .field("removed", &self.removed.len())
+            .field("log", &self.log.len())
             .finish_non_exhaustive()
     }
 }

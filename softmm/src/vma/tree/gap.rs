@@ -22,7 +22,7 @@
 use super::{
     super::Vma,
     MAX_START_GAP,
-    node::{Node, NodeRef},
+    ptr::{Node, NodeRef},
     view::{Cursor, View},
 };
 

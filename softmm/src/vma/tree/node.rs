@@ -1,22 +1,26 @@
-//! Node layout: leaves of VMAs and internal nodes of children with their gap summaries;
-//! allocation, copying and freeing.
+//! Node layout: leaves of VMAs and internal nodes of children with their gap
+//! summaries, and the operations on one node (search, insert, remove, split, copy).
 //!
 //! A node is a `Leaf` or an `Internal`, both `#[repr(C)]` with a [`Header`] first, and
-//! is handled through a [`NodePtr`] (a pointer to that header, derived from the `Box` of
-//! the whole node so that it may be cast back). Its height (0 for a leaf) never changes.
+//! is handled through a `ptr::NodePtr` (a pointer to that header, derived from the
+//! allocation of the whole node so that it may be cast back). Its height (0 for a leaf)
+//! never changes.
 //!
 //! Two states, told apart by the header's generation (see the module docs of `tree`):
 //! * **private**: allocated by the pending edit whose generation it carries; reachable
-//!   from no published root; the edit reads and writes it through [`NodePtr::get_mut`].
+//!   from no published root; the edit reads and writes it through `NodePtr::get_mut`.
 //! * **published** (or retired): immutable until freed; anyone holding an RCU guard
-//!   taken before it was retired reads it through a [`NodeRef`].
+//!   taken before it was retired reads it through a `ptr::NodeRef`.
 //!
 //! Unused slots keep the search keys (`Leaf::start`, `Internal::first`) at `u64::MAX`,
 //! so a rank can scan the whole fixed-size array without looking at the length first.
 
-use std::{marker::PhantomData, ptr::NonNull, sync::Arc};
+use std::{
+    mem::{self, ManuallyDrop, MaybeUninit},
+    sync::Arc,
+};
 
-use super::super::Vma;
+use super::{super::Vma, ptr::NodePtr};
 #[cfg(any(loom, shuttle))]
 use crate::sync::{AtomicU64, Ordering};
 
@@ -33,33 +37,44 @@ pub(super) const CAP: usize = if cfg!(any(test, loom, shuttle)) {
 /// root holds at least 2). With `MIN >= 2` the height is at most `log2(VMAs) + 1`.
 pub(super) const MIN: usize = if CAP / 4 > 2 { CAP / 4 } else { 2 };
 
-/// Levels the fixed-size paths and cursors hold: 2^47 VMAs at the least fill.
-pub(super) const MAX_HEIGHT: usize = 48;
+/// Levels the fixed-size paths and cursors hold: a non-root node has at least `MIN`
+/// entries, so this many levels hold more than 2^40 VMAs (a root split past it panics).
+pub(super) const MAX_HEIGHT: usize = if MIN >= 4 { 24 } else { 44 };
 
 /// Value of the canary of a freed node (models only).
 #[cfg(any(loom, shuttle))]
-const POISON: u64 = 0xdead_dead;
+pub(super) const POISON: u64 = 0xdead_dead;
 /// Value of the canary of a live node (models only).
 #[cfg(any(loom, shuttle))]
 const ALIVE: u64 = 0xa11e;
 
-/// Number of `keys[..len]` that are `<= key` (unused slots hold `u64::MAX`).
+/// Number of `keys[..len]` that are `<= key`: a branch-free binary search over the
+/// whole array (`CAP` is a power of two; `keys` ascend and unused slots hold
+/// `u64::MAX`, so they never count but for `key == u64::MAX`, hence the clamp).
 #[inline]
 fn rank_le(keys: &[u64; CAP], len: usize, key: u64) -> usize {
-    keys.iter()
-        .map(|&k| usize::from(k <= key))
-        .sum::<usize>()
-        .min(len)
+    let mut i = 0;
+    let mut step = CAP / 2;
+    while step > 0 {
+        i += step * usize::from(keys[i + step] <= key);
+        step /= 2;
+    }
+    (i + usize::from(keys[i] <= key)).min(len)
 }
 
-/// Number of `keys[..len]` that are `< key`.
+/// Number of `keys[..len]` that are `< key` (as [`rank_le`]).
 #[inline]
 fn rank_lt(keys: &[u64; CAP], len: usize, key: u64) -> usize {
-    keys.iter()
-        .map(|&k| usize::from(k < key))
-        .sum::<usize>()
-        .min(len)
+    let mut i = 0;
+    let mut step = CAP / 2;
+    while step > 0 {
+        i += step * usize::from(keys[i + step] < key);
+        step /= 2;
+    }
+    (i + usize::from(keys[i] < key)).min(len)
 }
+
+const _: () = assert!(CAP.is_power_of_two() && CAP <= 128);
 
 /// What a parent keeps about each child: enough to search it by address and to find
 /// free gaps without entering it.
@@ -106,18 +121,46 @@ impl Header {
     }
 
     /// Entries in use.
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.len as usize
     }
 
     /// 0 for a leaf.
+    #[inline]
     pub(super) fn height(&self) -> u32 {
         self.height
     }
 
     /// Generation of the edit that allocated the node.
+    #[inline]
     pub(super) fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Set the VMA count (of a private root, about to be published).
+    pub(super) fn set_total(&mut self, total: u64) {
+        self.total = total;
+    }
+
+    /// Assert that the node was not freed (models only: freed nodes are leaked there).
+    #[cfg(any(loom, shuttle))]
+    #[inline]
+    pub(super) fn check_alive(&self) {
+        // Acquire: pairs with the Release in `poison`, so that a reader that sees the
+        // node alive read it before anything the freeing thread did after.
+        assert_ne!(
+            self.canary.load(Ordering::Acquire),
+            POISON,
+            "an RCU reader reached a freed VMA-tree node"
+        );
+    }
+
+    /// Mark the node freed (models only).
+    #[cfg(any(loom, shuttle))]
+    pub(super) fn poison(&self) {
+        // Release: pairs with the Acquire of `check_alive`.
+        self.canary.store(POISON, Ordering::Release);
     }
 
     /// VMAs in the tree (valid in a published root).
@@ -128,6 +171,10 @@ impl Header {
 
 /// A leaf: up to [`CAP`] VMAs in address order, with their bounds inline so that
 /// searches do not touch the VMAs themselves.
+///
+/// The slots hold `Arc`s that own no count of their own (see "VMA references" in the
+/// module docs of `tree`): copying a leaf copies them bitwise, freeing a leaf drops
+/// nothing, so neither touches the VMAs.
 #[repr(C)]
 #[derive(Debug)]
 pub(super) struct Leaf {
@@ -136,8 +183,8 @@ pub(super) struct Leaf {
     start: [u64; CAP],
     /// `vma[i].end`.
     end: [u64; CAP],
-    /// The VMAs; `None` past `len`.
-    vma: [Option<Arc<Vma>>; CAP],
+    /// The VMAs; initialized below `len`.
+    vma: [MaybeUninit<Arc<Vma>>; CAP],
 }
 
 /// An internal node: up to [`CAP`] children in address order with their summaries.
@@ -162,31 +209,41 @@ impl Leaf {
             hdr: Header::new(0, generation),
             start: [u64::MAX; CAP],
             end: [0; CAP],
-            vma: Default::default(),
+            vma: [const { MaybeUninit::uninit() }; CAP],
         }
     }
 
     /// Entries in use.
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.hdr.len()
     }
 
     /// Bounds of entry `i < len`.
+    #[inline]
     pub(super) fn range(&self, i: usize) -> (u64, u64) {
         (self.start[i], self.end[i])
     }
 
     /// VMA of entry `i < len`.
+    #[inline]
     pub(super) fn vma(&self, i: usize) -> &Arc<Vma> {
-        self.vma[i].as_ref().expect("leaf slot in use")
+        assert!(i < self.len());
+        // SAFETY: slots below `len` are initialized (`insert` and `append_from` fill
+        // them, `remove` and `append_from` move them down), and the VMA they point to
+        // lives at least as long as any version holding the slot can be read (the
+        // tree's counts are dropped only after a grace period, `tree` module docs).
+        unsafe { self.vma[i].assume_init_ref() }
     }
 
     /// Number of entries starting at or below `addr`.
+    #[inline]
     pub(super) fn rank_le(&self, addr: u64) -> usize {
         rank_le(&self.start, self.len(), addr)
     }
 
     /// Number of entries starting below `addr`.
+    #[inline]
     pub(super) fn rank_lt(&self, addr: u64) -> usize {
         rank_lt(&self.start, self.len(), addr)
     }
@@ -207,14 +264,16 @@ impl Leaf {
     }
 
     /// A private copy for the edit of generation `generation` (the VMAs are shared).
-    fn copy(&self, generation: u64) -> Self {
+    pub(super) fn copy(&self, generation: u64) -> Self {
         let mut hdr = Header::new(0, generation);
         hdr.len = self.hdr.len;
         Self {
             hdr,
             start: self.start,
             end: self.end,
-            vma: self.vma.clone(),
+            // SAFETY: a bitwise copy of `MaybeUninit`s (no drop runs twice: slots never
+            // drop); the copy's slots point to the same VMAs, which outlive both.
+            vma: unsafe { std::ptr::read(&self.vma) },
         }
     }
 
@@ -227,21 +286,37 @@ impl Leaf {
         self.vma[i..=n].rotate_right(1);
         self.start[i] = vma.start;
         self.end[i] = vma.end;
-        self.vma[i] = Some(vma);
+        self.vma[i] = MaybeUninit::new(vma);
         self.hdr.len += 1;
     }
 
-    /// Remove entry `i < len`.
-    pub(super) fn remove(&mut self, i: usize) -> Arc<Vma> {
+    /// Remove entry `i < len`; the returned copy owns no count until the caller says
+    /// so (see "VMA references" in the module docs of `tree`).
+    pub(super) fn remove(&mut self, i: usize) -> ManuallyDrop<Arc<Vma>> {
         let n = self.len();
         assert!(i < n);
-        let v = self.vma[i].take().expect("leaf slot in use");
+        let v = mem::replace(&mut self.vma[i], MaybeUninit::uninit());
         self.vma[i..n].rotate_left(1);
         self.start.copy_within(i + 1..n, i);
         self.end.copy_within(i + 1..n, i);
         self.start[n - 1] = u64::MAX;
         self.hdr.len -= 1;
-        v
+        // SAFETY: `i < len` was initialized.
+        ManuallyDrop::new(unsafe { v.assume_init() })
+    }
+
+    /// Drop the count each slot stands for (a whole tree going away).
+    ///
+    /// # Safety
+    /// 1. The slots of this leaf hold counts the caller owns (the leaf belongs to the
+    ///    current version of a tree that is being freed) and nothing uses them after.
+    pub(super) unsafe fn drop_vmas(&mut self) {
+        for i in 0..self.len() {
+            let v = mem::replace(&mut self.vma[i], MaybeUninit::uninit());
+            // SAFETY: initialized below `len`; (1) the count is the caller's to drop.
+            drop(unsafe { v.assume_init() });
+        }
+        self.hdr.len = 0;
     }
 
     /// Move entries `at..` into a new leaf of the same generation.
@@ -259,7 +334,7 @@ impl Leaf {
             let d = n + k - from;
             self.start[d] = other.start[k];
             self.end[d] = other.end[k];
-            self.vma[d] = other.vma[k].take();
+            self.vma[d] = mem::replace(&mut other.vma[k], MaybeUninit::uninit());
             other.start[k] = u64::MAX;
         }
         self.hdr.len += (m - from) as u32;
@@ -280,11 +355,13 @@ impl Internal {
     }
 
     /// Children in use.
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.hdr.len()
     }
 
     /// Summary kept for child `i < len`.
+    #[inline]
     pub(super) fn child_summary(&self, i: usize) -> Summary {
         Summary {
             first: self.first[i],
@@ -295,16 +372,19 @@ impl Internal {
 
     /// The child whose subtree holds the VMAs starting at `addr`, and those below if
     /// `addr` is below the first child (0 then).
+    #[inline]
     pub(super) fn child_for(&self, addr: u64) -> usize {
         rank_le(&self.first, self.len(), addr).saturating_sub(1)
     }
 
     /// Number of children whose first VMA starts below `addr`.
+    #[inline]
     pub(super) fn rank_lt(&self, addr: u64) -> usize {
         rank_lt(&self.first, self.len(), addr)
     }
 
     /// Pointer to child `i < len`.
+    #[inline]
     pub(super) fn child_ptr(&self, i: usize) -> NodePtr {
         assert!(i < self.len());
         self.child[i]
@@ -342,7 +422,7 @@ impl Internal {
     }
 
     /// A private copy for the edit of generation `generation` (children shared).
-    fn copy(&self, generation: u64) -> Self {
+    pub(super) fn copy(&self, generation: u64) -> Self {
         let mut hdr = Header::new(self.hdr.height, generation);
         hdr.len = self.hdr.len;
         Self {
@@ -404,255 +484,5 @@ impl Internal {
         }
         self.hdr.len += (m - from) as u32;
         other.hdr.len = from as u32;
-    }
-}
-
-/// A pointer to a node (to its header, with the provenance of the whole node).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) struct NodePtr(NonNull<Header>);
-
-/// A node seen through a shared reference.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Node<'a> {
-    /// A leaf.
-    Leaf(&'a Leaf),
-    /// An internal node; its children are reachable for as long (see [`NodeRef`]).
-    Internal(InternalRef<'a>),
-}
-
-/// A node of a private copy, seen through an exclusive reference.
-#[derive(Debug)]
-pub(super) enum NodeMut<'a> {
-    /// A leaf.
-    Leaf(&'a mut Leaf),
-    /// An internal node.
-    Internal(&'a mut Internal),
-}
-
-impl NodePtr {
-    /// Placeholder in unused child slots; never dereferenced.
-    const DANGLING: Self = Self(NonNull::dangling());
-
-    /// Allocate `leaf`.
-    pub(super) fn new_leaf(leaf: Leaf) -> Self {
-        Self(NonNull::from(Box::leak(Box::new(leaf))).cast())
-    }
-
-    /// Allocate `node`.
-    pub(super) fn new_internal(node: Internal) -> Self {
-        Self(NonNull::from(Box::leak(Box::new(node))).cast())
-    }
-
-    /// The address, with its provenance exposed, to publish through an atomic integer
-    /// (the `sync` facade has no atomic pointer).
-    pub(super) fn expose(self) -> usize {
-        self.0.as_ptr().expose_provenance()
-    }
-
-    /// The pointer [`NodePtr::expose`] returned `addr` for.
-    pub(super) fn from_exposed(addr: usize) -> Self {
-        Self(NonNull::new(std::ptr::with_exposed_provenance_mut(addr)).expect("null node address"))
-    }
-
-    /// The header.
-    ///
-    /// # Safety
-    /// 1. The node is allocated for `'a`.
-    /// 2. Nobody writes its header during `'a` (it is published, or the caller's edit
-    ///    does not change it meanwhile).
-    pub(super) unsafe fn hdr<'a>(self) -> &'a Header {
-        // SAFETY: (1) allocated, (2) not written during 'a; `Header` is the first field
-        // of both node types (repr(C)), so the pointer is aligned and points to one.
-        unsafe { self.0.as_ref() }
-    }
-
-    /// The node, shared.
-    ///
-    /// # Safety
-    /// 1. The node is allocated for `'a`.
-    /// 2. Nobody writes it during `'a`.
-    pub(super) unsafe fn get<'a>(self) -> Node<'a> {
-        // SAFETY: (1), (2) are the caller's.
-        let h = unsafe { self.hdr() };
-        if h.height == 0 {
-            // SAFETY: a height-0 header heads a `Leaf` (only `new_leaf` allocates one),
-            // and the pointer comes from that `Box`, so it may be cast back; (1), (2).
-            Node::Leaf(unsafe { self.0.cast::<Leaf>().as_ref() })
-        } else {
-            // SAFETY: as above, for `Internal` (only `new_internal` makes height > 0).
-            Node::Internal(InternalRef(unsafe { self.0.cast::<Internal>().as_ref() }))
-        }
-    }
-
-    /// The node, exclusive.
-    ///
-    /// # Safety
-    /// 1. The node is private to the caller's edit (so no reader can reach it).
-    /// 2. No other reference to it is live during `'a`.
-    pub(super) unsafe fn get_mut<'a>(self) -> NodeMut<'a> {
-        // SAFETY: (1) allocated and unpublished, (2) exclusive.
-        let h = unsafe { self.hdr() };
-        if h.height == 0 {
-            // SAFETY: a leaf (see `get`); (1), (2) make the reference exclusive.
-            NodeMut::Leaf(unsafe { self.0.cast::<Leaf>().as_mut() })
-        } else {
-            // SAFETY: an internal node (see `get`); (1), (2).
-            NodeMut::Internal(unsafe { self.0.cast::<Internal>().as_mut() })
-        }
-    }
-
-    /// The summary of a non-empty node.
-    ///
-    /// # Safety
-    /// As [`NodePtr::get`], for the duration of the call.
-    pub(super) unsafe fn summary(self) -> Summary {
-        // SAFETY: the caller's.
-        match unsafe { self.get() } {
-            Node::Leaf(l) => l.summary(),
-            Node::Internal(x) => x.summary(),
-        }
-    }
-
-    /// A private copy of the node for the edit of generation `generation`.
-    ///
-    /// # Safety
-    /// As [`NodePtr::get`], for the duration of the call.
-    pub(super) unsafe fn copy(self, generation: u64) -> Self {
-        // SAFETY: the caller's.
-        match unsafe { self.get() } {
-            Node::Leaf(l) => Self::new_leaf(l.copy(generation)),
-            Node::Internal(x) => Self::new_internal(x.0.copy(generation)),
-        }
-    }
-
-    /// Set the VMA count of a (private) root.
-    ///
-    /// # Safety
-    /// As [`NodePtr::get_mut`], for the duration of the call.
-    pub(super) unsafe fn set_total(self, total: u64) {
-        // SAFETY: the caller's: private and exclusive.
-        let h = unsafe { &mut *self.0.as_ptr() };
-        h.total = total;
-    }
-
-    /// Free the node alone (not its children); a leaf drops its references to its VMAs.
-    /// In model builds the node is poisoned and leaked instead, so that a reader that
-    /// still reaches it reads the poison rather than freed memory.
-    ///
-    /// # Safety
-    /// 1. Nobody can reach the node any more: it is private to the caller's edit and
-    ///    unlinked, or a grace period has passed since it was unlinked from the
-    ///    published tree.
-    /// 2. No reference to it is live.
-    pub(super) unsafe fn free(self) {
-        #[cfg(any(loom, shuttle))]
-        {
-            // SAFETY: (1), (2): still allocated (leaked below), nobody else writes it.
-            let h = unsafe { self.hdr() };
-            h.canary.store(POISON, Ordering::Release);
-        }
-        #[cfg(not(any(loom, shuttle)))]
-        {
-            // SAFETY: (1), (2): unreachable and unreferenced; the pointer came from the
-            // `Box` of the node type its height names.
-            unsafe {
-                if self.hdr().height == 0 {
-                    drop(Box::from_raw(self.0.cast::<Leaf>().as_ptr()));
-                } else {
-                    drop(Box::from_raw(self.0.cast::<Internal>().as_ptr()));
-                }
-            }
-        }
-    }
-
-    /// Free the node and every node below it.
-    ///
-    /// # Safety
-    /// As [`NodePtr::free`], for every node of the subtree.
-    pub(super) unsafe fn free_tree(self) {
-        // SAFETY: the caller's (1), (2); the children are read before the node is freed.
-        unsafe {
-            if let Node::Internal(x) = self.get() {
-                for i in 0..x.len() {
-                    x.child_ptr(i).free_tree();
-                }
-            }
-            self.free();
-        }
-    }
-}
-
-/// A shared view of a node, valid for `'a` together with every node reachable from it.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct NodeRef<'a> {
-    ptr: NodePtr,
-    _life: PhantomData<&'a Leaf>,
-}
-
-impl<'a> NodeRef<'a> {
-    /// # Safety
-    /// 1. For all of `'a`, `ptr` and every node reachable from it through child pointers
-    ///    stay allocated and nobody writes them: they are published and an RCU guard
-    ///    taken before any of them could be retired outlives `'a`, or they belong to a
-    ///    pending edit that is borrowed shared for `'a`.
-    pub(super) unsafe fn new(ptr: NodePtr) -> Self {
-        Self {
-            ptr,
-            _life: PhantomData,
-        }
-    }
-
-    /// The node.
-    #[inline]
-    pub(super) fn get(self) -> Node<'a> {
-        #[cfg(any(loom, shuttle))]
-        {
-            // SAFETY: (1) of `new`; the canary is atomic and read only.
-            let h = unsafe { self.ptr.hdr() };
-            // Acquire: pairs with the Release poisoning in `free`, so that a reader that
-            // sees the node alive read it before anything the freeing thread did after.
-            assert_ne!(
-                h.canary.load(Ordering::Acquire),
-                POISON,
-                "an RCU reader reached a freed VMA-tree node"
-            );
-        }
-        // SAFETY: (1) of `new`: allocated and unwritten for 'a.
-        unsafe { self.ptr.get() }
-    }
-
-    /// The header.
-    pub(super) fn hdr(self) -> &'a Header {
-        // SAFETY: (1) of `new`.
-        unsafe { self.ptr.hdr() }
-    }
-
-    /// The summary of the subtree (`None` for an empty root leaf).
-    pub(super) fn summary(self) -> Option<Summary> {
-        match self.get() {
-            Node::Leaf(l) if l.len() == 0 => None,
-            Node::Leaf(l) => Some(l.summary()),
-            Node::Internal(x) => Some(x.summary()),
-        }
-    }
-}
-
-/// An internal node reached through a [`NodeRef`]: its children are valid for `'a` too.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct InternalRef<'a>(&'a Internal);
-
-impl<'a> InternalRef<'a> {
-    /// Child `i < len`.
-    pub(super) fn child(self, i: usize) -> NodeRef<'a> {
-        // SAFETY: (1) of `NodeRef::new` covers every node reachable from the one this
-        // view came from, children included.
-        unsafe { NodeRef::new(self.0.child_ptr(i)) }
-    }
-}
-
-impl std::ops::Deref for InternalRef<'_> {
-    type Target = Internal;
-    fn deref(&self) -> &Internal {
-        self.0
     }
 }

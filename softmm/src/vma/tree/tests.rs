@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::{
     TreeEdit, VmaTree,
-    node::{MIN, Node, NodeRef, Summary},
+    node::{MIN, Summary},
+    ptr::{Node, NodeRef},
 };
 use crate::{
     sync::rcu,
@@ -260,6 +261,20 @@ mod publication_batches {
         let g = rcu::read_lock();
         assert_eq!(t.len(&g), 20);
         assert_eq!(bounds(t.iter(&g)), ranges);
+    }
+
+    #[test]
+    #[should_panic(expected = "two edits of one VMA tree overlapped")]
+    fn overlapping_edits_are_caught_at_commit() {
+        // Against the rules (one writer under mmap_lock write), yet memory-safe: the
+        // second commit finds another root than the one it started from.
+        let t = tree_of(&[(0x1000, 0x2000)]);
+        let mut a = t.edit();
+        let mut b = t.edit();
+        a.insert(vma(0x3000, 0x4000));
+        b.insert(vma(0x5000, 0x6000));
+        a.commit();
+        b.commit();
     }
 
     #[test]
@@ -610,6 +625,8 @@ mod differential {
         let mut committed: BTreeMap<u64, Pair> = BTreeMap::new();
         let mut pending = committed.clone();
         let mut removed: Vec<Pair> = Vec::new();
+        // Every VMA given to the new tree, to check at the end that all are freed.
+        let mut made: Vec<std::sync::Weak<Vma>> = Vec::new();
         let (mut a, mut e) = (t1.edit(), t2.edit());
         for op in ops {
             let mut extra = Vec::new();
@@ -619,6 +636,7 @@ mod differential {
                     if a.intersecting(s, t).is_empty() {
                         let flags = VM_READ | if stack { VM_GROWSDOWN } else { 0 };
                         let p = pair(s, t, flags);
+                        made.push(Arc::downgrade(&p.1));
                         a.insert(Arc::clone(&p.0));
                         e.insert(Arc::clone(&p.1));
                         pending.insert(s, p);
@@ -643,6 +661,7 @@ mod differential {
                         e.remove(&p.1);
                         for (s, t) in [(k, mid), (mid, p.0.end)] {
                             let n = pair(s, t, p.0.flags);
+                            made.push(Arc::downgrade(&n.1));
                             a.insert(Arc::clone(&n.0));
                             e.insert(Arc::clone(&n.1));
                             pending.insert(s, n);
@@ -691,6 +710,17 @@ mod differential {
         a.commit();
         e.commit();
         compare_readers(&t1, &t2, &q.0);
+        // Once the batches have run, the tree holds one count per VMA: the test's own
+        // (in `pending`, maybe in `committed`) are the only others.
+        rcu::barrier();
+        for (_, y) in pending.values() {
+            let ours = 1 + usize::from(committed.values().any(|c| Arc::ptr_eq(&c.1, y)));
+            assert_eq!(Arc::strong_count(y), ours + 1, "counts of {:#x}", y.start);
+        }
+        // Nothing leaks, nothing is freed twice (Miri would see that).
+        drop((t1, t2, committed, pending, removed));
+        rcu::barrier();
+        assert!(made.iter().all(|w| w.upgrade().is_none()), "a VMA leaked");
     }
 
     proptest! {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::{
     super::Vma,
-    node::{MAX_HEIGHT, Node, NodeRef},
+    node::{Leaf, MAX_HEIGHT},
+    ptr::{Node, NodeRef},
 };
 
 /// One version of the tree, valid for `'a`.
@@ -30,7 +31,7 @@ impl<'a> View<'a> {
     /// first leaf if none does) and return it with that entry's index plus one (0:
     /// none in this leaf, hence none in the tree).
     #[inline]
-    fn leaf_le(self, addr: u64) -> (&'a super::node::Leaf, usize) {
+    fn leaf_le(self, addr: u64) -> (&'a Leaf, usize) {
         let mut n = self.root;
         loop {
             match n.get() {
@@ -109,9 +110,11 @@ impl<'a> View<'a> {
 /// entry, or past the last entry.
 #[derive(Clone, Debug)]
 pub(super) struct Cursor<'a> {
-    /// `path[d]`: the node at depth `d` and the index taken in it; `path[depth]` is the
-    /// leaf and the entry's index (`== len` past the end).
-    path: [(NodeRef<'a>, usize); MAX_HEIGHT],
+    /// `node[d]`: the node at depth `d`; `node[depth]` is the leaf.
+    node: [NodeRef<'a>; MAX_HEIGHT],
+    /// `index[d]`: the child taken in `node[d]`; in the leaf, the entry (`== len` past
+    /// the end).
+    index: [u8; MAX_HEIGHT],
     depth: usize,
 }
 
@@ -119,21 +122,22 @@ impl<'a> Cursor<'a> {
     /// At the first entry that starts at or above `addr` (past the end if none).
     pub(super) fn seek(root: NodeRef<'a>, addr: u64) -> Self {
         let mut c = Self {
-            path: [(root, 0); MAX_HEIGHT],
+            node: [root; MAX_HEIGHT],
+            index: [0; MAX_HEIGHT],
             depth: 0,
         };
         let mut n = root;
         loop {
             match n.get() {
                 Node::Leaf(l) => {
-                    c.path[c.depth] = (n, l.rank_lt(addr));
+                    c.set(c.depth, n, l.rank_lt(addr));
                     break;
                 }
                 Node::Internal(x) => {
                     // The child where `addr` would go: its later entries or else the
                     // first entry of the next child is the answer.
                     let i = x.child_for(addr);
-                    c.path[c.depth] = (n, i);
+                    c.set(c.depth, n, i);
                     c.depth += 1;
                     n = x.child(i);
                 }
@@ -143,9 +147,20 @@ impl<'a> Cursor<'a> {
         c
     }
 
+    /// The node at depth `d` and the index taken in it.
+    fn at(&self, d: usize) -> (NodeRef<'a>, usize) {
+        (self.node[d], usize::from(self.index[d]))
+    }
+
+    /// Record the node at depth `d` and the index taken in it (`<= CAP`).
+    fn set(&mut self, d: usize, n: NodeRef<'a>, i: usize) {
+        self.node[d] = n;
+        self.index[d] = i as u8;
+    }
+
     /// The leaf and the entry index.
-    fn leaf(&self) -> (&'a super::node::Leaf, usize) {
-        let (n, i) = self.path[self.depth];
+    fn leaf(&self) -> (&'a Leaf, usize) {
+        let (n, i) = self.at(self.depth);
         match n.get() {
             Node::Leaf(l) => (l, i),
             Node::Internal(_) => unreachable!("cursor path ends in a leaf"),
@@ -161,19 +176,19 @@ impl<'a> Cursor<'a> {
         }
         // Climb to the deepest ancestor with a next child, then take leftmost children.
         let Some(mut d) = (0..self.depth).rev().find(|&d| {
-            let (n, i) = self.path[d];
+            let (n, i) = self.at(d);
             i + 1 < n.hdr().len()
         }) else {
             return;
         };
-        self.path[d].1 += 1;
+        self.index[d] += 1;
         while d < self.depth {
-            let (n, i) = self.path[d];
+            let (n, i) = self.at(d);
             let Node::Internal(x) = n.get() else {
                 unreachable!("inner path node is internal")
             };
             d += 1;
-            self.path[d] = (x.child(i), 0);
+            self.set(d, x.child(i), 0);
         }
     }
 
@@ -193,7 +208,7 @@ impl<'a> Cursor<'a> {
     pub(super) fn advance(&mut self) {
         let (l, i) = self.leaf();
         if i < l.len() {
-            self.path[self.depth].1 += 1;
+            self.index[self.depth] += 1;
             self.settle();
         }
     }
