@@ -522,8 +522,8 @@ impl TreeEdit<'_> {
     }
 
     /// Publish the pending state with one store of the root; mark removed VMAs
-    /// detached; free the replaced nodes (and with them the last references to the
-    /// removed VMAs) after a grace period, in one RCU callback.
+    /// detached; free the replaced nodes and drop the tree's counts of the removed
+    /// VMAs after a grace period, in one RCU callback.
     pub fn commit(mut self) {
         if self.root == self.base {
             // Nothing changed: nothing to publish or free.
