@@ -158,9 +158,26 @@ impl VmaLock {
     /// The VMA leaves the tree (rule 4). Caller holds `mmap_lock` write and has
     /// write-locked the VMA (or it was never published).
     pub fn detach(&self) {
-        // AcqRel: Release so readers that see 0 see everything before; Acquire as in
-        // `wait_for`.
-        let old = self.refcnt.fetch_sub(1, Ordering::AcqRel);
+        // Drop the attached reference once: a second detach (a VMA held by two trees,
+        // as in the tree's differential test) finds 0 and does nothing.
+        // Acquire: as in `wait_for`.
+        let mut old = self.refcnt.load(Ordering::Acquire);
+        loop {
+            if old & !EXCLUDE == 0 {
+                return;
+            }
+            // AcqRel: Release so readers that see 0 see everything before; Acquire as
+            // in `wait_for`.
+            match self.refcnt.compare_exchange_weak(
+                old,
+                old - 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(v) => old = v,
+            }
+        }
         if old & !EXCLUDE <= 1 {
             return;
         }
@@ -205,6 +222,7 @@ mod tests {
         mm.store(3, Ordering::SeqCst);
         l.start_write(3);
         l.detach();
+        l.detach(); // idempotent
         mm.store(4, Ordering::SeqCst);
         assert!(l.is_detached());
         assert_eq!(l.try_read(&mm), Err(ReadFail::Detached));
