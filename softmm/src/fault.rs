@@ -235,16 +235,7 @@ impl AddressSpace {
             if let Some(obj) = vma.backing.object() {
                 // `do_read_fault`: map the page-cache page read-only.
                 let pfn = self.cache_page(obj, vma, page)?;
-                let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
-                if !l.get().is_none() {
-                    drop(l);
-                    self.pm.put(pfn);
-                    return Ok(());
-                }
-                self.pm.meta(pfn).inc_mapcount();
-                self.pm.meta(pfn).set_flags(flags::REFERENCED);
-                l.set(Pte::leaf(pfn, base_flags(vma)));
-                return Ok(());
+                return self.install_cache_page(page, pfn, base_flags(vma), flags::REFERENCED);
             }
             let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
             if l.get().is_none() {
@@ -413,6 +404,26 @@ impl AddressSpace {
         }
         // Look the page up before taking the PTL (page-cache lock outside PTL).
         let pfn = self.cache_page(cache, vma, page)?;
+        // A write fault dirties the page (`fault_dirty_shared_page`).
+        let dirty = if access == Access::Write {
+            flags::DIRTY
+        } else {
+            0
+        };
+        self.install_cache_page(page, pfn, f, flags::REFERENCED | dirty)
+    }
+
+    /// Map page-cache frame `pfn` (a reference the caller got) at `page` with entry
+    /// flags `f`, unless someone mapped something there meanwhile (then the reference
+    /// is dropped); the frame gains a mapcount and the page flags `page_flags`.
+    fn install_cache_page(
+        &self,
+        page: u64,
+        pfn: crate::frame::Pfn,
+        f: u64,
+        page_flags: u32,
+    ) -> Result<(), Fault> {
+        let oom = Fault::Oom { addr: page };
         let l = self.pt.pte_lock(page, true).map_err(|_| oom)?.ok_or(oom)?;
         if !l.get().is_none() {
             drop(l);
@@ -420,13 +431,7 @@ impl AddressSpace {
             return Ok(());
         }
         self.pm.meta(pfn).inc_mapcount();
-        // A write fault dirties the page (`fault_dirty_shared_page`).
-        let dirty = if access == Access::Write {
-            flags::DIRTY
-        } else {
-            0
-        };
-        self.pm.meta(pfn).set_flags(flags::REFERENCED | dirty);
+        self.pm.meta(pfn).set_flags(page_flags);
         l.set(Pte::leaf(pfn, f));
         Ok(())
     }
