@@ -36,9 +36,17 @@ fn main() -> Result<(), softmm::Errno> {
     let t0 = std::time::Instant::now();
     for _ in 0..20 {
         let len = 64 << 20;
-        let r = mm.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)?;
+        let r = mm.mmap(
+            0,
+            len,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+            -1,
+            0,
+        )?;
         for p in 0..len / 4096 {
-            cpu.write(r + p * 4096, &[1]).map_err(|_| softmm::Errno::EFAULT)?;
+            cpu.write(r + p * 4096, &[1])
+                .map_err(|_| softmm::Errno::EFAULT)?;
         }
         mm.munmap(r, len)?;
     }
