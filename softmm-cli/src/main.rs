@@ -6,6 +6,13 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc frees memory another thread allocated without taking that thread's arena
+/// lock: RCU callbacks (old VMA-tree nodes, VMAs) run in whichever thread reaches a
+/// quiescent point, often a faulting one, and glibc's arena locks then stalled faults for
+/// 100 µs and more (BENCHMARKS.md, fault-churn).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use softmm_cli::cmd;
 
 /// softmm: a software virtual-memory manager with Linux x86-64 semantics.
