@@ -57,6 +57,27 @@ fn check(preemptions: usize, f: impl Fn() + Send + Sync + 'static) {
     }
 }
 
+/// An address space small enough for a model: a few 16-frame chunks, the mmap area in
+/// the 4-level × 4-entry model geometry.
+fn model_space(fault_locking: FaultLocking) -> Arc<AddressSpace> {
+    let config = Config {
+        phys_mem_bytes: 4 * 16 * 4096,
+        mmap_base: 0x8_0000,
+        mmap_min_addr: 0x1000,
+        brk_start: 0x1_0000,
+        fault_locking,
+        ..Config::default()
+    };
+    AddressSpace::new(config).unwrap()
+}
+
+/// One private writable page at a fixed address.
+fn map_one_page(mm: &AddressSpace) -> u64 {
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    mm.mmap(0x4_0000, 4096, PROT_READ | PROT_WRITE, flags, -1, 0)
+        .unwrap()
+}
+
 const POISON: u64 = 0xdead;
 
 #[test]
@@ -140,24 +161,8 @@ fn table_free_waits_for_walker() {
 #[test]
 fn racing_faults_install_one_frame() {
     check(1, || {
-        let config = Config {
-            phys_mem_bytes: 4 * 16 * 4096,
-            mmap_base: 0x8_0000,
-            mmap_min_addr: 0x1000,
-            brk_start: 0x1_0000,
-            ..Config::default()
-        };
-        let mm = AddressSpace::new(config).unwrap();
-        let a = mm
-            .mmap(
-                0x4_0000,
-                4096,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                -1,
-                0,
-            )
-            .unwrap();
+        let mm = model_space(FaultLocking::default());
+        let a = map_one_page(&mm);
         let before = mm.phys().frames_in_use();
         let t = {
             let cpu = mm.cpu();
@@ -222,26 +227,9 @@ fn vma_read_lock_excludes_the_epoch_writer() {
 #[test]
 fn fault_under_vma_lock_vs_munmap() {
     check(1, || {
-        let config = Config {
-            phys_mem_bytes: 4 * 16 * 4096,
-            mmap_base: 0x8_0000,
-            mmap_min_addr: 0x1000,
-            brk_start: 0x1_0000,
-            fault_locking: FaultLocking::PerVma,
-            ..Config::default()
-        };
-        let mm = AddressSpace::new(config).unwrap();
+        let mm = model_space(FaultLocking::PerVma);
         let baseline = mm.phys().frames_in_use();
-        let a = mm
-            .mmap(
-                0x4_0000,
-                4096,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                -1,
-                0,
-            )
-            .unwrap();
+        let a = map_one_page(&mm);
         // A first write gives the VMA its anon identity; DONTNEED empties it again, so
         // the racing write faults on the per-VMA fast path.
         mm.cpu().write(a, &[1]).unwrap();

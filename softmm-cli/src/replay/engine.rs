@@ -500,12 +500,8 @@ impl Replay {
             let view = self.view(mm);
             match view.mmap_base {
                 Some(base) => {
-                    let probe = match &file {
-                        Ok(f) if flags & MAP_ANONYMOUS == 0 => {
-                            mm.probe_file_placement(f, addr, len, flags, off >> 12, base)
-                        }
-                        _ => mm.probe_placement(addr, len, flags, base),
-                    };
+                    let f = file.as_deref().ok().filter(|_| flags & MAP_ANONYMOUS == 0);
+                    let probe = mm.probe_placement(f, addr, len, flags, off >> 12, base);
                     self.summary.placement.total += 1;
                     if probe == Some(at) {
                         self.summary.placement.agreed += 1;

@@ -279,27 +279,13 @@ impl AddressSpace {
         Ok(vm_flags)
     }
 
-    /// Where a non-fixed mapping of `len` bytes with hint `addr` would go now if the
-    /// top-down area started at `mmap_base` (a dry run: nothing changes). A replay uses
-    /// it to measure how often softmm's placement agrees with the kernel's.
-    pub fn probe_placement(&self, addr: u64, len: u64, flags: u64, mmap_base: u64) -> Option<u64> {
-        let len = page_up(len).filter(|&l| l != 0)?;
-        let _state = self.lock.read();
-        let edit = self.tree.edit();
-        let mut addr = addr & !(PAGE_SIZE - 1);
-        if addr != 0 && addr < self.config.mmap_min_addr {
-            addr = self.config.mmap_min_addr;
-        }
-        let thp = thp_offset(None, flags & MAP_TYPE == MAP_SHARED, addr, len, 0);
-        self.unmapped_area_below(&edit, addr, len, flags & !MAP_FIXED, mmap_base, thp)
-            .ok()
-    }
-
-    /// [`probe_placement`](Self::probe_placement) of a file mapping at page offset
-    /// `pgoff` of `file`.
-    pub fn probe_file_placement(
+    /// Where a non-fixed mapping of `len` bytes with hint `addr` (of `file` at page
+    /// offset `pgoff`, or anonymous) would go now if the top-down area started at
+    /// `mmap_base` (a dry run: nothing changes). A replay uses it to measure how often
+    /// softmm's placement agrees with the kernel's.
+    pub fn probe_placement(
         &self,
-        file: &OpenFile,
+        file: Option<&OpenFile>,
         addr: u64,
         len: u64,
         flags: u64,
@@ -309,8 +295,12 @@ impl AddressSpace {
         let len = page_up(len).filter(|&l| l != 0)?;
         let _state = self.lock.read();
         let edit = self.tree.edit();
-        let addr = addr & !(PAGE_SIZE - 1);
-        let thp = thp_offset(Some(file), true, addr, len, pgoff);
+        let mut addr = addr & !(PAGE_SIZE - 1);
+        if addr != 0 && addr < self.config.mmap_min_addr {
+            addr = self.config.mmap_min_addr;
+        }
+        let shared = matches!(flags & MAP_TYPE, MAP_SHARED | MAP_SHARED_VALIDATE);
+        let thp = thp_offset(file, shared, addr, len, pgoff);
         self.unmapped_area_below(&edit, addr, len, flags & !MAP_FIXED, mmap_base, thp)
             .ok()
     }
