@@ -56,9 +56,9 @@ fn main() -> Result<(), softmm::Errno> {
     let c = &mm.counters;
     println!(
         "{elapsed:?}: {} faults, {} under a VMA lock, {} fell back; churn rounds {rounds}",
-        c.faults.load(Relaxed),
-        c.vma_lock_faults.load(Relaxed),
-        c.vma_lock_fallbacks.load(Relaxed),
+        c.faults.sum(),
+        c.vma_lock_faults.sum(),
+        c.vma_lock_fallbacks.sum(),
     );
     Ok(())
 }

@@ -22,7 +22,6 @@ use crate::{
     frame::flags,
     mm::AddressSpace,
     pgtable::{Pte, bits},
-    sync::Ordering,
     vma::{ANON_FORKED, Backing, Vma, flags::*},
 };
 
@@ -125,8 +124,7 @@ impl AddressSpace {
     /// Handle a fault at `addr` for `access`. The caller holds `mmap_lock` (either
     /// side) and retries its walk after `Ok`.
     pub(crate) fn handle_fault(&self, addr: u64, access: Access) -> Result<(), Fault> {
-        // Relaxed: a statistic.
-        self.counters.faults.fetch_add(1, Ordering::Relaxed);
+        self.counters.faults.add(1);
         let g = crate::sync::rcu::read_lock();
         let Some(vma) = self.tree.find(addr, &g).cloned() else {
             return Err(Fault::Segv {
@@ -149,10 +147,7 @@ impl AddressSpace {
         access: Access,
     ) -> Option<Result<(), Fault>> {
         let fallback = || {
-            // Relaxed: a statistic.
-            self.counters
-                .vma_lock_fallbacks
-                .fetch_add(1, Ordering::Relaxed);
+            self.counters.vma_lock_fallbacks.add(1);
             None
         };
         let Ok(Some(vma)) = self.lock_vma_under_rcu(addr) else {
@@ -162,11 +157,8 @@ impl AddressSpace {
             drop(vma);
             return fallback();
         }
-        // Relaxed: statistics.
-        self.counters.faults.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .vma_lock_faults
-            .fetch_add(1, Ordering::Relaxed);
+        self.counters.faults.add(1);
+        self.counters.vma_lock_faults.add(1);
         Some(self.fault_vma(&vma, addr, access))
     }
 
@@ -349,8 +341,7 @@ impl AddressSpace {
         l.set(Pte::leaf(new, flags_w));
         drop(l);
         if !orig.is_none() && !orig.has(bits::SPECIAL) {
-            // Relaxed: a statistic.
-            self.counters.cow_copies.fetch_add(1, Ordering::Relaxed);
+            self.counters.cow_copies.add(1);
             self.pm.meta(orig.pfn()).dec_mapcount();
             // No CPU caches the old translation yet (TLB issue): drop it now.
             self.pm.put(orig.pfn());

@@ -64,3 +64,10 @@ pub fn variant_name(v: softmm::config::FaultLocking) -> &'static str {
 
 /// The variant name of the host kernel.
 pub const HOST: &str = "host";
+
+/// Every variant name `--variants` accepts: the host, then the softmm variants.
+pub fn variant_names() -> Vec<&'static str> {
+    std::iter::once(HOST)
+        .chain(variants().into_iter().map(variant_name))
+        .collect()
+}

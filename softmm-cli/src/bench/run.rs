@@ -33,6 +33,15 @@ pub struct Options {
     /// Thread counts every per-thread workload is run at (`fault-churn` always runs at
     /// 2, the many-VMA workloads at 1).
     pub threads: Vec<usize>,
+    /// Variant names to run (`host`, `PerVma`, `Global`); empty: all of them.
+    pub variants: Vec<String>,
+}
+
+impl Options {
+    /// Whether the variant named `name` is to be run.
+    fn runs(&self, name: &str) -> bool {
+        self.variants.is_empty() || self.variants.iter().any(|v| v.eq_ignore_ascii_case(name))
+    }
 }
 
 /// What a cell is: (workload, variant, threads, VMAs), before its machine exists.
@@ -70,9 +79,15 @@ fn plan(w: Workload, opts: &Options) -> (Vec<Spec>, Vec<Skipped>) {
                     vmas,
                     reason,
                 }),
-                None => specs.push(spec(None)),
+                None if opts.runs(HOST) => specs.push(spec(None)),
+                None => {}
             }
-            specs.extend(variants().into_iter().map(|v| spec(Some(v))));
+            specs.extend(
+                variants()
+                    .into_iter()
+                    .filter(|&v| opts.runs(variant_name(v)))
+                    .map(|v| spec(Some(v))),
+            );
         }
     }
     (specs, skipped)

@@ -1,5 +1,5 @@
 //! `softmm bench [--quick] [--reps N] [--json FILE] [--plot DIR] [--workloads A,B]
-//! [WORKLOAD...]`: run the named workloads (all when none is named) on softmm in every
+//! [--variants A,B] [WORKLOAD...]`: run the named workloads (all when none is named) on softmm in every
 //! `Config` variant and on the host kernel, and print a table with the softmm/host
 //! ratios.
 //!
@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Workloads, comma-separated (added to the positional ones).
     #[arg(long = "workloads", value_name = "A,B", value_delimiter = ',')]
     pub workload_list: Vec<String>,
+    /// Variants to run, comma-separated: host, PerVma, Global (all when not given).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub variants: Vec<String>,
     /// Workloads: fault4k, zero4k, mmap-munmap, mmap-touch-munmap, mprotect-split-merge,
     /// dontneed, translate, fault-churn, vma-lookup, mmap-at-scale, exit-many-vmas (all
     /// when none is given; commas work too).
@@ -50,11 +53,24 @@ pub fn main(args: &BenchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let known = bench::variant_names();
+    if let Some(bad) = args
+        .variants
+        .iter()
+        .find(|v| !known.iter().any(|k| k.eq_ignore_ascii_case(v)))
+    {
+        eprintln!(
+            "softmm bench: unknown variant {bad:?} (known: {})",
+            known.join(", ")
+        );
+        return ExitCode::from(2);
+    }
     let opts = Options {
         workloads,
         reps: args.reps.unwrap_or(if args.quick { 2 } else { 10 }),
         quick: args.quick,
         threads: vec![1, 2],
+        variants: args.variants.clone(),
     };
     let report = match bench::run(&opts) {
         Ok(r) => r,

@@ -6,7 +6,6 @@
 //! to the failing operation (the failing thread's own sequence is the same
 //! whatever the other threads do; their interleaving is not).
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::{
     collections::BTreeMap,
     io::{self, Write},
@@ -135,10 +134,10 @@ impl Summary {
                 .map(|k| (k.name(), counts[k.index()]))
                 .collect(),
             signals: reports.iter().map(|r| r.signals).sum(),
-            faults: faults.faults.load(Relaxed),
-            cow_copies: faults.cow_copies.load(Relaxed),
-            vma_lock_faults: faults.vma_lock_faults.load(Relaxed),
-            vma_lock_fallbacks: faults.vma_lock_fallbacks.load(Relaxed),
+            faults: faults.faults.sum(),
+            cow_copies: faults.cow_copies.sum(),
+            vma_lock_faults: faults.vma_lock_faults.sum(),
+            vma_lock_fallbacks: faults.vma_lock_fallbacks.sum(),
             mismatches: mismatch_details.len() as u64,
             mismatch_details,
             frames,

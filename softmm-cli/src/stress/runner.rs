@@ -133,20 +133,14 @@ pub fn run(s: &Settings) -> Result<Summary, String> {
     let page_tables: u64 = spaces.iter().map(|mm| mm.nr_page_tables()).sum();
     let expected = 1 + private + shmem + page_tables + s.spaces as u64;
     let in_use = settle(&pm, expected);
-    // Sum of every space's counters (each field Relaxed: statistics).
+    // Sum of every space's counters.
     let faults = softmm::mm::MmCounters::default();
     for mm in &spaces {
         let c = &mm.counters;
-        faults.faults.fetch_add(c.faults.load(Relaxed), Relaxed);
-        faults
-            .cow_copies
-            .fetch_add(c.cow_copies.load(Relaxed), Relaxed);
-        faults
-            .vma_lock_faults
-            .fetch_add(c.vma_lock_faults.load(Relaxed), Relaxed);
-        faults
-            .vma_lock_fallbacks
-            .fetch_add(c.vma_lock_fallbacks.load(Relaxed), Relaxed);
+        faults.faults.add(c.faults.sum());
+        faults.cow_copies.add(c.cow_copies.sum());
+        faults.vma_lock_faults.add(c.vma_lock_faults.sum());
+        faults.vma_lock_fallbacks.add(c.vma_lock_fallbacks.sum());
     }
     drop(spaces);
     let after_teardown = settle(&pm, 1);

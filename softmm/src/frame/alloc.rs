@@ -19,7 +19,7 @@
 use crossbeam_utils::CachePadded;
 
 use super::meta::PageMeta;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering, percpu::home};
 
 /// Frames per chunk: 2 MiB (a PMD-sized compound frame); 64 KiB in model-checking
 /// builds, whose physical memory is a few chunks of the checkers' atomics.
@@ -100,18 +100,6 @@ pub(super) struct FrameAllocator {
     nchunks: u32,
     huge_allocs: AtomicU64,
     huge_frees: AtomicU64,
-}
-
-thread_local! {
-    static HOME: usize = {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    };
-}
-
-fn home(n: usize) -> usize {
-    HOME.try_with(|h| *h % n).unwrap_or(0)
 }
 
 impl FrameAllocator {

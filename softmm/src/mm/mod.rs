@@ -35,7 +35,7 @@ use crate::{
     config::Config,
     frame::PhysMem,
     pgtable::{Gather, PageTable, Pte, bits},
-    sync::{AtomicU64, Ordering, RwLock, rcu},
+    sync::{AtomicU64, Ordering, RwLock, percpu::PerCpuCounter, rcu},
     vma::VmaTree,
 };
 
@@ -50,18 +50,18 @@ pub(crate) struct MmState {
     pub(crate) def_flags: u64,
 }
 
-/// Event counters (statistics; Relaxed everywhere).
+/// Event counters (statistics, per-CPU so that faulting threads share no cache line).
 #[derive(Debug, Default)]
 pub struct MmCounters {
     /// Page faults handled.
-    pub faults: AtomicU64,
+    pub faults: PerCpuCounter,
     /// Copy-on-write copies made.
-    pub cow_copies: AtomicU64,
+    pub cow_copies: PerCpuCounter,
     /// Faults handled under a per-VMA read lock (`PerVma` fast path).
-    pub vma_lock_faults: AtomicU64,
+    pub vma_lock_faults: PerCpuCounter,
     /// Faults that fell back to `mmap_lock` (`PerVma`: the VMA was write-locked,
     /// detached, or the fault needed an anon identity).
-    pub vma_lock_fallbacks: AtomicU64,
+    pub vma_lock_fallbacks: PerCpuCounter,
 }
 
 /// One address space (`mm_struct`).

@@ -7,6 +7,7 @@
 //! decision 9), and the models never inspect guest bytes.
 
 pub mod bytes;
+pub mod percpu;
 pub mod rcu;
 mod spin;
 

@@ -3,31 +3,53 @@
 //! * [`read_lock`] pins the current thread: everything reachable from an RCU-published
 //!   pointer stays allocated until the guard is dropped.
 //! * [`call_rcu`] defers a callback until every read section that was running when it
-//!   was queued has ended. Callbacks run in whichever thread next pins or flushes, maybe
-//!   while it holds our locks, so **a callback must take no lock** (it may free frames:
-//!   the allocator is lock-free).
-//! * [`synchronize`] waits for a full grace period: it queues a sentinel callback that
-//!   sets a flag and flushes/yields until it has run. crossbeam seals a bag at epoch `e`
-//!   and runs it once the global epoch reached `e + 2`, i.e. after every thread that was
-//!   pinned at `e` unpinned — a real grace period, not a mere flush.
+//!   was queued has ended. **The callback runs in the thread that queued it** (as Linux
+//!   runs RCU callbacks on the CPU that queued them), at its next `call_rcu`, `flush`,
+//!   `synchronize` or `barrier` after the grace period, or when that thread exits.
+//!   Readers never run them: crossbeam collects garbage in whichever thread pins, so
+//!   handing it the callbacks themselves would make a faulting thread free the VMA-tree
+//!   nodes of a thread that churns mmap/munmap (issue 7's `fault-churn`). Crossbeam only
+//!   gets a one-word closure per callback that marks it ripe; readers that collect run
+//!   those stores and nothing else. A callback may still run while its thread holds our
+//!   locks, so **a callback must take no lock** (it may free frames: the allocator is
+//!   lock-free).
+//! * [`synchronize`] waits for a full grace period: it queues a sentinel callback and
+//!   flushes/yields until it has run. crossbeam seals a bag at epoch `e` and runs it once
+//!   the global epoch reached `e + 2`, i.e. after every thread that was pinned at `e`
+//!   unpinned — a real grace period, not a mere flush.
 //! * [`barrier`] (tests, teardown checks) waits until every callback this thread queued
-//!   earlier has run: the sentinel is sealed after them in this thread's bag.
+//!   earlier has run: this thread runs its callbacks in the order it queued them, so the
+//!   sentinel runs last.
 //!
 //! Do not call [`synchronize`] or [`barrier`] inside a read section: it would wait for
 //! itself forever.
+//!
+//! Ordering: a callback is ripe when its flag, stored with Release by the crossbeam
+//! closure after the grace period, is loaded with Acquire by the queuing thread; so the
+//! callback happens after the grace period, which happens after every read section it
+//! waited for (crossbeam's epoch protocol).
 
-use std::sync::Arc;
+use std::{cell::RefCell, collections::VecDeque, sync::Arc};
 
 pub use crossbeam_epoch::Guard as RcuGuard;
 
 use super::{AtomicBool, Ordering};
+
+#[cfg(loom)]
+use loom::thread_local as model_thread_local;
+#[cfg(shuttle)]
+use shuttle::thread_local as model_thread_local;
+#[cfg(not(any(loom, shuttle)))]
+use std::thread_local as model_thread_local;
 
 /// Enter an RCU read section; it lasts until the guard is dropped.
 #[cfg(not(shuttle))]
 #[inline]
 pub fn read_lock() -> RcuGuard {
     // Under loom (`--cfg crossbeam_loom`) crossbeam's default collector and its
-    // per-thread handle are loom objects, reset for every explored execution.
+    // per-thread handle are loom objects, reset for every explored execution. When this
+    // thread's handle is already destroyed (thread exit), crossbeam registers a
+    // temporary one.
     crossbeam_epoch::pin()
 }
 
@@ -36,7 +58,7 @@ pub fn read_lock() -> RcuGuard {
 /// Shuttle runs every modelled thread on one OS thread, so crossbeam's default
 /// per-thread handle would be shared by all of them (one thread's pin would count as
 /// another's). Each shuttle thread registers its own handle in a collector that is
-/// created afresh for each execution.
+/// created afresh for each execution (a temporary one once the thread's is destroyed).
 #[cfg(shuttle)]
 pub fn read_lock() -> RcuGuard {
     use crossbeam_epoch::{Collector, LocalHandle};
@@ -46,7 +68,9 @@ pub fn read_lock() -> RcuGuard {
     shuttle::thread_local! {
         static HANDLE: LocalHandle = COLLECTOR.register();
     }
-    HANDLE.with(|h| h.pin())
+    HANDLE
+        .try_with(|h| h.pin())
+        .unwrap_or_else(|_| COLLECTOR.register().pin())
 }
 
 std::thread_local! {
@@ -66,16 +90,98 @@ pub fn callbacks_queued() -> u64 {
     QUEUED.with(std::cell::Cell::get)
 }
 
-/// Run `f` after a grace period (see the module rules: `f` must take no lock).
-pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
-    note_callback();
-    let guard = read_lock();
-    guard.defer(f);
+/// A callback waiting in its thread's queue.
+struct Pending {
+    /// Set (Release) by the crossbeam closure once the grace period has passed.
+    ripe: Arc<AtomicBool>,
+    f: Box<dyn FnOnce() + Send>,
 }
 
-/// Push this thread's pending callbacks to the global queue so other threads can run them.
+/// This thread's callbacks, in the order queued.
+#[derive(Default)]
+struct Queue(VecDeque<Pending>);
+
+impl Drop for Queue {
+    /// Thread exit: run the ripe callbacks, hand the others to crossbeam (they then run
+    /// in whichever thread collects, after a grace period that began no earlier than
+    /// theirs).
+    ///
+    /// Model builds leak them instead: loom drops the main thread's locals after it has
+    /// torn down the execution (its statics, crossbeam's collector among them), when no
+    /// modelled object may be touched. Models that check frees call [`barrier`] first.
+    fn drop(&mut self) {
+        if cfg!(any(loom, shuttle)) {
+            std::mem::forget(std::mem::take(&mut self.0));
+            return;
+        }
+        for p in self.0.drain(..) {
+            // Acquire: pairs with the Release store of the crossbeam closure.
+            if p.ripe.load(Ordering::Acquire) {
+                (p.f)();
+            } else {
+                read_lock().defer(p.f);
+            }
+        }
+    }
+}
+
+model_thread_local! {
+    static QUEUE: RefCell<Queue> = RefCell::new(Queue::default());
+}
+
+/// Run `f` after a grace period, in this thread (see the module rules: `f` must take no
+/// lock).
+pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
+    note_callback();
+    run_ripe();
+    enqueue(Box::new(f));
+}
+
+/// Queue `f` behind a one-word crossbeam closure that marks it ripe.
+fn enqueue(f: Box<dyn FnOnce() + Send>) {
+    let guard = read_lock();
+    let ripe = Arc::new(AtomicBool::new(false));
+    let mark = Arc::clone(&ripe);
+    let mut pending = Some(Pending { ripe, f });
+    let queued = QUEUE.try_with(|q| {
+        if let Some(p) = pending.take() {
+            q.borrow_mut().0.push_back(p);
+        }
+    });
+    match (queued, pending) {
+        // Release: pairs with the Acquire loads in `run_ripe` and `Queue::drop`.
+        (Ok(()), _) => guard.defer(move || mark.store(true, Ordering::Release)),
+        // This thread is exiting and its queue is gone (a callback run by
+        // `Queue::drop` queued another): let crossbeam run it.
+        (Err(_), Some(p)) => guard.defer(p.f),
+        (Err(_), None) => unreachable!("try_with failed after running its closure"),
+    }
+}
+
+/// Run this thread's ripe callbacks, oldest first, stopping at the first unripe one.
+fn run_ripe() {
+    loop {
+        let next = QUEUE.try_with(|q| {
+            let mut q = q.borrow_mut();
+            // Acquire: pairs with the Release store of the crossbeam closure.
+            match q.0.front() {
+                Some(p) if p.ripe.load(Ordering::Acquire) => q.0.pop_front(),
+                _ => None,
+            }
+        });
+        // Run it with the queue not borrowed: it may queue callbacks of its own.
+        match next {
+            Ok(Some(p)) => (p.f)(),
+            _ => return,
+        }
+    }
+}
+
+/// Push this thread's pending crossbeam closures to the global queue so other threads
+/// can mark them ripe, and run this thread's ripe callbacks.
 pub fn flush() {
     read_lock().flush();
+    run_ripe();
 }
 
 /// Wait for a full grace period (see the module docs).
@@ -86,12 +192,11 @@ pub fn synchronize() {
     }
     let done = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&done);
-    // Release pairs with the Acquire load below: whoever sees the flag also sees that
-    // the sentinel ran after the grace period.
-    call_rcu(move || flag.store(true, Ordering::Release));
+    // Relaxed: the sentinel runs in this thread, in `flush` below.
+    call_rcu(move || flag.store(true, Ordering::Relaxed));
     let mut spins = 0u32;
-    while !done.load(Ordering::Acquire) {
-        read_lock().flush();
+    while !done.load(Ordering::Relaxed) {
+        flush();
         spins += 1;
         if spins > 16 || cfg!(any(loom, shuttle)) {
             super::yield_now();
@@ -101,9 +206,8 @@ pub fn synchronize() {
 
 /// Wait until every callback this thread queued before the call has run.
 pub fn barrier() {
-    // Callbacks queued earlier sit in this thread's bag in front of the sentinel, and
-    // bags run in the order they were sealed, so `synchronize` is also a barrier for
-    // this thread's own callbacks.
+    // This thread runs its callbacks in the order queued, so the sentinel of
+    // `synchronize` runs after all of them.
     synchronize();
 }
 

@@ -24,7 +24,7 @@ pub struct TreeEdit<'t> {
     tree: &'t VmaTree,
     /// Pinned before `base` was loaded: every published node the edit can reach stays
     /// allocated while it lives, even if (against the rules) another edit commits.
-    guard: RcuGuard,
+    _guard: RcuGuard,
     /// The published root the edit started from.
     base: NodePtr,
     /// The pending root (`base` until the first change).
@@ -179,7 +179,7 @@ impl VmaTree {
             root: base,
             generation: h.generation() + 1,
             len: usize::try_from(h.total()).expect("VMA count fits usize"),
-            guard,
+            _guard: guard,
             log: Vec::new(),
             committed: false,
         }
@@ -191,7 +191,7 @@ impl TreeEdit<'_> {
     fn view(&self) -> View<'_> {
         // SAFETY: (1) every node reachable from the pending root is private to this edit
         // (not written while `self` is borrowed shared: changes need `&mut self`) or
-        // published and reachable from `base`, which `self.guard` (taken before `base`
+        // published and reachable from `base`, which `self._guard` (taken before `base`
         // was loaded) keeps allocated; published nodes are never written.
         View::new(unsafe { NodeRef::new(self.root) })
     }
@@ -558,8 +558,7 @@ impl TreeEdit<'_> {
             // SAFETY: none (this is the bug the models must catch).
             unsafe { garbage.free() };
         } else {
-            rcu::note_callback();
-            self.guard.defer(move || {
+            rcu::call_rcu(move || {
                 // SAFETY: the nodes were unlinked by the store above, before this
                 // callback was queued, so it runs after every reader that could reach
                 // them (or the removed VMAs through them) has left; nobody else frees
