@@ -15,6 +15,7 @@ MODELS=(
   "table_free_waits_for_walker:early_table_free"
   "racing_faults_install_one_frame:fault_skip_pte_recheck"
   "vma_read_lock_excludes_the_epoch_writer:vma_lock_skip_seq"
+  "vma_read_lock_excludes_the_epoch_writer:vma_lock_seen_inclusive"
   "fault_under_vma_lock_vs_munmap:munmap_skip_vma_lock"
   "tree_readers_see_old_or_new:tree_early_free"
 )

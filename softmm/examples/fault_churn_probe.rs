@@ -1,7 +1,8 @@
 //! Fault-path probe for issue 7: one thread first-writes every page of a fresh 64 MiB region
 //! (20 rounds) while another maps, protects and unmaps 16 KiB in a region of its own, then
 //! prints the time and how many faults ran under a VMA read lock versus fell back to
-//! `mmap_lock`. `QUIET=1` leaves the second thread idle.
+//! `mmap_lock`. `QUIET=1` leaves the second thread idle; `SPIN=1` keeps it busy on private
+//! memory only (a control: what a busy neighbour costs with nothing shared).
 //!
 //! `cargo run --release -p softmm --example fault_churn_probe`
 
@@ -16,13 +17,21 @@ fn main() -> Result<(), softmm::Errno> {
     let mm = AddressSpace::new(Config::default())?;
     let churn = mm.mmap(0, 4 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)?;
     let quiet = std::env::var("QUIET").is_ok();
+    let spin = std::env::var("SPIN").is_ok();
     let stop = Arc::new(AtomicBool::new(false));
     let churner = {
         let (mm, stop) = (Arc::clone(&mm), Arc::clone(&stop));
         std::thread::spawn(move || -> Result<u64, softmm::Errno> {
             let a = (churn + (2 << 20)) & !((2 << 20) - 1);
             let mut rounds = 0u64;
-            while !quiet && !stop.load(Relaxed) {
+            let mut buf = vec![0u8; 16384];
+            while spin && !stop.load(Relaxed) {
+                // Control: busy on private memory only, sharing nothing with the faulter.
+                buf.iter_mut().for_each(|b| *b = b.wrapping_add(1));
+                std::hint::black_box(&mut buf);
+                rounds += 1;
+            }
+            while !quiet && !spin && !stop.load(Relaxed) {
                 let fixed = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
                 mm.mmap(a, 16384, PROT_READ | PROT_WRITE, fixed, -1, 0)?;
                 mm.mprotect(a, 16384, PROT_READ)?;

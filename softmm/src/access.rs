@@ -18,7 +18,7 @@ use crate::{
     config::FaultLocking,
     fault::{Access, Fault, SegvCode, Signal, pte_allows},
     frame::{Pfn, flags},
-    mm::AddressSpace,
+    mm::{AddressSpace, VmaCache},
     sync::rcu,
 };
 
@@ -37,9 +37,14 @@ pub struct AccessFault {
 }
 
 /// A CPU context: what a thread uses to translate, read, write and fault.
+///
+/// A `Cpu` is `Send` but not `Sync`: like a CPU's registers and TLB, it belongs to the
+/// thread running on it (clone it for another thread).
 #[derive(Debug, Clone)]
 pub struct Cpu {
     mm: Arc<AddressSpace>,
+    /// The last VMA this CPU faulted in under its VMA lock (`PerVma`).
+    vmas: VmaCache,
 }
 
 /// Walk-fault rounds before an access gives up (a livelock guard, never reached).
@@ -66,7 +71,10 @@ impl Drop for Held<'_> {
 
 impl Cpu {
     pub(crate) fn new(mm: Arc<AddressSpace>) -> Self {
-        Self { mm }
+        Self {
+            mm,
+            vmas: VmaCache::default(),
+        }
     }
 
     /// The address space.
@@ -117,7 +125,7 @@ impl Cpu {
                 }
             }
             let fast = match mm.config.fault_locking {
-                FaultLocking::PerVma => mm.fault_under_vma_lock(addr, access),
+                FaultLocking::PerVma => mm.fault_under_vma_lock(addr, access, Some(&self.vmas)),
                 FaultLocking::Global => None,
             };
             let r = fast.unwrap_or_else(|| {

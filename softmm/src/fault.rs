@@ -20,7 +20,7 @@
 
 use crate::{
     frame::flags,
-    mm::AddressSpace,
+    mm::{AddressSpace, VmaCache},
     pgtable::{Pte, bits},
     vma::{ANON_FORKED, Backing, Vma, flags::*},
 };
@@ -145,12 +145,13 @@ impl AddressSpace {
         &self,
         addr: u64,
         access: Access,
+        cache: Option<&VmaCache>,
     ) -> Option<Result<(), Fault>> {
         let fallback = || {
             self.counters.vma_lock_fallbacks.add(1);
             None
         };
-        let Ok(Some(vma)) = self.lock_vma_under_rcu(addr) else {
+        let Ok(Some(vma)) = self.lock_vma_under_rcu(addr, cache) else {
             return fallback();
         };
         if access == Access::Write && vma.flags & VM_MAYSHARE == 0 && vma.anon().is_none() {

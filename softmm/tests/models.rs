@@ -13,7 +13,7 @@
 //! | `rcu_synchronize_waits_for_reader` | a grace period outlasts every reader that began before it | `rcu_no_grace_period` |
 //! | `table_free_waits_for_walker` | unlinked page tables are freed only after RCU | `early_table_free` |
 //! | `racing_faults_install_one_frame` | a fault re-checks the PTE under the PTL | `fault_skip_pte_recheck` |
-//! | `vma_read_lock_excludes_the_epoch_writer` | no reader holds a VMA its writer locked in this epoch | `vma_lock_skip_seq` |
+//! | `vma_read_lock_excludes_the_epoch_writer` | no reader holds a VMA its writer locked in this epoch | `vma_lock_skip_seq`, `vma_lock_seen_inclusive` |
 //! | `fault_under_vma_lock_vs_munmap` | munmap write-locks the VMA: no page is left mapped after it returns | `munmap_skip_vma_lock` |
 //! | `tree_readers_see_old_or_new` | VMA-tree nodes replaced by a commit are freed only after RCU | `tree_early_free` |
 #![cfg(any(loom, shuttle))]
@@ -185,28 +185,36 @@ fn racing_faults_install_one_frame() {
 #[test]
 fn vma_read_lock_excludes_the_epoch_writer() {
     check(3, || {
-        let mm_seq = Arc::new(AtomicU64::new(0));
+        // The VMA was write-locked once before, in epoch 1 (so that a reader compares
+        // against the mm sequence and records what it saw).
+        let mm_seq = Arc::new(AtomicU64::new(2));
         let lock = Arc::new(VmaLock::new());
+        lock.start_write(1);
         let writer_in = Arc::new(AtomicBool::new(false));
         let reader_in = Arc::new(AtomicBool::new(false));
         let reader = {
             let (mm_seq, lock) = (Arc::clone(&mm_seq), Arc::clone(&lock));
             let (writer_in, reader_in) = (Arc::clone(&writer_in), Arc::clone(&reader_in));
+            // Two faults: the first may record the mm sequence it saw (the VMA's `seen`,
+            // rule 5), maybe the odd one of the writer's epoch; the second must not take
+            // that for proof that the epoch is over.
             spawn(move || {
-                if lock.try_read(&mm_seq).is_ok() {
-                    reader_in.store(true, Ordering::SeqCst);
-                    assert!(
-                        !writer_in.load(Ordering::SeqCst),
-                        "read-locked a VMA write-locked in the current epoch"
-                    );
-                    reader_in.store(false, Ordering::SeqCst);
-                    lock.end_read();
+                for _ in 0..2 {
+                    if lock.try_read(&mm_seq).is_ok() {
+                        reader_in.store(true, Ordering::SeqCst);
+                        assert!(
+                            !writer_in.load(Ordering::SeqCst),
+                            "read-locked a VMA write-locked in the current epoch"
+                        );
+                        reader_in.store(false, Ordering::SeqCst);
+                        lock.end_read();
+                    }
                 }
             })
         };
-        // mmap_write_lock opens epoch 1; the writer locks the VMA and works on it.
+        // mmap_write_lock opens epoch 3; the writer locks the VMA and works on it.
         mm_seq.fetch_add(1, Ordering::SeqCst);
-        lock.start_write(1);
+        lock.start_write(3);
         writer_in.store(true, Ordering::SeqCst);
         assert!(
             !reader_in.load(Ordering::SeqCst),

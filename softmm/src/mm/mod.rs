@@ -26,8 +26,11 @@ mod vma_lock;
 mod vma_ops;
 
 pub use rmap::{punch_hole, truncate};
+pub(crate) use vma_lock::VmaCache;
 
 use std::sync::{Arc, Weak};
+
+use crossbeam_utils::CachePadded;
 
 use crate::{
     Errno,
@@ -69,12 +72,19 @@ pub struct MmCounters {
 pub struct AddressSpace {
     pub(crate) pm: Arc<PhysMem>,
     pub(crate) config: Config,
+    // Cache lines: `lock`, `mm_lock_seq` and `tree` (its root pointer) are written by
+    // every mmap/munmap/mprotect; a fault under a VMA lock reads `mm_lock_seq` and the
+    // tree root and, on every access, the read-mostly fields (`pm`, `config`, `pt`).
+    // Each written field has a line of its own (as Linux aligns `mmap_lock` and
+    // `mm_lock_seq` in `mm_struct`), so that a writer elsewhere in the address space
+    // does not evict the read-mostly ones from a faulting CPU's cache (issue 7's
+    // `fault-churn`).
     /// `mmap_lock`. Writers take it with [`AddressSpace::write_lock`], which also runs
     /// the per-VMA lock epoch.
-    pub(crate) lock: RwLock<MmState>,
+    pub(crate) lock: CachePadded<RwLock<MmState>>,
     /// `mm_lock_seq`: odd while `mmap_lock` is held for write (see `vma::lock`).
-    pub(crate) mm_lock_seq: AtomicU64,
-    pub(crate) tree: VmaTree,
+    pub(crate) mm_lock_seq: CachePadded<AtomicU64>,
+    pub(crate) tree: CachePadded<VmaTree>,
     pub(crate) pt: PageTable,
     next_anon: AtomicU64,
     /// This address space, for the reverse maps of the objects it maps.
@@ -98,13 +108,13 @@ impl AddressSpace {
         Ok(Arc::new_cyclic(|me| Self {
             me: me.clone(),
             pm: Arc::clone(pm),
-            mm_lock_seq: AtomicU64::new(0),
-            lock: RwLock::new(MmState {
+            mm_lock_seq: CachePadded::new(AtomicU64::new(0)),
+            lock: CachePadded::new(RwLock::new(MmState {
                 start_brk: brk,
                 brk,
                 def_flags: 0,
-            }),
-            tree: VmaTree::new(),
+            })),
+            tree: CachePadded::new(VmaTree::new()),
             pt,
             config,
             next_anon: AtomicU64::new(1),

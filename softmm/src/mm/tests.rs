@@ -170,6 +170,45 @@ mod contents {
             }
         );
     }
+
+    /// The CPU's cached VMA (`VmaCache`) must never outlive the layout it came from: a
+    /// replaced VMA is detached and its read lock fails, so the fault sees the new one.
+    #[test]
+    fn a_cached_vma_never_outlives_its_layout() {
+        let mm = mm();
+        let cpu = mm.cpu();
+        let a = mm.mmap(0, 4 * 4096, RW, ANON, -1, 0).unwrap();
+        cpu.write(a, b"1").unwrap(); // cached: the RW VMA
+        // Replaced by a read-only VMA over the same range: the next page's write fault
+        // must see PROT_READ.
+        mm.mprotect(a, 4 * 4096, PROT_READ).unwrap();
+        let e = cpu.write(a + 4096, b"2").unwrap_err();
+        assert_eq!(
+            e.fault,
+            crate::fault::Fault::Segv {
+                addr: a + 4096,
+                code: crate::fault::SegvCode::AccErr
+            }
+        );
+        // Writable again, then unmapped and mapped anew as a file-less shared mapping:
+        // the page faulted now is a fresh zero page of the new VMA, not the old one.
+        mm.mprotect(a, 4 * 4096, RW).unwrap();
+        cpu.write(a + 2 * 4096, b"3").unwrap();
+        mm.munmap(a, 4 * 4096).unwrap();
+        let e = cpu.write(a + 3 * 4096, b"4").unwrap_err();
+        assert_eq!(
+            e.fault,
+            crate::fault::Fault::Segv {
+                addr: a + 3 * 4096,
+                code: crate::fault::SegvCode::MapErr
+            }
+        );
+        let fixed = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED;
+        assert_eq!(mm.mmap(a, 4 * 4096, RW, fixed, -1, 0), Ok(a));
+        let mut b = [9u8; 1];
+        cpu.read(a + 2 * 4096, &mut b).unwrap();
+        assert_eq!(b, [0]);
+    }
 }
 
 mod teardown {

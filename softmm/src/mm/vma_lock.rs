@@ -9,10 +9,22 @@
 //! * [`AddressSpace::lock_vma_under_rcu`]: a fault looks the VMA up under RCU and
 //!   read-locks it without `mmap_lock`; on failure the caller falls back to
 //!   `mmap_lock` read. Never take `mmap_lock` while holding a VMA read lock.
+//! * [`VmaCache`]: a CPU's last faulted VMA, tried before the tree (Linux's former
+//!   per-thread `vmacache`, made safe by the VMA lock). A cached VMA is only a
+//!   candidate: it is read-locked like one the tree returned, which fails once it is
+//!   detached (it left the tree) or while its writer holds it; an attached VMA is in the
+//!   tree with its range (VMAs are immutable), so a locked cached VMA that contains the
+//!   address is the one a lookup would return. The cache holds a `Weak`: it never keeps a
+//!   VMA's contents (its file) alive after the tree dropped it. Why: the tree's root and
+//!   nodes are rewritten by every mmap/munmap/mprotect, so a lookup from a CPU that
+//!   faults while another CPU changes the layout elsewhere misses in cache on each of
+//!   them (issue 7's `fault-churn`); the cached VMA's lines are written only by its own
+//!   faults and writers.
 
 use std::{
+    cell::Cell,
     ops::{Deref, DerefMut},
-    sync::Arc,
+    sync::{Arc, Weak},
 };
 
 use super::{AddressSpace, MmState};
@@ -72,6 +84,42 @@ impl Drop for VmaReadGuard {
 /// Lookups that found a VMA detached under them before giving up (a livelock guard).
 const DETACHED_RETRIES: usize = 8;
 
+/// A CPU's last faulted VMA (see the module rules). One per [`crate::Cpu`], which is one
+/// thread's context, so a `Cell` (no atomics: the fault path's point is to touch no line
+/// that another CPU writes).
+#[derive(Default)]
+pub(crate) struct VmaCache(Cell<Option<Weak<Vma>>>);
+
+impl VmaCache {
+    /// Read-lock the cached VMA if it still holds `addr`; `None` on a miss.
+    fn lock(&self, addr: u64, mm_seq: &crate::sync::AtomicU64) -> Option<VmaReadGuard> {
+        let weak = self.0.take()?;
+        let vma = weak.upgrade();
+        self.0.set(Some(weak));
+        let vma = vma.filter(|v| v.contains(addr))?;
+        vma.lock.try_read(mm_seq).ok()?;
+        Some(VmaReadGuard { vma })
+    }
+
+    /// Remember `vma` as the last one faulted in.
+    fn remember(&self, vma: &Arc<Vma>) {
+        self.0.set(Some(Arc::downgrade(vma)));
+    }
+}
+
+impl std::fmt::Debug for VmaCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VmaCache")
+    }
+}
+
+impl Clone for VmaCache {
+    /// A new CPU context starts with an empty cache.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
 impl AddressSpace {
     /// Take `mmap_lock` for write and open a write epoch.
     pub(crate) fn write_lock(&self) -> MmWriteGuard<'_> {
@@ -93,9 +141,29 @@ impl AddressSpace {
             .start_write(self.mm_lock_seq.load(Ordering::Relaxed));
     }
 
-    /// Read-lock the VMA containing `addr` without `mmap_lock` (`lock_vma_under_rcu`):
-    /// `Ok(None)` when no VMA contains it, `Err(())` when the caller must fall back.
-    pub(crate) fn lock_vma_under_rcu(&self, addr: u64) -> Result<Option<VmaReadGuard>, ()> {
+    /// Read-lock the VMA containing `addr` without `mmap_lock` (`lock_vma_under_rcu`),
+    /// trying `cache` first and remembering what the tree gave in it: `Ok(None)` when no
+    /// VMA contains `addr`, `Err(())` when the caller must fall back.
+    pub(crate) fn lock_vma_under_rcu(
+        &self,
+        addr: u64,
+        cache: Option<&VmaCache>,
+    ) -> Result<Option<VmaReadGuard>, ()> {
+        if let Some(c) = cache {
+            if let Some(guard) = c.lock(addr, &self.mm_lock_seq) {
+                return Ok(Some(guard));
+            }
+            let found = self.lock_vma_in_tree(addr);
+            if let Ok(Some(guard)) = &found {
+                c.remember(guard);
+            }
+            return found;
+        }
+        self.lock_vma_in_tree(addr)
+    }
+
+    /// [`Self::lock_vma_under_rcu`] through the tree.
+    fn lock_vma_in_tree(&self, addr: u64) -> Result<Option<VmaReadGuard>, ()> {
         for _ in 0..DETACHED_RETRIES {
             let g = rcu::read_lock();
             let Some(v) = self.tree.find(addr, &g) else {

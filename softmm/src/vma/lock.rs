@@ -23,12 +23,25 @@
 //!    write-locked in the current epoch (false "locked" answers are allowed: they cost
 //!    a fallback; false "unlocked" answers are not). The caller re-checks the address
 //!    range after locking (the VMA found may have been replaced meanwhile).
+//!    A reader that sees `seq` is [`NEVER`] or below `seen` (rule 5) needs no load of the
+//!    mm sequence: that epoch is over (and it was never locked in the current one).
 //! 3. [`VmaLock::end_read`] decrements with Release, so everything the reader did under
 //!    the lock happens before the writer's drain completes.
 //! 4. [`VmaLock::detach`] (a VMA leaving the tree, under its write lock) drops the
 //!    attached reference and waits for readers that incremented meanwhile (they back off
 //!    at rule 2's check), so once it returns no reader can lock the VMA ever again —
 //!    not even after the epoch ends.
+//! 5. `seen`: the highest mm sequence a reader of this VMA has loaded (Acquire) and
+//!    recorded (Release). The mm sequence only grows, so `seq < seen` proves the epoch
+//!    `seq` over: the answer a load of the mm sequence would give, and the
+//!    happens-before too (the recording reader's Acquire load synchronised with that
+//!    epoch's end; our Acquire load of `seen` with its record). The mm sequence's line is
+//!    written by every `mmap_lock` writer of the address space; `seen` sits on the VMA's
+//!    own line, which only this VMA's readers and writers touch. So a fault in a VMA
+//!    that no writer touched since its last fault reads no line that a writer elsewhere
+//!    in the address space keeps dirtying (issue 7's `fault-churn`: one cross-core miss
+//!    per fault on the mm sequence was a quarter of the fault's cost). Linux reads
+//!    `mm->mm_lock_seq` on every `vma_start_read`.
 //!
 //! Memory: VMAs are freed through RCU only after they are detached, so a reader that
 //! found one under an RCU guard may touch its lock word.
@@ -56,6 +69,8 @@ pub enum ReadFail {
 pub struct VmaLock {
     seq: AtomicU64,
     refcnt: AtomicU32,
+    /// Rule 5: a lower bound of the mm sequence, recorded by readers.
+    seen: AtomicU64,
 }
 
 impl Default for VmaLock {
@@ -70,6 +85,7 @@ impl VmaLock {
         Self {
             seq: AtomicU64::new(NEVER),
             refcnt: AtomicU32::new(1),
+            seen: AtomicU64::new(0),
         }
     }
 
@@ -116,8 +132,9 @@ impl VmaLock {
     /// Try to read-lock against the mm sequence `mm_seq` (rule 2).
     pub fn try_read(&self, mm_seq: &AtomicU64) -> Result<(), ReadFail> {
         // Cheap pessimistic pre-check (Relaxed: a stale answer only costs a fallback or
-        // is caught by the Acquire re-check below).
-        if self.seq.load(Ordering::Relaxed) == mm_seq.load(Ordering::Relaxed) {
+        // is caught by the re-check below). Skipped where rule 5 answers it.
+        let s = self.seq.load(Ordering::Relaxed);
+        if !self.epoch_over(s) && s == mm_seq.load(Ordering::Relaxed) {
             return Err(ReadFail::Locked);
         }
         let mut cur = self.refcnt.load(Ordering::Relaxed);
@@ -140,13 +157,40 @@ impl VmaLock {
                 Err(v) => cur = v,
             }
         }
+        // Relaxed: after the Acquire increment, which pairs with the Release that
+        // published the writer's `seq`.
+        let s = self.seq.load(Ordering::Relaxed);
+        if self.epoch_over(s) {
+            return Ok(());
+        }
         // Acquire on the mm sequence: pairs with the Release that ends a write epoch, so
         // a reader that sees the epoch over sees every change made in it.
-        if self.seq.load(Ordering::Relaxed) == mm_seq.load(Ordering::Acquire) {
+        let cur = mm_seq.load(Ordering::Acquire);
+        if s == cur {
             self.end_read();
             return Err(ReadFail::Locked);
         }
+        // Relaxed load: only decides whether to store; the store is Release (rule 5:
+        // pairs with the Acquire load in `epoch_over`).
+        if cur > self.seen.load(Ordering::Relaxed) {
+            self.seen.store(cur, Ordering::Release);
+        }
         Ok(())
+    }
+
+    /// Rule 5: whether the epoch `s` (a VMA's `seq`) is known to be over without a load
+    /// of the mm sequence.
+    #[inline]
+    fn epoch_over(&self, s: u64) -> bool {
+        if cfg!(mutant = "vma_lock_seen_inclusive") {
+            // MUTANT: `seen` may be the sequence of the epoch in progress (odd): taking
+            // `seq == seen` for over lets a reader in during the writer's epoch.
+            // Acquire: as below.
+            return s == NEVER || s <= self.seen.load(Ordering::Acquire);
+        }
+        // Acquire: pairs with the Release store of `seen` in `try_read`, which came after
+        // an Acquire load of the mm sequence that saw epoch `s` over.
+        s == NEVER || s < self.seen.load(Ordering::Acquire)
     }
 
     /// Drop a read lock (rule 3).
@@ -226,5 +270,35 @@ mod tests {
         mm.store(4, Ordering::SeqCst);
         assert!(l.is_detached());
         assert_eq!(l.try_read(&mm), Err(ReadFail::Detached));
+    }
+
+    #[test]
+    fn a_reader_records_the_epoch_it_saw_over() {
+        let mm = AtomicU64::new(1);
+        let l = VmaLock::new();
+        l.start_write(1);
+        assert_eq!(l.try_read(&mm), Err(ReadFail::Locked));
+        mm.store(2, Ordering::SeqCst);
+        assert_eq!(l.try_read(&mm), Ok(()));
+        l.end_read();
+        // White box (rule 5): the reader recorded 2, so epoch 1 is over whatever the mm
+        // sequence says now; a real one never goes back, this one proves it is not read.
+        mm.store(1, Ordering::SeqCst);
+        assert_eq!(l.try_read(&mm), Ok(()));
+        l.end_read();
+        // Locked again in epoch 3: 3 is not below 2, so the mm sequence decides.
+        mm.store(3, Ordering::SeqCst);
+        l.start_write(3);
+        assert_eq!(l.try_read(&mm), Err(ReadFail::Locked));
+        // A reader that saw epoch 5 in progress (before the writer locked this VMA)
+        // recorded 5; that does not make epoch 5 over.
+        let m = VmaLock::new();
+        mm.store(1, Ordering::SeqCst);
+        m.start_write(1);
+        mm.store(5, Ordering::SeqCst);
+        assert_eq!(m.try_read(&mm), Ok(()));
+        m.end_read();
+        m.start_write(5);
+        assert_eq!(m.try_read(&mm), Err(ReadFail::Locked));
     }
 }
