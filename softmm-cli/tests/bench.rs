@@ -157,11 +157,12 @@ fn the_issue_7_workloads_report_their_fields() {
         .expect("valid JSON");
     assert_eq!(v["quick"], true);
 
-    // fault-churn: quiet and churn rows at 2 threads per variant, each with its ratio.
+    // fault-churn: quiet, busy (the control) and churn rows at 2 threads per variant,
+    // each with its ratio; an idle thread 2 reports no rate.
     let churn = rows_of(&v, "fault-churn");
-    assert_eq!(churn.len(), 6, "{churn:?}");
+    assert_eq!(churn.len(), 9, "{churn:?}");
     for variant in ["host", "PerVma", "Global"] {
-        for case in ["quiet", "churn"] {
+        for case in ["quiet", "busy", "churn"] {
             let r = churn
                 .iter()
                 .find(|r| r["variant"] == variant && r["case"] == case)
@@ -171,6 +172,7 @@ fn the_issue_7_workloads_report_their_fields() {
             assert!(r.get("vmas").is_none(), "{r}");
             if case == "quiet" {
                 assert_eq!(r["ratio_to_quiet"], 1.0, "{r}");
+                assert!(r.get("churn_ops_per_s").is_none(), "{r}");
             }
         }
     }
@@ -178,7 +180,8 @@ fn the_issue_7_workloads_report_their_fields() {
     // Many-VMA workloads: one thread, the quick VMA counts, softmm in every cell and
     // the host where it fits (reported as skipped where it does not).
     for (workload, counts) in [
-        ("vma-lookup", vec![100, 1_000, 10_000]),
+        // Two cases (random, hot) per count.
+        ("vma-lookup", vec![100, 100, 1_000, 1_000, 10_000, 10_000]),
         ("mmap-at-scale", vec![100, 1_000, 10_000]),
         ("exit-many-vmas", vec![1_000, 10_000]),
     ] {
@@ -191,6 +194,9 @@ fn the_issue_7_workloads_report_their_fields() {
         }
         for r in rows_of(&v, workload) {
             assert_eq!(r["threads"], 1, "{r}");
+            if workload == "vma-lookup" {
+                assert!(r["case"] == "random" || r["case"] == "hot", "{r}");
+            }
             assert!(r["ops"].as_u64().expect("ops") > 0, "{r}");
             assert!(r["op"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
         }

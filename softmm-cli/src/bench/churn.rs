@@ -7,7 +7,12 @@
 //! * thread 1 reserves 4 MiB `PROT_NONE` of its own (untimed) and, in the `churn` case,
 //!   loops over `mmap(MAP_FIXED)` of 16 KiB at the 2 MiB boundary inside it, `mprotect`
 //!   to `PROT_READ`, `munmap` (a hole, filled again by the next `mmap`) until thread 0's
-//!   timed loop ends; in the `quiet` case it idles at the barrier.
+//!   timed loop ends; in the `quiet` case it idles at the barrier; in the `busy` case
+//!   (the control) it allocates, writes and frees small heap blocks of its own, as busy
+//!   as a churner but sharing nothing with thread 0, so `busy`'s `ratio_to_quiet` is
+//!   what a busy neighbour costs on this machine (shared caches, memory bandwidth, a
+//!   hypervisor that runs both vCPUs on one core's two hyperthreads), whatever the
+//!   memory manager does.
 //!
 //! The reservation keeps the churned VMAs away from the faulting one: a non-fixed 16
 //! KiB mapping could land next to it and merge with it, and the faults would then meet
@@ -31,7 +36,7 @@ use std::{
 use super::{
     machine::{Machine, OpError, Thread},
     stats::Recorder,
-    workload::Workload,
+    workload::{Neighbour, Workload},
 };
 
 const KIB: u64 = 1024;
@@ -52,18 +57,18 @@ pub(crate) struct ChurnRun {
     pub churn_rate: f64,
 }
 
-/// One run on `m`; thread 1 churns when `active`.
+/// One run on `m`, thread 1 doing what `neighbour` says.
 pub(crate) fn run<M: Machine>(
     m: &M,
     w: Workload,
-    active: bool,
+    neighbour: Neighbour,
     quick: bool,
 ) -> Result<ChurnRun, OpError> {
     let barrier = Barrier::new(2);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         let (barrier, stop) = (&barrier, &stop);
-        let churner = s.spawn(move || churn_thread(m, active, barrier, stop));
+        let churner = s.spawn(move || churn_thread(m, neighbour, barrier, stop));
         let faults = fault_thread(m, w, quick, barrier, stop);
         let churned = churner
             .join()
@@ -100,10 +105,11 @@ fn fault_thread<M: Machine>(
     timed.and(down).map(|()| rec)
 }
 
-/// Thread 1: reserve, then churn (or idle) until `stop`; its rounds per second.
+/// Thread 1: reserve, then churn (or idle, or keep busy) until `stop`; its rounds per
+/// second.
 fn churn_thread<M: Machine>(
     m: &M,
-    active: bool,
+    neighbour: Neighbour,
     barrier: &Barrier,
     stop: &AtomicBool,
 ) -> Result<f64, OpError> {
@@ -113,7 +119,10 @@ fn churn_thread<M: Machine>(
     let churned = match &base {
         // The 2 MiB-aligned address in the middle: `[at, at + 2 MiB)` is inside
         // `[b, b + 4 MiB)` (b is page-aligned, so `at > b` and `at + 2 MiB <= b + 4 MiB`).
-        Ok(b) if active => churn(&mut t, (b + TABLE_SPAN) & !(TABLE_SPAN - 1), stop),
+        Ok(b) if neighbour == Neighbour::Churn => {
+            churn(&mut t, (b + TABLE_SPAN) & !(TABLE_SPAN - 1), stop)
+        }
+        Ok(_) if neighbour == Neighbour::Busy => Ok(busy(stop)),
         Ok(_) => Ok(0.0),
         Err(e) => Err(e.clone()),
     };
@@ -132,4 +141,17 @@ fn churn<T: Thread>(t: &mut T, at: u64, stop: &AtomicBool) -> Result<f64, OpErro
         rounds += 1;
     }
     Ok(rounds as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// The control: heap work of thread 1's own (8 blocks of 128 bytes allocated, written and
+/// freed per round, about what a churn round allocates for VMAs and tree nodes).
+fn busy(stop: &AtomicBool) -> f64 {
+    let t0 = Instant::now();
+    let mut rounds = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let blocks: Vec<Box<[u64; 16]>> = (0..8).map(|i| Box::new([rounds ^ i; 16])).collect();
+        std::hint::black_box(blocks);
+        rounds += 1;
+    }
+    rounds as f64 / t0.elapsed().as_secs_f64()
 }

@@ -8,7 +8,8 @@
 //!   "reps": int, "quick": bool,
 //!   "results": [ { "workload": str,
 //!                  "case": str?,             // translate: "hit" | "walk";
-//!                                            // fault-churn: "quiet" | "churn"
+//!                                            // fault-churn: "quiet" | "busy" | "churn";
+//!                                            // vma-lookup: "random" | "hot"
 //!                  "op": str?,               // the timed operation, where the name
 //!                                            // does not say it (the host's stand-ins)
 //!                  "variant": "host" | softmm variant ("PerVma", "Global"),
@@ -24,7 +25,7 @@
 //!                                            // timed threads per run, median run
 //!                  "ratio_to_quiet": float?, // fault-churn: ops_per_s / the quiet row's
 //!                  "ratio_to_quiet_on_cpu": float?, // the same of ops_per_s_on_cpu
-//!                  "churn_ops_per_s": float?,// fault-churn churn: thread 2's rounds/s
+//!                  "churn_ops_per_s": float?,// fault-churn busy, churn: thread 2's rounds/s
 //!                  "rcu_callbacks": int? } ],// exit-many-vmas, softmm: queued per drop
 //!   "skipped": [ { "workload", "case"?, "variant", "threads", "vmas"?, "reason" } ]? }
 //! ```

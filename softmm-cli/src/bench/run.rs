@@ -189,8 +189,8 @@ fn run_cell<M: Machine>(
             recs: run_once(m, w, spec.threads, quick)?,
             ..RunOut::default()
         },
-        Kind::Churn { active } => {
-            let r = churn::run(m, w, active, quick)?;
+        Kind::Churn { neighbour } => {
+            let r = churn::run(m, w, neighbour, quick)?;
             RunOut {
                 recs: vec![r.faults],
                 churn_rate: Some(r.churn_rate),

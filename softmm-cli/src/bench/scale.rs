@@ -31,6 +31,9 @@ use super::{
 
 /// Random lookup addresses kept per cell (the lookups cycle through them).
 const LOOKUP_ADDRS: u64 = 1 << 16;
+/// `vma-lookup/hot`: the lookups cycle through the first this many of them (a working
+/// set whose tree paths stay in cache).
+const HOT_ADDRS: u64 = 64;
 /// Batches a budgeted run times at least.
 const MIN_BATCHES: u64 = 8;
 
@@ -83,6 +86,10 @@ impl<T: Thread> Filled<T> {
             Workload::MmapAtScale => {
                 let a = self.t.map(PAGE)?;
                 self.t.unmap(a, PAGE)
+            }
+            Workload::VmaLookupHot => {
+                let a = self.addrs[(i % HOT_ADDRS) as usize];
+                self.t.lookup(a)
             }
             _ => {
                 let a = self.addrs[(i % LOOKUP_ADDRS) as usize];

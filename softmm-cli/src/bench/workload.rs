@@ -30,16 +30,31 @@ pub(crate) enum Kind {
     /// Every thread runs [`Workload::setup`], [`Workload::op`], [`Workload::teardown`]
     /// on its own region.
     PerThread,
-    /// Two threads: thread 0 runs `fault4k`'s loop; thread 1 churns VMAs in a region of
-    /// its own (`active`) or idles.
+    /// Two threads: thread 0 runs `fault4k`'s loop; thread 1 idles, keeps busy without
+    /// touching the address space, or churns VMAs in a region of its own.
     Churn {
-        /// Whether thread 1 churns.
-        active: bool,
+        /// What thread 1 does.
+        neighbour: Neighbour,
     },
     /// One thread in an address space holding many VMAs (`scale.rs`).
     Scaled,
     /// One teardown of an address space holding many VMAs per run (`scale.rs`).
     Teardown,
+}
+
+/// What thread 1 of `fault-churn` does while thread 0 faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Neighbour {
+    /// Waits at the barrier.
+    Idle,
+    /// Allocates, writes and frees small heap blocks of its own in a loop: as busy as
+    /// a churner, sharing nothing with thread 0 (the control: what a busy neighbour
+    /// costs the faults on this machine, through shared caches, memory bandwidth or
+    /// the hypervisor).
+    Busy,
+    /// `mmap(MAP_FIXED)` + `mprotect` + `munmap` in a loop in its own region of the
+    /// same address space.
+    Churn,
 }
 
 /// A benchmark row kind. `translate` is two rows, [`Workload::TranslateHit`] and
@@ -67,11 +82,17 @@ pub enum Workload {
     /// `fault4k`'s loop in thread 0 while thread 1 idles (the baseline of
     /// [`Workload::FaultChurn`]).
     FaultChurnQuiet,
+    /// `fault4k`'s loop in thread 0 while thread 1 keeps busy on private heap memory
+    /// (the control of [`Workload::FaultChurn`]).
+    FaultChurnBusy,
     /// `fault4k`'s loop in thread 0 while thread 1 maps, protects and unmaps 16 KiB
     /// again and again in a region of its own, in the same address space.
     FaultChurn,
     /// Find the VMA containing a random page among many VMAs.
     VmaLookup,
+    /// Find the VMA containing one of 64 pages spread over the VMAs (a working set that
+    /// stays in cache: the tree's logarithmic cost without the memory misses).
+    VmaLookupHot,
     /// `mmap` + `munmap` of 4 KiB anonymous memory (not fixed) among many VMAs.
     MmapAtScale,
     /// Tear down an address space that holds many VMAs.
@@ -79,7 +100,7 @@ pub enum Workload {
 }
 
 /// Every workload, in table order.
-pub const ALL: [Workload; 13] = [
+pub const ALL: [Workload; 15] = [
     Workload::Fault4k,
     Workload::Zero4k,
     Workload::MmapMunmap,
@@ -89,8 +110,10 @@ pub const ALL: [Workload; 13] = [
     Workload::TranslateHit,
     Workload::TranslateWalk,
     Workload::FaultChurnQuiet,
+    Workload::FaultChurnBusy,
     Workload::FaultChurn,
     Workload::VmaLookup,
+    Workload::VmaLookupHot,
     Workload::MmapAtScale,
     Workload::ExitManyVmas,
 ];
@@ -152,8 +175,10 @@ impl Workload {
             Workload::MprotectSplitMerge => "mprotect-split-merge",
             Workload::Dontneed => "dontneed",
             Workload::TranslateHit | Workload::TranslateWalk => "translate",
-            Workload::FaultChurnQuiet | Workload::FaultChurn => "fault-churn",
-            Workload::VmaLookup => "vma-lookup",
+            Workload::FaultChurnQuiet | Workload::FaultChurnBusy | Workload::FaultChurn => {
+                "fault-churn"
+            }
+            Workload::VmaLookup | Workload::VmaLookupHot => "vma-lookup",
             Workload::MmapAtScale => "mmap-at-scale",
             Workload::ExitManyVmas => "exit-many-vmas",
         }
@@ -165,7 +190,10 @@ impl Workload {
             Workload::TranslateHit => Some("hit"),
             Workload::TranslateWalk => Some("walk"),
             Workload::FaultChurnQuiet => Some("quiet"),
+            Workload::FaultChurnBusy => Some("busy"),
             Workload::FaultChurn => Some("churn"),
+            Workload::VmaLookup => Some("random"),
+            Workload::VmaLookupHot => Some("hot"),
             _ => None,
         }
     }
@@ -173,9 +201,16 @@ impl Workload {
     /// How the workload's threads are organised.
     pub(crate) fn kind(self) -> Kind {
         match self {
-            Workload::FaultChurnQuiet => Kind::Churn { active: false },
-            Workload::FaultChurn => Kind::Churn { active: true },
-            Workload::VmaLookup | Workload::MmapAtScale => Kind::Scaled,
+            Workload::FaultChurnQuiet => Kind::Churn {
+                neighbour: Neighbour::Idle,
+            },
+            Workload::FaultChurnBusy => Kind::Churn {
+                neighbour: Neighbour::Busy,
+            },
+            Workload::FaultChurn => Kind::Churn {
+                neighbour: Neighbour::Churn,
+            },
+            Workload::VmaLookup | Workload::VmaLookupHot | Workload::MmapAtScale => Kind::Scaled,
             Workload::ExitManyVmas => Kind::Teardown,
             _ => Kind::PerThread,
         }
@@ -206,12 +241,21 @@ impl Workload {
     pub(crate) fn op_label(self, host: bool) -> Option<&'static str> {
         Some(match (self, host) {
             (Workload::FaultChurnQuiet, _) => "first write to a 4 KiB page; thread 2 idle",
+            (Workload::FaultChurnBusy, _) => {
+                "first write to a 4 KiB page; thread 2: malloc, write and free 8 x 128 bytes \
+                 of its own, in a loop (no memory-management call)"
+            }
             (Workload::FaultChurn, _) => {
                 "first write to a 4 KiB page; thread 2: mmap(MAP_FIXED) + mprotect + munmap \
                  of 16 KiB in its own region, in a loop"
             }
-            (Workload::VmaLookup, false) => "AddressSpace::find_vma (one RCU lookup)",
-            (Workload::VmaLookup, true) => {
+            (Workload::VmaLookup, false) => {
+                "AddressSpace::find_vma (one RCU lookup) of a random page"
+            }
+            (Workload::VmaLookupHot, false) => {
+                "AddressSpace::find_vma (one RCU lookup) of one of 64 pages spread over the VMAs"
+            }
+            (Workload::VmaLookup | Workload::VmaLookupHot, true) => {
                 "msync(addr, 4096, MS_ASYNC): syscall + mmap_lock read + find_vma, nothing else"
             }
             (Workload::MmapAtScale, _) => "mmap 4 KiB (not fixed) + munmap",
@@ -250,8 +294,11 @@ impl Workload {
         match self {
             Workload::Fault4k | Workload::TranslateWalk => big,
             // Thread 0 of fault-churn runs fault4k; the others set up nothing here.
-            Workload::FaultChurnQuiet | Workload::FaultChurn => big,
-            Workload::VmaLookup | Workload::MmapAtScale | Workload::ExitManyVmas => 0,
+            Workload::FaultChurnQuiet | Workload::FaultChurnBusy | Workload::FaultChurn => big,
+            Workload::VmaLookup
+            | Workload::VmaLookupHot
+            | Workload::MmapAtScale
+            | Workload::ExitManyVmas => 0,
             Workload::MprotectSplitMerge | Workload::TranslateHit => 64 * KIB,
             Workload::Zero4k | Workload::Dontneed => PAGE,
             Workload::MmapMunmap | Workload::MmapTouchMunmap => 0,
@@ -262,12 +309,15 @@ impl Workload {
     pub(crate) fn ops(self, quick: bool) -> u64 {
         let full = match self {
             // One op per page of the region: a run faults the region once.
-            Workload::Fault4k | Workload::FaultChurnQuiet | Workload::FaultChurn => {
+            Workload::Fault4k
+            | Workload::FaultChurnQuiet
+            | Workload::FaultChurnBusy
+            | Workload::FaultChurn => {
                 return self.region_len(quick) / PAGE;
             }
             // One teardown per run (the row's `ops` counts the VMAs torn down).
             Workload::ExitManyVmas => return 1,
-            Workload::VmaLookup => 1 << 16,
+            Workload::VmaLookup | Workload::VmaLookupHot => 1 << 16,
             Workload::MmapAtScale => 1 << 13,
             Workload::Zero4k => 1 << 16,
             Workload::MmapMunmap | Workload::MmapTouchMunmap => 1 << 14,
@@ -330,9 +380,10 @@ impl Workload {
     pub(crate) fn op<T: Thread>(self, t: &mut T, r: &Region, i: u64) -> Result<(), OpError> {
         const SMALL: u64 = 16 * KIB;
         match self {
-            Workload::Fault4k | Workload::FaultChurnQuiet | Workload::FaultChurn => {
-                t.touch(r.addr + i * PAGE)
-            }
+            Workload::Fault4k
+            | Workload::FaultChurnQuiet
+            | Workload::FaultChurnBusy
+            | Workload::FaultChurn => t.touch(r.addr + i * PAGE),
             Workload::Zero4k => t.zero_frame(r.addr),
             Workload::MmapMunmap => {
                 let a = t.map(SMALL)?;
@@ -355,7 +406,10 @@ impl Workload {
             Workload::TranslateHit => t.translate(r.addr),
             Workload::TranslateWalk => t.translate(r.addrs[(i % r.addrs.len() as u64) as usize]),
             // Run by `scale.rs`, through `scaled_op`.
-            Workload::VmaLookup | Workload::MmapAtScale | Workload::ExitManyVmas => Ok(()),
+            Workload::VmaLookup
+            | Workload::VmaLookupHot
+            | Workload::MmapAtScale
+            | Workload::ExitManyVmas => Ok(()),
         }
     }
 
@@ -399,7 +453,14 @@ mod tests {
             assert!(parse_workloads(&[n.to_string()]).is_ok(), "{n}");
         }
         let c = parse_workloads(&["fault-churn".into()]).unwrap();
-        assert_eq!(c, [Workload::FaultChurnQuiet, Workload::FaultChurn]);
+        assert_eq!(
+            c,
+            [
+                Workload::FaultChurnQuiet,
+                Workload::FaultChurnBusy,
+                Workload::FaultChurn
+            ]
+        );
     }
 
     #[test]
