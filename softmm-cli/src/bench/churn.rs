@@ -143,15 +143,21 @@ fn churn<T: Thread>(t: &mut T, at: u64, stop: &AtomicBool) -> Result<f64, OpErro
     Ok(rounds as f64 / t0.elapsed().as_secs_f64())
 }
 
-/// The control: heap work of thread 1's own (8 blocks of 128 bytes allocated, written and
-/// freed per round, about what a churn round allocates for VMAs and tree nodes).
+/// The control: heap work of thread 1's own, about what a churn round does to memory
+/// (6 blocks of 256 bytes allocated, written, read and freed: the VMAs and tree nodes a
+/// round makes and frees), with nothing shared with thread 0.
 fn busy(stop: &AtomicBool) -> f64 {
     let t0 = Instant::now();
     let mut rounds = 0u64;
+    let mut sum = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let blocks: Vec<Box<[u64; 16]>> = (0..8).map(|i| Box::new([rounds ^ i; 16])).collect();
-        std::hint::black_box(blocks);
+        let blocks: Vec<Box<[u64; 32]>> = (0..6)
+            .map(|i| std::hint::black_box(Box::new([rounds ^ i; 32])))
+            .collect();
+        sum = blocks.iter().fold(sum, |s, b| s.wrapping_add(b[31]));
+        drop(std::hint::black_box(blocks));
         rounds += 1;
     }
+    std::hint::black_box(sum);
     rounds as f64 / t0.elapsed().as_secs_f64()
 }

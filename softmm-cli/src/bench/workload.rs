@@ -242,8 +242,8 @@ impl Workload {
         Some(match (self, host) {
             (Workload::FaultChurnQuiet, _) => "first write to a 4 KiB page; thread 2 idle",
             (Workload::FaultChurnBusy, _) => {
-                "first write to a 4 KiB page; thread 2: malloc, write and free 8 x 128 bytes \
-                 of its own, in a loop (no memory-management call)"
+                "first write to a 4 KiB page; thread 2: malloc, write, read and free 6 x 256 \
+                 bytes of its own, in a loop (no memory-management call)"
             }
             (Workload::FaultChurn, _) => {
                 "first write to a 4 KiB page; thread 2: mmap(MAP_FIXED) + mprotect + munmap \

@@ -9,8 +9,9 @@
 //!   Readers never run them: crossbeam collects garbage in whichever thread pins, so
 //!   handing it the callbacks themselves would make a faulting thread free the VMA-tree
 //!   nodes of a thread that churns mmap/munmap (issue 7's `fault-churn`). Crossbeam only
-//!   gets a one-word closure per callback that marks it ripe; readers that collect run
-//!   those stores and nothing else. A callback may still run while its thread holds our
+//!   gets a one-word closure per batch of callbacks that marks it ripe (one batch in
+//!   flight per thread: see `Queue`); readers that collect run those stores and nothing
+//!   else. A callback may still run while its thread holds our
 //!   locks, so **a callback must take no lock** (it may free frames: the allocator is
 //!   lock-free).
 //! * [`synchronize`] waits for a full grace period: it queues a sentinel callback and
@@ -24,10 +25,12 @@
 //! Do not call [`synchronize`] or [`barrier`] inside a read section: it would wait for
 //! itself forever.
 //!
-//! Ordering: a callback is ripe when its flag, stored with Release by the crossbeam
-//! closure after the grace period, is loaded with Acquire by the queuing thread; so the
-//! callback happens after the grace period, which happens after every read section it
-//! waited for (crossbeam's epoch protocol).
+//! Ordering: a batch is ripe when its flag, stored with Release by the crossbeam closure
+//! after the grace period, is loaded with Acquire by the queuing thread; so its callbacks
+//! happen after the grace period, which happens after every read section it waited for
+//! (crossbeam's epoch protocol). The closure is deferred when the batch is closed, after
+//! each of its callbacks was queued, so the grace period covers every reader that could
+//! still see what they free.
 
 use std::{cell::RefCell, collections::VecDeque, sync::Arc};
 
@@ -90,19 +93,30 @@ pub fn callbacks_queued() -> u64 {
     QUEUED.with(std::cell::Cell::get)
 }
 
-/// A callback waiting in its thread's queue.
-struct Pending {
+/// A deferred callback.
+type Callback = Box<dyn FnOnce() + Send>;
+
+/// Callbacks whose grace period began together: one crossbeam closure marks the whole
+/// batch ripe.
+struct Batch {
     /// Set (Release) by the crossbeam closure once the grace period has passed.
     ripe: Arc<AtomicBool>,
-    f: Box<dyn FnOnce() + Send>,
+    fns: Vec<Callback>,
 }
 
-/// This thread's callbacks, in the order queued.
+/// This thread's callbacks, in the order queued (Linux's segmented callback list, two
+/// segments): `next` holds those whose grace period has not begun, `waiting` the closed
+/// batches. A batch is closed when none is waiting (or on [`flush`]), so a thread has
+/// one batch in flight at a time and readers that collect run one crossbeam closure per
+/// grace period of each writer, not one per callback.
 #[derive(Default)]
-struct Queue(VecDeque<Pending>);
+struct Queue {
+    next: Vec<Callback>,
+    waiting: VecDeque<Batch>,
+}
 
 impl Drop for Queue {
-    /// Thread exit: run the ripe callbacks, hand the others to crossbeam (they then run
+    /// Thread exit: run the ripe batches, hand the others to crossbeam (they then run
     /// in whichever thread collects, after a grace period that began no earlier than
     /// theirs).
     ///
@@ -111,15 +125,24 @@ impl Drop for Queue {
     /// modelled object may be touched. Models that check frees call [`barrier`] first.
     fn drop(&mut self) {
         if cfg!(any(loom, shuttle)) {
-            std::mem::forget(std::mem::take(&mut self.0));
+            std::mem::forget(std::mem::take(&mut self.next));
+            std::mem::forget(std::mem::take(&mut self.waiting));
             return;
         }
-        for p in self.0.drain(..) {
+        let next = std::mem::take(&mut self.next);
+        for b in self
+            .waiting
+            .drain(..)
+            .chain((!next.is_empty()).then(|| Batch {
+                ripe: Arc::new(AtomicBool::new(false)),
+                fns: next,
+            }))
+        {
             // Acquire: pairs with the Release store of the crossbeam closure.
-            if p.ripe.load(Ordering::Acquire) {
-                (p.f)();
+            if b.ripe.load(Ordering::Acquire) {
+                b.fns.into_iter().for_each(|f| f());
             } else {
-                read_lock().defer(p.f);
+                read_lock().defer(move || b.fns.into_iter().for_each(|f| f()));
             }
         }
     }
@@ -134,52 +157,82 @@ model_thread_local! {
 pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
     note_callback();
     run_ripe();
-    enqueue(Box::new(f));
-}
-
-/// Queue `f` behind a one-word crossbeam closure that marks it ripe.
-fn enqueue(f: Box<dyn FnOnce() + Send>) {
-    let guard = read_lock();
-    let ripe = Arc::new(AtomicBool::new(false));
-    let mark = Arc::clone(&ripe);
-    let mut pending = Some(Pending { ripe, f });
-    let queued = QUEUE.try_with(|q| {
-        if let Some(p) = pending.take() {
-            q.borrow_mut().0.push_back(p);
-        }
+    let mut f = Some(Box::new(f) as Callback);
+    let idle = QUEUE.try_with(|q| {
+        let mut q = q.borrow_mut();
+        q.next.extend(f.take());
+        q.waiting.is_empty()
     });
-    match (queued, pending) {
-        // Release: pairs with the Acquire loads in `run_ripe` and `Queue::drop`.
-        (Ok(()), _) => guard.defer(move || mark.store(true, Ordering::Release)),
+    match (idle, f) {
+        // No batch in flight: this one's grace period begins now.
+        (Ok(true), _) => close_batch(),
+        // It begins when the batch in flight has run (`run_ripe`).
+        (Ok(false), _) => {}
         // This thread is exiting and its queue is gone (a callback run by
         // `Queue::drop` queued another): let crossbeam run it.
-        (Err(_), Some(p)) => guard.defer(p.f),
+        (Err(_), Some(f)) => read_lock().defer(f),
         (Err(_), None) => unreachable!("try_with failed after running its closure"),
     }
 }
 
-/// Run this thread's ripe callbacks, oldest first, stopping at the first unripe one.
+/// Close `next` into a batch and start its grace period: a crossbeam closure, deferred
+/// after every callback of the batch was queued (so after every unlink they free),
+/// marks it ripe; the flush hands it to the global queue at once, where any thread
+/// that collects can run it.
+fn close_batch() {
+    let guard = read_lock();
+    let ripe = Arc::new(AtomicBool::new(false));
+    let closed = QUEUE.try_with(|q| {
+        let mut q = q.borrow_mut();
+        if q.next.is_empty() {
+            return false;
+        }
+        let fns = std::mem::take(&mut q.next);
+        q.waiting.push_back(Batch {
+            ripe: Arc::clone(&ripe),
+            fns,
+        });
+        true
+    });
+    if closed == Ok(true) {
+        // Release: pairs with the Acquire loads in `run_ripe` and `Queue::drop`.
+        guard.defer(move || ripe.store(true, Ordering::Release));
+        guard.flush();
+    }
+}
+
+/// Run this thread's ripe batches, oldest first, stopping at the first unripe one; then
+/// close `next` if no batch is left in flight.
 fn run_ripe() {
     loop {
         let next = QUEUE.try_with(|q| {
             let mut q = q.borrow_mut();
             // Acquire: pairs with the Release store of the crossbeam closure.
-            match q.0.front() {
-                Some(p) if p.ripe.load(Ordering::Acquire) => q.0.pop_front(),
+            match q.waiting.front() {
+                Some(b) if b.ripe.load(Ordering::Acquire) => q.waiting.pop_front(),
                 _ => None,
             }
         });
-        // Run it with the queue not borrowed: it may queue callbacks of its own.
+        // Run them with the queue not borrowed: they may queue callbacks of their own.
         match next {
-            Ok(Some(p)) => (p.f)(),
-            _ => return,
+            Ok(Some(b)) => b.fns.into_iter().for_each(|f| f()),
+            _ => break,
         }
+    }
+    let idle = QUEUE.try_with(|q| {
+        let q = q.borrow();
+        q.waiting.is_empty() && !q.next.is_empty()
+    });
+    if idle == Ok(true) {
+        close_batch();
     }
 }
 
-/// Push this thread's pending crossbeam closures to the global queue so other threads
-/// can mark them ripe, and run this thread's ripe callbacks.
+/// Start the grace period of every callback this thread queued, push its pending
+/// crossbeam closures to the global queue so that other threads can mark batches ripe,
+/// and run this thread's ripe batches.
 pub fn flush() {
+    close_batch();
     read_lock().flush();
     run_ripe();
 }
@@ -234,6 +287,45 @@ mod tests {
         drop(reader);
         synchronize();
         assert!(ran.load(Ordering::SeqCst));
+    }
+
+    /// A callback queued while its thread's batch is in flight joins the next batch,
+    /// whose grace period begins later: it waits for readers that began after the
+    /// batch in flight was closed.
+    #[test]
+    fn a_callback_behind_a_batch_in_flight_waits_for_later_readers() {
+        use std::sync::mpsc::channel;
+        let (a, b) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (to_writer, writer_rx) = channel::<()>();
+        let (to_main, main_rx) = channel::<()>();
+        let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
+        let writer = std::thread::spawn(move || {
+            call_rcu(move || a2.store(true, Ordering::SeqCst)); // closed: in flight
+            to_main.send(()).unwrap();
+            writer_rx.recv().unwrap(); // main now reads
+            call_rcu(move || b2.store(true, Ordering::SeqCst)); // behind the batch
+            for _ in 0..1000 {
+                flush();
+            }
+            to_main.send(()).unwrap();
+            writer_rx.recv().unwrap(); // main has left its read section
+            barrier();
+        });
+        main_rx.recv().unwrap();
+        let reader = read_lock();
+        to_writer.send(()).unwrap();
+        main_rx.recv().unwrap();
+        assert!(
+            !b.load(Ordering::SeqCst),
+            "ran before a reader older than it left"
+        );
+        drop(reader);
+        to_writer.send(()).unwrap();
+        writer.join().unwrap();
+        assert!(a.load(Ordering::SeqCst) && b.load(Ordering::SeqCst));
     }
 
     #[test]
