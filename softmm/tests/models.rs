@@ -38,6 +38,10 @@ fn check(preemptions: usize, f: impl Fn() + Send + Sync + 'static) {
     {
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(preemptions);
+        // A whole munmap (a tree commit, a page-table gather, their RCU batches, each
+        // closed with a crossbeam flush) is thousands of modelled steps: loom's default
+        // of 1000 per execution is too few for the fault models.
+        b.max_branches = 20_000;
         b.check(f);
     }
     #[cfg(shuttle)]

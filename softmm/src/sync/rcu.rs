@@ -194,7 +194,7 @@ fn close_batch() {
         });
         true
     });
-    if closed == Ok(true) {
+    if matches!(closed, Ok(true)) {
         // Release: pairs with the Acquire loads in `run_ripe` and `Queue::drop`.
         guard.defer(move || ripe.store(true, Ordering::Release));
         guard.flush();
@@ -223,7 +223,7 @@ fn run_ripe() {
         let q = q.borrow();
         q.waiting.is_empty() && !q.next.is_empty()
     });
-    if idle == Ok(true) {
+    if matches!(idle, Ok(true)) {
         close_batch();
     }
 }
