@@ -109,19 +109,29 @@ pub struct ResultRow {
     /// `exit-many-vmas`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preemptions: Option<f64>,
-    /// `fault-churn`: `ops_per_s` over that of the `quiet` row of the same variant.
+    /// `fault-churn`: throughput over that of the `quiet` row of the same variant: the
+    /// median over repetitions of this run's ops/s over the quiet run's of the same
+    /// repetition (the two ran minutes apart at most, so a machine whose speed drifts
+    /// between repetitions moves both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio_to_quiet: Option<f64>,
-    /// `fault-churn`: the same ratio of `ops_per_s_on_cpu` (preemption taken out).
+    /// `fault-churn`: the same ratio on CPU time (preemption taken out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio_to_quiet_on_cpu: Option<f64>,
-    /// `fault-churn`, `churn` rows: thread 2's mmap+mprotect+munmap rounds per second
+    /// `fault-churn`, `busy` and `churn` rows: thread 2's mmap+mprotect+munmap rounds per second
     /// (median over repetitions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn_ops_per_s: Option<f64>,
     /// `exit-many-vmas`, softmm: RCU callbacks one teardown queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rcu_callbacks: Option<u64>,
+    /// Aggregate ops/s of each repetition, in order (what `ratio_to_quiet` pairs up;
+    /// not in the JSON).
+    #[serde(skip)]
+    pub run_rates: Vec<f64>,
+    /// The same on CPU time.
+    #[serde(skip)]
+    pub run_rates_on_cpu: Vec<f64>,
 }
 
 /// A cell that was not run.
@@ -366,6 +376,8 @@ mod tests {
             ratio_to_quiet_on_cpu: None,
             churn_ops_per_s: None,
             rcu_callbacks: None,
+            run_rates: Vec::new(),
+            run_rates_on_cpu: Vec::new(),
         }
     }
 

@@ -172,6 +172,8 @@ impl Cell {
             ratio_to_quiet_on_cpu: None,
             churn_ops_per_s: churn.filter(|&r| r > 0.0),
             rcu_callbacks: self.rcu_callbacks,
+            run_rates: self.summary.run_rates().to_vec(),
+            run_rates_on_cpu: self.summary.run_rates_on_cpu().to_vec(),
         }
     }
 }
@@ -254,7 +256,8 @@ pub fn run(opts: &Options) -> Result<Report, OpError> {
 
 /// `fault-churn` rows: `ratio_to_quiet` = fault throughput over that of the `quiet` row
 /// of the same variant and threads (1 on the `quiet` rows themselves), and
-/// `ratio_to_quiet_on_cpu` the same on CPU time.
+/// `ratio_to_quiet_on_cpu` the same on CPU time: the median of the per-repetition
+/// ratios where both rows have every repetition, else the ratio of the medians.
 fn set_ratios_to_quiet(rows: &mut [ResultRow]) {
     let quiet: Vec<ResultRow> = rows
         .iter()
@@ -273,9 +276,21 @@ fn set_ratios_to_quiet(rows: &mut [ResultRow]) {
         else {
             continue;
         };
-        r.ratio_to_quiet = ratio(Some(r.ops_per_s), Some(q.ops_per_s));
-        r.ratio_to_quiet_on_cpu = ratio(r.ops_per_s_on_cpu, q.ops_per_s_on_cpu);
+        r.ratio_to_quiet = paired(&r.run_rates, &q.run_rates)
+            .or_else(|| ratio(Some(r.ops_per_s), Some(q.ops_per_s)));
+        r.ratio_to_quiet_on_cpu = paired(&r.run_rates_on_cpu, &q.run_rates_on_cpu)
+            .or_else(|| ratio(r.ops_per_s_on_cpu, q.ops_per_s_on_cpu));
     }
+}
+
+/// Median of `a[i] / b[i]` over repetitions, when both have the same (non-zero) number
+/// of them and no zero rate.
+fn paired(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.is_empty() || a.len() != b.len() || b.contains(&0.0) {
+        return None;
+    }
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    Some(median(&ratios))
 }
 
 /// One run of `w` on `m` with `threads` threads: their recorders.
@@ -340,4 +355,21 @@ fn timed<T: Thread>(
         i += b;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paired;
+
+    #[test]
+    fn ratios_pair_repetitions() {
+        // A machine twice as fast in the second repetition moves both rows.
+        assert_eq!(
+            paired(&[90.0, 180.0, 45.0], &[100.0, 200.0, 50.0]),
+            Some(0.9)
+        );
+        assert_eq!(paired(&[1.0], &[1.0, 2.0]), None);
+        assert_eq!(paired(&[], &[]), None);
+        assert_eq!(paired(&[1.0], &[0.0]), None);
+    }
 }

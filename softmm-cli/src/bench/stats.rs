@@ -137,6 +137,16 @@ impl Summary {
         }
     }
 
+    /// Aggregate operations per second of each run, in run order.
+    pub fn run_rates(&self) -> &[f64] {
+        &self.run_rate
+    }
+
+    /// The same on CPU time, where measured for every run.
+    pub fn run_rates_on_cpu(&self) -> &[f64] {
+        &self.run_rate_on_cpu
+    }
+
     /// Operations timed in all.
     pub fn ops(&self) -> u64 {
         self.ops

@@ -334,7 +334,7 @@ impl Workload {
         match self {
             Workload::TranslateHit | Workload::TranslateWalk => 64,
             Workload::Zero4k => 8,
-            Workload::VmaLookup => 16,
+            Workload::VmaLookup | Workload::VmaLookupHot => 16,
             _ => 1,
         }
     }
