@@ -58,6 +58,34 @@ fn a_short_run_has_no_mismatch_and_no_leak() {
     assert!(s["ops"]["brk"].as_u64().expect("a number") > 0);
 }
 
+/// Both fault-locking variants, with forks and file mappings: no mismatch, no leak,
+/// and the PerVma run takes its faults on the per-VMA fast path.
+#[test]
+fn every_fault_locking_variant_is_clean() {
+    for (variant, fast) in [("Global", false), ("PerVma", true)] {
+        let cfg = file(
+            &format!("stress-{variant}.json"),
+            &format!(r#"{{"fault_locking": "{variant}"}}"#),
+        );
+        let p = cfg.to_str().expect("utf-8 path");
+        let (code, s) = stress_json_with(vec![
+            "--ops",
+            "2000",
+            "--threads",
+            "2",
+            "--seed",
+            "3",
+            "--config",
+            p,
+        ]);
+        assert_eq!(s["mismatches"], 0, "{variant}: {s:#}");
+        assert_eq!(s["leaks"], 0, "{variant}: {s:#}");
+        assert_eq!(code, Some(0), "{variant}: {s:#}");
+        let under_vma_lock = s["vma_lock_faults"].as_u64().expect("a number");
+        assert_eq!(under_vma_lock > 0, fast, "{variant}: {s:#}");
+    }
+}
+
 #[test]
 fn several_address_spaces_are_clean_too() {
     let (code, s) = stress_json("--ops 1000 --threads 3 --spaces 2 --seed 7");
