@@ -1,9 +1,16 @@
 //! Per-CPU data in user space: each thread is given a home slot, the way the kernel
 //! indexes per-CPU data by `smp_processor_id()`.
 //!
-//! * [`home`] numbers threads round robin on first use; a thread keeps its slot for its
-//!   life. Two threads can share a slot (more threads than slots): per-CPU data here must
-//!   stay correct under sharing, it is only slower.
+//! * [`home`] is the CPU the calling thread runs on (`sched_getcpu`: an rseq read in
+//!   glibc 2.35+, the vDSO otherwise), as the kernel indexes per-CPU data by
+//!   `smp_processor_id()`. Model-checking and Miri builds (and a failing `sched_getcpu`)
+//!   number threads round robin on first use instead. Either way two threads can share a
+//!   slot (preemption, migration, more threads than slots): per-CPU data here must stay
+//!   correct under sharing, it is only slower. Why the CPU and not a per-thread number:
+//!   threads come and go (a bench spawns new ones every run), and a new thread's number
+//!   points it at a shard nobody freed frames to, so it steals from the same shard as
+//!   its neighbour and they contend on one stack head; a CPU's frames are freed to and
+//!   reused from that CPU's shard, warm in its cache.
 //! * [`PerCpuCounter`] is a statistic that every thread bumps without sharing a cache
 //!   line with the others (`percpu_counter`): `add` touches the home slot only, `sum`
 //!   reads them all. A fault counter shared by all faulting threads was one cache line
@@ -27,8 +34,18 @@ std::thread_local! {
     };
 }
 
-/// This thread's slot among `n` (0 while the thread's locals are being destroyed).
+/// The calling CPU's slot among `n` (see the module rules).
+#[inline]
 pub(crate) fn home(n: usize) -> usize {
+    #[cfg(not(any(loom, shuttle, miri)))]
+    {
+        // SAFETY: `sched_getcpu` takes no argument and writes no memory of ours.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if let Ok(c) = usize::try_from(cpu) {
+            return c % n;
+        }
+    }
+    // 0 while the thread's locals are being destroyed.
     HOME.try_with(|h| *h % n).unwrap_or(0)
 }
 
