@@ -96,6 +96,11 @@ pub fn callbacks_queued() -> u64 {
 /// A deferred callback.
 type Callback = Box<dyn FnOnce() + Send>;
 
+/// Callbacks a batch gathers before it is closed (unless a [`flush`] closes it first):
+/// closing costs a crossbeam flush (a global-queue push and a collection), which a
+/// batch of one would add to every munmap. 1 in model builds, which explore each step.
+const CLOSE_AT: usize = if cfg!(any(loom, shuttle)) { 1 } else { 8 };
+
 /// Callbacks whose grace period began together: one crossbeam closure marks the whole
 /// batch ripe.
 struct Batch {
@@ -106,9 +111,11 @@ struct Batch {
 
 /// This thread's callbacks, in the order queued (Linux's segmented callback list, two
 /// segments): `next` holds those whose grace period has not begun, `waiting` the closed
-/// batches. A batch is closed when none is waiting (or on [`flush`]), so a thread has
-/// one batch in flight at a time and readers that collect run one crossbeam closure per
-/// grace period of each writer, not one per callback.
+/// batches. A batch is closed when none is waiting and [`CLOSE_AT`] callbacks are
+/// queued (or on [`flush`]), so a thread has one batch in flight at a time and readers
+/// that collect run one crossbeam closure per grace period of each writer, not one per
+/// callback. Until then its callbacks wait in `next`: at most `CLOSE_AT - 1` callbacks
+/// and one batch per idle thread, run at its next call or exit.
 #[derive(Default)]
 struct Queue {
     next: Vec<Callback>,
@@ -161,12 +168,13 @@ pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
     let idle = QUEUE.try_with(|q| {
         let mut q = q.borrow_mut();
         q.next.extend(f.take());
-        q.waiting.is_empty()
+        q.waiting.is_empty() && q.next.len() >= CLOSE_AT
     });
     match (idle, f) {
-        // No batch in flight: this one's grace period begins now.
+        // No batch in flight and enough to close: their grace period begins now.
         (Ok(true), _) => close_batch(),
-        // It begins when the batch in flight has run (`run_ripe`).
+        // It begins when the batch in flight has run and enough are queued (`run_ripe`),
+        // or at the next `flush`.
         (Ok(false), _) => {}
         // This thread is exiting and its queue is gone (a callback run by
         // `Queue::drop` queued another): let crossbeam run it.
@@ -221,7 +229,7 @@ fn run_ripe() {
     }
     let idle = QUEUE.try_with(|q| {
         let q = q.borrow();
-        q.waiting.is_empty() && !q.next.is_empty()
+        q.waiting.is_empty() && q.next.len() >= CLOSE_AT
     });
     if matches!(idle, Ok(true)) {
         close_batch();
@@ -303,7 +311,8 @@ mod tests {
         let (to_main, main_rx) = channel::<()>();
         let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
         let writer = std::thread::spawn(move || {
-            call_rcu(move || a2.store(true, Ordering::SeqCst)); // closed: in flight
+            call_rcu(move || a2.store(true, Ordering::SeqCst));
+            flush(); // a's batch closed: in flight
             to_main.send(()).unwrap();
             writer_rx.recv().unwrap(); // main now reads
             call_rcu(move || b2.store(true, Ordering::SeqCst)); // behind the batch
