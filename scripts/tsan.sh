@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup toolchain install nightly --profile minimal --component rust-src >/dev/null
 target=x86_64-unknown-linux-gnu
-export RUSTFLAGS="-Zsanitizer=thread --cfg crossbeam_sanitize_thread"
+# softmm_tsan: the CLI keeps the system allocator, which TSan intercepts (main.rs).
+export RUSTFLAGS="-Zsanitizer=thread --cfg crossbeam_sanitize_thread --cfg softmm_tsan"
 export RUSTDOCFLAGS="$RUSTFLAGS"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 # Single-threaded heavyweights (100k VMAs, the tree's differential test) are skipped: they

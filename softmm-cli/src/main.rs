@@ -7,13 +7,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use softmm_cli::cmd;
+
 /// mimalloc frees memory another thread allocated without taking that thread's arena
-/// lock: RCU callbacks (old VMA-tree nodes, VMAs) run in whichever thread reaches a
-/// quiescent point, often a faulting one, and glibc's arena locks then stalled faults for
-/// 100 µs and more (BENCHMARKS.md, fault-churn).
+/// lock: RCU frees can run in another thread than the allocation (a thread's exit hands
+/// its pending callbacks to whichever thread collects next), and glibc's arena locks then
+/// stalled faults for 100 µs and more (BENCHMARKS.md, fault-churn). Not in ThreadSanitizer
+/// builds (`scripts/tsan.sh` sets `--cfg softmm_tsan`): TSan sees a free and the reuse of
+/// the memory only through the malloc it intercepts, so memory that uninstrumented
+/// mimalloc hands from one thread to another looks like a race.
+#[cfg(not(softmm_tsan))]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use softmm_cli::cmd;
 
 /// softmm: a software virtual-memory manager with Linux x86-64 semantics.
 #[derive(Debug, Parser)]

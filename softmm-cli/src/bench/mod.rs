@@ -18,7 +18,8 @@
 //!   then times its operations in batches ([`stats::Recorder`]); teardown is untimed.
 //!   The per-batch mean is one sample for p50/p99.
 //! * Some workloads are organised otherwise (`workload::Kind`): `fault-churn` times one
-//!   faulting thread while a second churns VMAs or idles (`churn.rs`); `vma-lookup`,
+//!   faulting thread while a second churns VMAs, keeps busy on memory of its own (the
+//!   control) or idles (`churn.rs`); `vma-lookup` (random pages, or a hot set of 64),
 //!   `mmap-at-scale` and `exit-many-vmas` run one thread among 1k to 1M VMAs, a cell per
 //!   VMA count (`scale.rs`; the host's exit is a forked child, `exit.rs`). Host cells
 //!   whose VMAs do not fit under `vm.max_map_count` are reported as skipped.
