@@ -97,9 +97,11 @@ pub fn callbacks_queued() -> u64 {
 type Callback = Box<dyn FnOnce() + Send>;
 
 /// Callbacks a batch gathers before it is closed (unless a [`flush`] closes it first):
-/// closing costs a crossbeam flush (a global-queue push and a collection), which a
-/// batch of one would add to every munmap. 1 in model builds, which explore each step.
-const CLOSE_AT: usize = if cfg!(any(loom, shuttle)) { 1 } else { 8 };
+/// closing costs a crossbeam flush (a global-queue push and a collection, whose epoch
+/// advance also costs every pinned reader a cache miss on its next pin), which a batch
+/// of one would add to every munmap. 64 (a crossbeam bag's worth) measured better than 8
+/// for `fault-churn`. 1 in model builds, which explore each step.
+const CLOSE_AT: usize = if cfg!(any(loom, shuttle)) { 1 } else { 64 };
 
 /// Callbacks whose grace period began together: one crossbeam closure marks the whole
 /// batch ripe.
