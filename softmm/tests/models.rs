@@ -242,17 +242,16 @@ fn fault_under_vma_lock_vs_munmap() {
         let mm = model_space(FaultLocking::PerVma);
         let baseline = mm.phys().frames_in_use();
         let a = map_one_page(&mm);
-        // A first write gives the VMA its anon identity; DONTNEED empties it again, so
-        // the racing write faults on the per-VMA fast path.
-        mm.cpu().write(a, &[1]).unwrap();
+        // A first write gives the VMA its anon identity (and puts it in the CPU's VMA
+        // cache); DONTNEED empties it again, so the racing write faults on the per-VMA
+        // fast path, through the cached VMA.
+        let cpu = mm.cpu();
+        cpu.write(a, &[1]).unwrap();
         mm.madvise(a, 4096, MADV_DONTNEED).unwrap();
-        let t = {
-            let cpu = mm.cpu();
-            // Either before munmap (then zapped) or after it (SIGSEGV).
-            spawn(move || {
-                let _ = cpu.write(a, &[2]);
-            })
-        };
+        // Either before munmap (then zapped) or after it (SIGSEGV).
+        let t = spawn(move || {
+            let _ = cpu.write(a, &[2]);
+        });
         mm.munmap(a, 4096).unwrap();
         t.join().unwrap();
         rcu::barrier();
