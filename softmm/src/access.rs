@@ -125,7 +125,7 @@ impl Cpu {
                 }
             }
             let fast = match mm.config.fault_locking {
-                FaultLocking::PerVma => mm.fault_under_vma_lock(addr, access, Some(&self.vmas)),
+                FaultLocking::PerVma => mm.fault_under_vma_lock(addr, access, &self.vmas),
                 FaultLocking::Global => None,
             };
             let r = fast.unwrap_or_else(|| {

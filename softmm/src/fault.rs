@@ -145,7 +145,7 @@ impl AddressSpace {
         &self,
         addr: u64,
         access: Access,
-        cache: Option<&VmaCache>,
+        cache: &VmaCache,
     ) -> Option<Result<(), Fault>> {
         let fallback = || {
             self.counters.vma_lock_fallbacks.add(1);

@@ -147,19 +147,16 @@ impl AddressSpace {
     pub(crate) fn lock_vma_under_rcu(
         &self,
         addr: u64,
-        cache: Option<&VmaCache>,
+        cache: &VmaCache,
     ) -> Result<Option<VmaReadGuard>, ()> {
-        if let Some(c) = cache {
-            if let Some(guard) = c.lock(addr, &self.mm_lock_seq) {
-                return Ok(Some(guard));
-            }
-            let found = self.lock_vma_in_tree(addr);
-            if let Ok(Some(guard)) = &found {
-                c.remember(guard);
-            }
-            return found;
+        if let Some(guard) = cache.lock(addr, &self.mm_lock_seq) {
+            return Ok(Some(guard));
         }
-        self.lock_vma_in_tree(addr)
+        let found = self.lock_vma_in_tree(addr);
+        if let Ok(Some(guard)) = &found {
+            cache.remember(guard);
+        }
+        found
     }
 
     /// [`Self::lock_vma_under_rcu`] through the tree.

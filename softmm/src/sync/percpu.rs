@@ -1,5 +1,4 @@
-//! Per-CPU data in user space: each thread is given a home slot, the way the kernel
-//! indexes per-CPU data by `smp_processor_id()`.
+//! Per-CPU data in user space.
 //!
 //! * [`home`] is the CPU the calling thread runs on (`sched_getcpu`: an rseq read in
 //!   glibc 2.35+, the vDSO otherwise), as the kernel indexes per-CPU data by
@@ -21,7 +20,7 @@ use crossbeam_utils::CachePadded;
 
 use super::{AtomicU64, Ordering};
 
-/// Slots of a [`PerCpuCounter`]: enough for the threads of the machines we run on; one
+/// Slots of a [`PerCpuCounter`]: enough for the CPUs of the machines we run on; one
 /// in model-checking builds (the checkers explore every atomic).
 const SLOTS: usize = if cfg!(any(loom, shuttle)) { 1 } else { 32 };
 
@@ -49,7 +48,7 @@ pub(crate) fn home(n: usize) -> usize {
     HOME.try_with(|h| *h % n).unwrap_or(0)
 }
 
-/// A counter summed over per-thread slots (statistics only: Relaxed everywhere).
+/// A counter summed over per-CPU slots (statistics only: Relaxed everywhere).
 #[derive(Debug)]
 pub struct PerCpuCounter {
     slots: Box<[CachePadded<AtomicU64>]>,
@@ -66,7 +65,7 @@ impl Default for PerCpuCounter {
 }
 
 impl PerCpuCounter {
-    /// Add `n` in this thread's slot.
+    /// Add `n` in the calling CPU's slot.
     #[inline]
     pub fn add(&self, n: u64) {
         // Relaxed: a statistic, ordered with nothing.

@@ -165,50 +165,49 @@ model_thread_local! {
 /// lock).
 pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
     note_callback();
-    run_ripe();
     let mut f = Some(Box::new(f) as Callback);
-    let idle = QUEUE.try_with(|q| {
-        let mut q = q.borrow_mut();
-        q.next.extend(f.take());
-        q.waiting.is_empty() && q.next.len() >= CLOSE_AT
-    });
-    match (idle, f) {
-        // No batch in flight and enough to close: their grace period begins now.
-        (Ok(true), _) => close_batch(),
-        // It begins when the batch in flight has run and enough are queued (`run_ripe`),
-        // or at the next `flush`.
-        (Ok(false), _) => {}
-        // This thread is exiting and its queue is gone (a callback run by
-        // `Queue::drop` queued another): let crossbeam run it.
-        (Err(_), Some(f)) => read_lock().defer(f),
-        (Err(_), None) => unreachable!("try_with failed after running its closure"),
+    if QUEUE
+        .try_with(|q| q.borrow_mut().next.extend(f.take()))
+        .is_err()
+    {
+        // This thread is exiting and its queue is gone (a callback run by `Queue::drop`
+        // queued another): let crossbeam run it.
+        if let Some(f) = f {
+            read_lock().defer(f);
+        }
+        return;
     }
+    // Its grace period begins once no batch is in flight and enough are queued, or at
+    // the next `flush`.
+    run_ripe();
 }
 
 /// Close `next` into a batch and start its grace period: a crossbeam closure, deferred
 /// after every callback of the batch was queued (so after every unlink they free),
 /// marks it ripe; the flush hands it to the global queue at once, where any thread
-/// that collects can run it.
-fn close_batch() {
+/// that collects can run it. Whether there was anything to close.
+fn close_batch() -> bool {
     let guard = read_lock();
-    let ripe = Arc::new(AtomicBool::new(false));
     let closed = QUEUE.try_with(|q| {
         let mut q = q.borrow_mut();
         if q.next.is_empty() {
-            return false;
+            return None;
         }
+        let ripe = Arc::new(AtomicBool::new(false));
         let fns = std::mem::take(&mut q.next);
         q.waiting.push_back(Batch {
             ripe: Arc::clone(&ripe),
             fns,
         });
-        true
+        Some(ripe)
     });
-    if matches!(closed, Ok(true)) {
-        // Release: pairs with the Acquire loads in `run_ripe` and `Queue::drop`.
-        guard.defer(move || ripe.store(true, Ordering::Release));
-        guard.flush();
-    }
+    let Ok(Some(ripe)) = closed else {
+        return false;
+    };
+    // Release: pairs with the Acquire loads in `run_ripe` and `Queue::drop`.
+    guard.defer(move || ripe.store(true, Ordering::Release));
+    guard.flush();
+    true
 }
 
 /// Run this thread's ripe batches, oldest first, stopping at the first unripe one; then
@@ -242,8 +241,10 @@ fn run_ripe() {
 /// crossbeam closures to the global queue so that other threads can mark batches ripe,
 /// and run this thread's ripe batches.
 pub fn flush() {
-    close_batch();
-    read_lock().flush();
+    // Closing a batch flushes crossbeam already.
+    if !close_batch() {
+        read_lock().flush();
+    }
     run_ripe();
 }
 
