@@ -64,7 +64,14 @@ impl AddressSpace {
     /// fault or GUP does first).
     pub fn find_vma(&self, addr: u64) -> Option<(u64, u64)> {
         let g = rcu::read_lock();
-        self.tree.find(addr, &g).map(|v| (v.start, v.end))
+        self.tree.find_bounds(addr, &g)
+    }
+
+    /// Height and node counts of the VMA tree (visits every node: for reports, not for
+    /// hot paths).
+    pub fn vma_tree_shape(&self) -> crate::vma::TreeShape {
+        let g = rcu::read_lock();
+        self.tree.shape(&g)
     }
 
     /// `/proc/PID/maps`.

@@ -6,4 +6,4 @@ mod tree;
 
 pub use area::{ANON_FORKED, AnonId, Backing, Vma, anon_compatible as anon_compatible_pub};
 pub use flags::*;
-pub use tree::{TreeEdit, VmaTree};
+pub use tree::{Shape as TreeShape, TreeEdit, VmaTree};

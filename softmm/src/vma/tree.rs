@@ -64,6 +64,7 @@ use std::{marker::PhantomData, mem::ManuallyDrop, sync::Arc};
 pub use edit::TreeEdit;
 use node::Leaf;
 use ptr::{NodePtr, NodeRef};
+pub use view::Shape;
 use view::View;
 
 use super::Vma;
@@ -188,6 +189,14 @@ impl VmaTree {
         self.view(g).find(addr)
     }
 
+    /// `[start, end)` of the VMA containing `addr`, from the leaf that holds it (a
+    /// leaf keeps its VMAs' bounds inline, and a VMA's bounds never change): one
+    /// memory access fewer than [`find`](Self::find) and reading the VMA.
+    #[inline]
+    pub fn find_bounds(&self, addr: u64, g: &RcuGuard) -> Option<(u64, u64)> {
+        self.view(g).find_bounds(addr)
+    }
+
     /// The first VMA that ends above `addr` (Linux `find_vma`).
     pub fn find_from<'g>(&self, addr: u64, g: &'g RcuGuard) -> Option<&'g Arc<Vma>> {
         self.view(g).find_from(addr)
@@ -216,6 +225,11 @@ impl VmaTree {
     /// Whether there are no VMAs.
     pub fn is_empty(&self, g: &RcuGuard) -> bool {
         self.len(g) == 0
+    }
+
+    /// Height and node counts of the published version (visits every node).
+    pub fn shape(&self, g: &RcuGuard) -> Shape {
+        self.view(g).shape()
     }
 }
 

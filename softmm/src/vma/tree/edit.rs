@@ -63,14 +63,18 @@ impl Path {
 }
 
 /// Where to split a full node that is receiving an entry at `pos`: in the middle, but
-/// toward the end that grows when the insertion is at an end (sequential runs, such as
-/// fork copying VMAs in order or mmap going down, then leave nodes nearly full). Both
-/// halves keep at least [`MIN`] entries once the new one is in.
+/// toward the end that grows when the insertion is at an end or next to it (sequential
+/// runs then leave nodes nearly full: fork copying VMAs in order appends, mmap going
+/// down prepends, and carving a large VMA page by page from its low end, as
+/// `mprotect` of every second page does, inserts just before the leaf's last entry).
+/// Both halves keep at least [`MIN`] entries once the new one is in.
 fn split_point(pos: usize) -> usize {
-    if pos == CAP {
+    if pos >= CAP - 1 {
+        // The new entry goes right (`pos >= at` as `MIN >= 2`): right `MIN`, left more.
         CAP - (MIN - 1)
-    } else if pos == 0 {
-        MIN - 1
+    } else if pos <= 1 {
+        // The new entry goes left (`pos < at`): left `at + 1 >= MIN`, right more.
+        (MIN - 1).max(pos + 1)
     } else {
         CAP / 2
     }

@@ -48,30 +48,41 @@ pub(super) const POISON: u64 = 0xdead_dead;
 #[cfg(any(loom, shuttle))]
 const ALIVE: u64 = 0xa11e;
 
-/// Number of `keys[..len]` that are `<= key`: a branch-free binary search over the
-/// whole array (`CAP` is a power of two; `keys` ascend and unused slots hold
-/// `u64::MAX`, so they never count but for `key == u64::MAX`, hence the clamp).
-#[inline]
-fn rank_le(keys: &[u64; CAP], len: usize, key: u64) -> usize {
-    let mut i = 0;
-    let mut step = CAP / 2;
-    while step > 0 {
-        i += step * usize::from(keys[i + step] <= key);
-        step /= 2;
+/// Keys per group of a rank: about `sqrt(CAP)` (a power of two).
+const GROUP: usize = 1 << (CAP.trailing_zeros() / 2);
+
+/// Number of `keys[..len]` for which `below` holds, where `below` holds of a prefix of
+/// the array (`keys` ascend; unused slots hold `u64::MAX`, for which `below` holds only
+/// when searching for `u64::MAX` itself, hence the clamp to `len`).
+///
+/// Two rounds of independent loads instead of a binary search's `log2(CAP)` dependent
+/// ones (what a lookup's time goes to, one node per level): the last key of every group
+/// but the last says which group the boundary falls in, then the keys of that group say
+/// where. Every comparison is turned into a count, so no branch depends on a key.
+#[inline(always)]
+fn rank(keys: &[u64; CAP], len: usize, below: impl Fn(u64) -> bool) -> usize {
+    let mut group = 0;
+    for g in 1..CAP / GROUP {
+        group += usize::from(below(keys[g * GROUP - 1]));
     }
-    (i + usize::from(keys[i] <= key)).min(len)
+    let base = group * GROUP;
+    let mut r = base;
+    for k in &keys[base..base + GROUP] {
+        r += usize::from(below(*k));
+    }
+    r.min(len)
 }
 
-/// Number of `keys[..len]` that are `< key` (as [`rank_le`]).
-#[inline]
+/// Number of `keys[..len]` that are `<= key`.
+#[inline(always)]
+fn rank_le(keys: &[u64; CAP], len: usize, key: u64) -> usize {
+    rank(keys, len, |k| k <= key)
+}
+
+/// Number of `keys[..len]` that are `< key`.
+#[inline(always)]
 fn rank_lt(keys: &[u64; CAP], len: usize, key: u64) -> usize {
-    let mut i = 0;
-    let mut step = CAP / 2;
-    while step > 0 {
-        i += step * usize::from(keys[i + step] < key);
-        step /= 2;
-    }
-    (i + usize::from(keys[i] < key)).min(len)
+    rank(keys, len, |k| k < key)
 }
 
 const _: () = assert!(CAP.is_power_of_two() && CAP <= 128);

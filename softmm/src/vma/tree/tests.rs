@@ -367,6 +367,38 @@ mod structure {
     }
 
     #[test]
+    fn carving_a_vma_from_its_low_end_fills_nodes() {
+        // `mprotect` of every second page of a large VMA, low to high, as `mprotect`
+        // edits: the VMA goes, its two ends come back, then the changed middle page
+        // goes between them, just before the leaf's last entry.
+        let n = if cfg!(miri) { 41 } else { 1001 };
+        let t = VmaTree::new();
+        let page = |i: u64| vma(i * 0x1000, (i + 1) * 0x1000);
+        let rest = |i: u64| vma(i * 0x1000, n * 0x1000);
+        let mut e = t.edit();
+        e.insert(rest(0));
+        e.commit();
+        for i in (0..n - 1).step_by(2) {
+            let mut e = t.edit();
+            let old = e.find(i * 0x1000).unwrap();
+            e.remove(&old);
+            e.insert(page(i));
+            e.insert(rest(i + 2));
+            e.insert(page(i + 1));
+            e.commit();
+        }
+        let g = rcu::read_lock();
+        let shape = t.shape(&g);
+        assert_eq!(shape.vmas, n);
+        assert_eq!(t.find_bounds(0x5fff, &g), Some((0x5000, 0x6000)));
+        assert!(
+            shape.leaf_fill() >= 0.7,
+            "leaves {:.0}% full: {shape:?}",
+            shape.leaf_fill() * 100.0
+        );
+    }
+
+    #[test]
     fn in_order_inserts_fill_nodes() {
         // Fork copies VMAs in address order: biased splits leave full leaves behind.
         let n = if cfg!(miri) { 40 } else { 1000 };
@@ -605,6 +637,11 @@ mod differential {
         assert_eq!(bounds(t1.iter(&g)), bounds(t2.iter(&g)));
         for &x in addrs {
             assert_eq!(br(t1.find(x, &g)), br(t2.find(x, &g)), "find {x:#x}");
+            assert_eq!(
+                br(t1.find(x, &g)),
+                t2.find_bounds(x, &g),
+                "find_bounds {x:#x}"
+            );
             assert_eq!(
                 br(t1.find_from(x, &g)),
                 br(t2.find_from(x, &g)),

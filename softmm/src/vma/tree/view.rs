@@ -41,12 +41,25 @@ impl<'a> View<'a> {
         }
     }
 
+    /// The leaf entry of the VMA containing `addr`.
+    #[inline]
+    fn find_entry(self, addr: u64) -> Option<(&'a Leaf, usize)> {
+        let (l, r) = self.leaf_le(addr);
+        let i = r.checked_sub(1)?;
+        (addr < l.range(i).1).then_some((l, i))
+    }
+
     /// The VMA containing `addr`.
     #[inline]
     pub(super) fn find(self, addr: u64) -> Option<&'a Arc<Vma>> {
-        let (l, r) = self.leaf_le(addr);
-        let i = r.checked_sub(1)?;
-        (addr < l.range(i).1).then(|| l.vma(i))
+        self.find_entry(addr).map(|(l, i)| l.vma(i))
+    }
+
+    /// The bounds of the VMA containing `addr`, read from the leaf (the VMA itself is
+    /// not touched).
+    #[inline]
+    pub(super) fn find_bounds(self, addr: u64) -> Option<(u64, u64)> {
+        self.find_entry(addr).map(|(l, i)| l.range(i))
     }
 
     /// The VMA starting exactly at `addr`.
@@ -103,6 +116,49 @@ impl<'a> View<'a> {
     /// All VMAs in address order.
     pub(super) fn iter(self) -> Iter<'a> {
         Iter(Cursor::seek(self.root, 0))
+    }
+
+    /// Height and node counts (visits every node).
+    pub(super) fn shape(self) -> Shape {
+        let mut s = Shape {
+            levels: self.root.hdr().height() + 1,
+            ..Shape::default()
+        };
+        let mut stack = vec![self.root];
+        while let Some(n) = stack.pop() {
+            match n.get() {
+                Node::Leaf(l) => {
+                    s.leaves += 1;
+                    s.vmas += l.len() as u64;
+                }
+                Node::Internal(x) => {
+                    s.internals += 1;
+                    stack.extend((0..x.len()).map(|i| x.child(i)));
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Size of one version of a [`VmaTree`](super::VmaTree): what a lookup descends and
+/// how full the nodes are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Nodes a lookup visits, root and leaf included.
+    pub levels: u32,
+    /// Leaves.
+    pub leaves: u64,
+    /// Internal nodes.
+    pub internals: u64,
+    /// VMAs.
+    pub vmas: u64,
+}
+
+impl Shape {
+    /// Average VMAs per leaf, as a fraction of a leaf's capacity.
+    pub fn leaf_fill(&self) -> f64 {
+        self.vmas as f64 / (self.leaves.max(1) * super::node::CAP as u64) as f64
     }
 }
 
