@@ -207,6 +207,20 @@ fn the_issue_7_workloads_report_their_fields() {
     }
     assert!(plots.join("fault-churn.svg").exists());
 
+    // vma-lookup: softmm says how many tree levels a lookup visits, more for more VMAs.
+    let mut levels: Vec<(u64, u64)> = rows_of(&v, "vma-lookup")
+        .into_iter()
+        .filter(|r| r["variant"] != "host")
+        .map(|r| {
+            let l = r["tree_levels"].as_u64();
+            (r["vmas"].as_u64().expect("vmas"), l.expect("tree_levels"))
+        })
+        .collect();
+    levels.sort_unstable();
+    assert!(levels.len() >= 2 && levels[0].1 >= 1, "{levels:?}");
+    assert!(levels.windows(2).all(|w| w[0].1 <= w[1].1), "{levels:?}");
+    assert!(levels[0].1 < levels[levels.len() - 1].1, "{levels:?}");
+
     // exit-many-vmas: every VMA torn down counts as an operation; softmm counts the
     // RCU callbacks of the drop.
     for r in rows_of(&v, "exit-many-vmas") {

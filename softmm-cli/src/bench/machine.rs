@@ -74,4 +74,8 @@ pub(crate) trait Thread: Send {
     /// its fault path pays for the page); the host zeroes the resident page at `scratch`
     /// (`memset`, what the kernel's `clear_page` does).
     fn zero_frame(&mut self, scratch: u64) -> Result<(), OpError>;
+    /// Nodes a VMA lookup visits, root to leaf, where the machine can tell (softmm).
+    fn tree_levels(&self) -> Option<u32> {
+        None
+    }
 }

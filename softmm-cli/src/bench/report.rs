@@ -26,7 +26,9 @@
 //!                  "ratio_to_quiet": float?, // fault-churn: ops_per_s / the quiet row's
 //!                  "ratio_to_quiet_on_cpu": float?, // the same of ops_per_s_on_cpu
 //!                  "churn_ops_per_s": float?,// fault-churn busy, churn: thread 2's rounds/s
-//!                  "rcu_callbacks": int? } ],// exit-many-vmas, softmm: queued per drop
+//!                  "rcu_callbacks": int?,    // exit-many-vmas, softmm: queued per drop
+//!                  "tree_levels": int? } ],  // vma-lookup, mmap-at-scale, softmm: nodes
+//!                                            // a VMA lookup visits, root to leaf
 //!   "skipped": [ { "workload", "case"?, "variant", "threads", "vmas"?, "reason" } ]? }
 //! ```
 //!
@@ -125,6 +127,10 @@ pub struct ResultRow {
     /// `exit-many-vmas`, softmm: RCU callbacks one teardown queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rcu_callbacks: Option<u64>,
+    /// `vma-lookup`, `mmap-at-scale`, softmm: nodes a VMA lookup visits, root to leaf
+    /// (the logarithm the cost grows with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_levels: Option<u32>,
     /// Aggregate ops/s of each repetition, in order (what `ratio_to_quiet` pairs up;
     /// not in the JSON).
     #[serde(skip)]
@@ -241,6 +247,9 @@ impl Report {
         }
         if let Some(c) = r.rcu_callbacks {
             n.push(format!("{c} RCU callbacks"));
+        }
+        if let Some(l) = r.tree_levels {
+            n.push(format!("{l} tree levels"));
         }
         if let Some(one) = self
             .one_thread_of(r)
@@ -376,6 +385,7 @@ mod tests {
             ratio_to_quiet_on_cpu: None,
             churn_ops_per_s: None,
             rcu_callbacks: None,
+            tree_levels: None,
             run_rates: Vec::new(),
             run_rates_on_cpu: Vec::new(),
         }

@@ -109,6 +109,8 @@ struct RunOut {
     churn_rate: Option<f64>,
     /// `exit-many-vmas`: the RCU callbacks the teardown queued.
     rcu_callbacks: Option<u64>,
+    /// Many-VMA workloads, softmm: nodes a VMA lookup visits.
+    tree_levels: Option<u32>,
 }
 
 /// One cell and its pooled samples.
@@ -119,6 +121,7 @@ struct Cell {
     summary: Summary,
     churn_rates: Vec<f64>,
     rcu_callbacks: Option<u64>,
+    tree_levels: Option<u32>,
 }
 
 impl Cell {
@@ -134,6 +137,7 @@ impl Cell {
             summary: Summary::default(),
             churn_rates: Vec::new(),
             rcu_callbacks: None,
+            tree_levels: None,
         })
     }
 
@@ -148,6 +152,7 @@ impl Cell {
         self.summary.add_run(&out.recs);
         self.churn_rates.extend(out.churn_rate);
         self.rcu_callbacks = self.rcu_callbacks.max(out.rcu_callbacks);
+        self.tree_levels = self.tree_levels.max(out.tree_levels);
     }
 
     fn row(mut self) -> ResultRow {
@@ -172,6 +177,7 @@ impl Cell {
             ratio_to_quiet_on_cpu: None,
             churn_ops_per_s: churn.filter(|&r| r > 0.0),
             rcu_callbacks: self.rcu_callbacks,
+            tree_levels: self.tree_levels,
             run_rates: self.summary.run_rates().to_vec(),
             run_rates_on_cpu: self.summary.run_rates_on_cpu().to_vec(),
         }
@@ -196,19 +202,23 @@ fn run_cell<M: Machine>(
             RunOut {
                 recs: vec![r.faults],
                 churn_rate: Some(r.churn_rate),
-                rcu_callbacks: None,
+                ..RunOut::default()
             }
         }
-        Kind::Scaled => RunOut {
-            recs: vec![scale::run(m, filled, w, vmas, quick)?],
-            ..RunOut::default()
-        },
+        Kind::Scaled => {
+            let rec = scale::run(m, filled, w, vmas, quick)?;
+            RunOut {
+                recs: vec![rec],
+                tree_levels: filled.as_ref().and_then(Filled::tree_levels),
+                ..RunOut::default()
+            }
+        }
         Kind::Teardown => {
             let (rec, td) = scale::teardown(m, vmas)?;
             RunOut {
                 recs: vec![rec],
-                churn_rate: None,
                 rcu_callbacks: td.rcu_callbacks,
+                ..RunOut::default()
             }
         }
     })

@@ -79,6 +79,11 @@ impl<T: Thread> Filled<T> {
         Ok(Self { t, addrs })
     }
 
+    /// Nodes a VMA lookup visits in this cell's address space (softmm).
+    pub(crate) fn tree_levels(&self) -> Option<u32> {
+        self.t.tree_levels()
+    }
+
     /// Timed operation number `i` of `w`.
     #[inline]
     fn op(&mut self, w: Workload, i: u64) -> Result<(), OpError> {

@@ -200,6 +200,10 @@ impl Thread for SoftThread {
             .ok_or_else(|| err(self.name, "find_vma", format!("no VMA contains {addr:#x}")))
     }
 
+    fn tree_levels(&self) -> Option<u32> {
+        Some(self.cpu.mm().vma_tree_shape().levels)
+    }
+
     fn zero_frame(&mut self, _scratch: u64) -> Result<(), OpError> {
         let pm = self.cpu.mm().phys();
         let pfn = pm
