@@ -331,7 +331,13 @@ impl Thread for HostThread {
         Ok(())
     }
 
-    fn zero_frame(&mut self, scratch: u64) -> Result<(), OpError> {
+    fn populate(&mut self, addr: u64, len: u64) -> Result<(), OpError> {
+        (addr..addr + len)
+            .step_by(PAGE as usize)
+            .try_for_each(|p| self.touch(p))
+    }
+
+    fn zero_frame(&mut self, scratch: u64, _keep: bool) -> Result<(), OpError> {
         let p = self.ptr("zero", scratch, PAGE, true)?;
         // SAFETY: `p .. p + 4096` is inside a live, writable mapping of ours (checked by
         // `ptr`) and no reference to it exists.

@@ -70,10 +70,15 @@ pub(crate) trait Thread: Send {
     /// `AddressSpace::find_vma`; on the host `msync(addr, 4096, MS_ASYNC)`, whose only
     /// work is `mmap_lock` read, `find_vma` and the unlock.
     fn lookup(&mut self, addr: u64) -> Result<(), OpError>;
-    /// Produce one zeroed 4 KiB page: softmm allocates a zeroed frame and frees it (what
-    /// its fault path pays for the page); the host zeroes the resident page at `scratch`
-    /// (`memset`, what the kernel's `clear_page` does).
-    fn zero_frame(&mut self, scratch: u64) -> Result<(), OpError>;
+    /// Produce one zeroed 4 KiB page: softmm allocates a zeroed frame (what its fault
+    /// path pays for the page) and frees it, or with `keep` holds it until the handle is
+    /// dropped (so the next call gets another frame); the host zeroes the resident page
+    /// at `scratch` (`memset`, what the kernel's `clear_page` does).
+    fn zero_frame(&mut self, scratch: u64, keep: bool) -> Result<(), OpError>;
+    /// Make `[addr, addr + len)` of a mapping of ours resident, for
+    /// [`Thread::zero_frame`] to write to: the host faults every page in; softmm does
+    /// nothing (its `zero_frame` takes frames from its allocator).
+    fn populate(&mut self, addr: u64, len: u64) -> Result<(), OpError>;
     /// Nodes a VMA lookup visits, root to leaf, where the machine can tell (softmm).
     fn tree_levels(&self) -> Option<u32> {
         None

@@ -10,6 +10,7 @@ use softmm::{
     },
     config::FaultLocking,
     fault::Access,
+    frame::Pfn,
     sync::rcu,
 };
 
@@ -69,10 +70,7 @@ impl Machine for Soft {
     type Thread = SoftThread;
 
     fn thread(&self) -> SoftThread {
-        SoftThread {
-            cpu: self.mm.cpu(),
-            name: self.name,
-        }
+        SoftThread::new(self.mm.cpu(), self.name)
     }
 
     /// A fresh address space in this machine's `Config`, filled with `vmas` VMAs; the
@@ -84,10 +82,7 @@ impl Machine for Soft {
         let name = self.name;
         let mm = AddressSpace::new(self.config.clone())
             .map_err(|e| err(name, "AddressSpace::new", e))?;
-        let mut t = SoftThread {
-            cpu: mm.cpu(),
-            name,
-        };
+        let mut t = SoftThread::new(mm.cpu(), name);
         fill_vmas(&mut t, vmas)?;
         drop(t);
         if (mm.map_count() as u64) < vmas {
@@ -114,6 +109,29 @@ impl Machine for Soft {
 pub(crate) struct SoftThread {
     cpu: Cpu,
     name: &'static str,
+    /// Frames `zero_frame` keeps, in allocation order, freed with the handle.
+    held: Vec<Pfn>,
+}
+
+impl SoftThread {
+    fn new(cpu: Cpu, name: &'static str) -> Self {
+        Self {
+            cpu,
+            name,
+            held: Vec::new(),
+        }
+    }
+}
+
+impl Drop for SoftThread {
+    fn drop(&mut self) {
+        // Newest first: the frame zeroed longest ago ends on top of the allocator's
+        // stack, so the next run's frames come back coldest first, as they went.
+        let pm = self.cpu.mm().phys();
+        for pfn in self.held.drain(..).rev() {
+            pm.put(pfn);
+        }
+    }
 }
 
 impl Thread for SoftThread {
@@ -204,12 +222,20 @@ impl Thread for SoftThread {
         Some(self.cpu.mm().vma_tree_shape().levels)
     }
 
-    fn zero_frame(&mut self, _scratch: u64) -> Result<(), OpError> {
+    fn populate(&mut self, _addr: u64, _len: u64) -> Result<(), OpError> {
+        Ok(())
+    }
+
+    fn zero_frame(&mut self, _scratch: u64, keep: bool) -> Result<(), OpError> {
         let pm = self.cpu.mm().phys();
         let pfn = pm
             .alloc_zeroed(0)
             .ok_or_else(|| err(self.name, "alloc_zeroed", "out of frames"))?;
-        pm.put(std::hint::black_box(pfn));
+        if keep {
+            self.held.push(pfn);
+        } else {
+            pm.put(std::hint::black_box(pfn));
+        }
         Ok(())
     }
 }

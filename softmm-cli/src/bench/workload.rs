@@ -64,8 +64,12 @@ pub enum Workload {
     /// First-touch write fault of each 4 KiB page of a 64 MiB region (then munmap,
     /// untimed).
     Fault4k,
-    /// Produce a zeroed 4 KiB page (the physical floor of a fault).
+    /// Produce a zeroed 4 KiB page (the physical floor of a fault), the same page
+    /// again and again: it stays in cache.
     Zero4k,
+    /// The same, a different page each time, as a fault gets: each op zeroes memory
+    /// last written a whole 64 MiB region ago, which no cache holds.
+    Zero4kCold,
     /// `mmap` + `munmap` of 16 KiB of anonymous memory, untouched.
     MmapMunmap,
     /// The same with one store to the first page in between.
@@ -100,9 +104,10 @@ pub enum Workload {
 }
 
 /// Every workload, in table order.
-pub const ALL: [Workload; 15] = [
+pub const ALL: [Workload; 16] = [
     Workload::Fault4k,
     Workload::Zero4k,
+    Workload::Zero4kCold,
     Workload::MmapMunmap,
     Workload::MmapTouchMunmap,
     Workload::MprotectSplitMerge,
@@ -169,7 +174,7 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::Fault4k => "fault4k",
-            Workload::Zero4k => "zero4k",
+            Workload::Zero4k | Workload::Zero4kCold => "zero4k",
             Workload::MmapMunmap => "mmap-munmap",
             Workload::MmapTouchMunmap => "mmap-touch-munmap",
             Workload::MprotectSplitMerge => "mprotect-split-merge",
@@ -188,6 +193,8 @@ impl Workload {
     pub fn case(self) -> Option<&'static str> {
         match self {
             Workload::TranslateHit => Some("hit"),
+            Workload::Zero4k => Some("hot"),
+            Workload::Zero4kCold => Some("cold"),
             Workload::TranslateWalk => Some("walk"),
             Workload::FaultChurnQuiet => Some("quiet"),
             Workload::FaultChurnBusy => Some("busy"),
@@ -292,7 +299,7 @@ impl Workload {
     fn region_len(self, quick: bool) -> u64 {
         let big = if quick { 4 * MIB } else { 64 * MIB };
         match self {
-            Workload::Fault4k | Workload::TranslateWalk => big,
+            Workload::Fault4k | Workload::Zero4kCold | Workload::TranslateWalk => big,
             // Thread 0 of fault-churn runs fault4k; the others set up nothing here.
             Workload::FaultChurnQuiet | Workload::FaultChurnBusy | Workload::FaultChurn => big,
             Workload::VmaLookup
@@ -308,8 +315,9 @@ impl Workload {
     /// Timed operations per thread per run.
     pub(crate) fn ops(self, quick: bool) -> u64 {
         let full = match self {
-            // One op per page of the region: a run faults the region once.
+            // One op per page of the region: a run faults (zeroes) the region once.
             Workload::Fault4k
+            | Workload::Zero4kCold
             | Workload::FaultChurnQuiet
             | Workload::FaultChurnBusy
             | Workload::FaultChurn => {
@@ -333,7 +341,7 @@ impl Workload {
     pub(crate) fn batch(self) -> u64 {
         match self {
             Workload::TranslateHit | Workload::TranslateWalk => 64,
-            Workload::Zero4k => 8,
+            Workload::Zero4k | Workload::Zero4kCold => 8,
             Workload::VmaLookup | Workload::VmaLookupHot => 16,
             _ => 1,
         }
@@ -358,6 +366,7 @@ impl Workload {
         };
         match self {
             Workload::Zero4k | Workload::TranslateHit => t.touch(addr)?,
+            Workload::Zero4kCold => t.populate(addr, len)?,
             Workload::MprotectSplitMerge | Workload::TranslateWalk => {
                 for p in (addr..addr + len).step_by(PAGE as usize) {
                     t.touch(p)?;
@@ -384,7 +393,8 @@ impl Workload {
             | Workload::FaultChurnQuiet
             | Workload::FaultChurnBusy
             | Workload::FaultChurn => t.touch(r.addr + i * PAGE),
-            Workload::Zero4k => t.zero_frame(r.addr),
+            Workload::Zero4k => t.zero_frame(r.addr, false),
+            Workload::Zero4kCold => t.zero_frame(r.addr + i * PAGE, true),
             Workload::MmapMunmap => {
                 let a = t.map(SMALL)?;
                 t.unmap(a, SMALL)
