@@ -6,8 +6,12 @@
 //!   read a stale `next` fails its CAS. Links live in the metadata array, which is never
 //!   freed, so reading the `next` of a frame another thread just popped is harmless.
 //! * A thread allocates from and frees to its home shard; when the home shard is empty
-//!   it steals from the others, then carves a fresh 2 MiB chunk (the untouched part of
-//!   the region, handed out by a bump pointer), then reuses a freed chunk.
+//!   it refills it with a batch of [`STEAL_BATCH`] frames taken from another shard, then
+//!   from a fresh 2 MiB chunk (the untouched part of the region, handed out by a bump
+//!   pointer), then from a freed chunk. Refilling in batches, as Linux refills a per-CPU
+//!   page list from the zone, keeps two CPUs off one stack's head: stealing one frame
+//!   per allocation made every allocation of both a cross-CPU CAS, and handed them
+//!   alternate frames whose metadata shares cache lines.
 //! * 2 MiB compound frames come from the chunk stack or the bump pointer. Freed 4 KiB
 //!   frames never re-form a chunk (no compaction): a long-running mix of both sizes can
 //!   fail huge allocations while small ones still succeed, as Linux without compaction.
@@ -24,6 +28,10 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering, percpu::home};
 /// Frames per chunk: 2 MiB (a PMD-sized compound frame); 64 KiB in model-checking
 /// builds, whose physical memory is a few chunks of the checkers' atomics.
 pub const CHUNK_FRAMES: u32 = if cfg!(any(loom, shuttle)) { 16 } else { 512 };
+
+/// Frames an empty shard takes from another at once (2 in model-checking builds, which
+/// have few frames).
+pub const STEAL_BATCH: u32 = if cfg!(any(loom, shuttle)) { 2 } else { 32 };
 
 #[derive(Debug, Default)]
 struct Stack {
@@ -122,12 +130,41 @@ impl FrameAllocator {
     pub(super) fn alloc(&self, meta: &[PageMeta]) -> Option<u32> {
         let n = self.shards.len();
         let h = home(n);
-        let pfn = (0..n)
-            .find_map(|i| self.shards[(h + i) % n].free.pop(meta))
+        let pfn = self.shards[h]
+            .free
+            .pop(meta)
+            .or_else(|| self.steal(meta, h))
             .or_else(|| self.carve(meta, h))?;
         // Relaxed: a statistic.
         self.shards[h].allocs.fetch_add(1, Ordering::Relaxed);
         Some(pfn)
+    }
+
+    /// Take up to [`STEAL_BATCH`] frames from the first other shard that has any: return
+    /// one, push the rest to shard `h` as one chain.
+    fn steal(&self, meta: &[PageMeta], h: usize) -> Option<u32> {
+        let n = self.shards.len();
+        let (victim, first) = (1..n).find_map(|i| {
+            let v = &self.shards[(h + i) % n].free;
+            Some((v, v.pop(meta)?))
+        })?;
+        // The frames popped are ours alone (free, off every stack): link them freely.
+        let mut chain: Option<(u32, u32)> = None;
+        for _ in 1..STEAL_BATCH {
+            let Some(p) = victim.pop(meta) else { break };
+            chain = Some(match chain {
+                None => (p, p),
+                Some((head, tail)) => {
+                    // Relaxed: published by the Release CAS of push_chain.
+                    meta[tail as usize].next.store(p + 1, Ordering::Relaxed);
+                    (head, p)
+                }
+            });
+        }
+        if let Some((head, tail)) = chain {
+            self.shards[h].free.push_chain(meta, head, tail);
+        }
+        Some(first)
     }
 
     /// Split a chunk into frames: return its first frame, push the rest to shard `h`.
@@ -199,5 +236,50 @@ impl FrameAllocator {
             .load(Ordering::Relaxed)
             .wrapping_sub(self.huge_frees.load(Ordering::Relaxed));
         small.wrapping_add(huge.wrapping_mul(CHUNK_FRAMES as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(s: &Stack, meta: &[PageMeta]) -> Vec<u32> {
+        std::iter::from_fn(|| s.pop(meta)).collect()
+    }
+
+    #[test]
+    fn an_empty_shard_refills_with_one_batch_from_another() {
+        let pm = super::super::PhysMem::new(u64::from(CHUNK_FRAMES) << 12).expect("a chunk");
+        let meta = pm.metas();
+        let a = FrameAllocator::new(1);
+        let (home, victim) = (0, 1);
+        for pfn in 0..100 {
+            a.shards[victim].free.push_chain(meta, pfn, pfn);
+        }
+        let first = a.steal(meta, home).expect("a frame");
+        let mut ours = drain(&a.shards[home].free, meta);
+        let theirs = drain(&a.shards[victim].free, meta);
+        assert_eq!(
+            ours.len(),
+            STEAL_BATCH as usize - 1,
+            "the rest of the batch"
+        );
+        assert_eq!(theirs.len(), 100 - STEAL_BATCH as usize);
+        ours.push(first);
+        ours.extend(&theirs);
+        ours.sort_unstable();
+        assert_eq!(
+            ours,
+            (0..100).collect::<Vec<_>>(),
+            "each frame exactly once"
+        );
+
+        // A shard with less than a batch gives what it has; none left: no frame.
+        for pfn in 0..3 {
+            a.shards[victim].free.push_chain(meta, pfn, pfn);
+        }
+        assert!(a.steal(meta, home).is_some());
+        assert_eq!(drain(&a.shards[home].free, meta).len(), 2);
+        assert!(a.steal(meta, home).is_none());
     }
 }
