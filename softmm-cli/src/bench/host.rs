@@ -333,7 +333,7 @@ impl Thread for HostThread {
 
     fn populate(&mut self, addr: u64, len: u64) -> Result<(), OpError> {
         (addr..addr + len)
-            .step_by(PAGE as usize)
+            .step_by(PAGE)
             .try_for_each(|p| self.touch(p))
     }
 
