@@ -139,8 +139,12 @@ impl AddressSpace {
     /// The `PerVma` fast path: handle the fault under the VMA's read lock, without
     /// `mmap_lock`. `None` when the caller must fall back to `mmap_lock` read: no VMA
     /// contains `addr` (maybe a stack to expand), the VMA is write-locked or was
-    /// replaced, or the fault needs an anon identity (`anon_vma_prepare` needs
-    /// `mmap_lock`, as in Linux).
+    /// replaced, or the fault needs an anon identity while a writer holds `mmap_lock`.
+    ///
+    /// The anon identity (`vmf_anon_prepare`): it may be a neighbour's, and only
+    /// `mmap_lock` keeps the neighbours in place, so it is chosen under `mmap_lock` read,
+    /// taken with a trylock. A trylock while holding the VMA read lock cannot deadlock:
+    /// it never waits, so it never waits for a writer that waits for this VMA's readers.
     pub(crate) fn fault_under_vma_lock(
         &self,
         addr: u64,
@@ -155,8 +159,14 @@ impl AddressSpace {
             return fallback();
         };
         if access == Access::Write && vma.flags & VM_MAYSHARE == 0 && vma.anon().is_none() {
-            drop(vma);
-            return fallback();
+            let Some(_layout) = self.lock.try_read() else {
+                drop(vma);
+                return fallback();
+            };
+            vma.anon_prepare(|| {
+                self.reusable_anon(&vma)
+                    .unwrap_or_else(|| self.new_anon_id())
+            });
         }
         self.counters.faults.add(1);
         self.counters.vma_lock_faults.add(1);

@@ -171,6 +171,62 @@ mod contents {
         );
     }
 
+    /// A first write fault chooses its anon identity under a `mmap_lock` trylock without
+    /// leaving the fast path (`vmf_anon_prepare`), shares a mergeable neighbour's, and
+    /// falls back to `mmap_lock` read while a writer holds it.
+    #[test]
+    fn first_write_fault_takes_its_anon_identity_on_the_fast_path() {
+        let mm = mm();
+        let cpu = mm.cpu();
+        let (hits, falls) = (
+            || mm.counters.vma_lock_faults.sum(),
+            || mm.counters.vma_lock_fallbacks.sum(),
+        );
+        let anon_at = |x: u64| {
+            let g = crate::sync::rcu::read_lock();
+            mm.tree.find(x, &g).and_then(|v| v.anon())
+        };
+        // Two VMAs side by side that differ only in PROT_EXEC: not merged, but the
+        // second may share the first's identity (`find_mergeable_anon_vma`).
+        let a = mm.mmap(0, 2 * 4096, RW, ANON, -1, 0).unwrap();
+        let rwx = RW | PROT_EXEC;
+        assert_eq!(
+            mm.mmap(a + 4096, 4096, rwx, ANON | MAP_FIXED, -1, 0),
+            Ok(a + 4096)
+        );
+        cpu.write(a, b"1").unwrap();
+        assert_eq!((hits(), falls()), (1, 0));
+        let first = anon_at(a);
+        assert!(first.is_some());
+        cpu.write(a + 4096, b"2").unwrap();
+        assert_eq!(anon_at(a + 4096), first, "the neighbour's identity");
+        assert_eq!((hits(), falls()), (2, 0));
+
+        // With `mmap_lock` held for write, the trylock fails: fall back, wait, succeed.
+        let b = mm.mmap(0, 4096, rwx, ANON, -1, 0).unwrap();
+        assert_eq!(anon_at(b), None);
+        let held = std::sync::Barrier::new(2);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let w = mm.write_lock();
+                held.wait();
+                // Hold it until the fault has fallen back (or finished without).
+                while falls() == 0 && !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                drop(w);
+            });
+            held.wait();
+            cpu.write(b, b"3").unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        assert_eq!(falls(), 1, "the writer held mmap_lock: fall back");
+        let mut r = [0u8; 1];
+        cpu.read(b, &mut r).unwrap();
+        assert_eq!(r, *b"3");
+    }
+
     /// The CPU's cached VMA (`VmaCache`) must never outlive the layout it came from: a
     /// replaced VMA is detached and its read lock fails, so the fault sees the new one.
     #[test]

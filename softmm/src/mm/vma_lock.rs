@@ -8,7 +8,9 @@
 //!   them; it waits for the VMA's readers to finish.
 //! * [`AddressSpace::lock_vma_under_rcu`]: a fault looks the VMA up under RCU and
 //!   read-locks it without `mmap_lock`; on failure the caller falls back to
-//!   `mmap_lock` read. Never take `mmap_lock` while holding a VMA read lock.
+//!   `mmap_lock` read. Never wait for `mmap_lock` while holding a VMA read lock (a writer
+//!   holding it may be waiting for that VMA's readers); a trylock is allowed, as Linux's
+//!   `vmf_anon_prepare` does (it never waits).
 //! * [`VmaCache`]: a CPU's last faulted VMA, tried before the tree (Linux's former
 //!   per-thread `vmacache`, made safe by the VMA lock). A cached VMA is only a
 //!   candidate: it is read-locked like one the tree returned, which fails once it is

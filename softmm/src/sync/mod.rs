@@ -100,6 +100,10 @@ mod model_locks {
         pub fn read(&self) -> RwLockReadGuard<'_, T> {
             self.0.read().unwrap_or_else(|e| e.into_inner())
         }
+        /// Shared access if it can be had without waiting (parking_lot's `try_read`).
+        pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+            self.0.try_read().ok()
+        }
         /// Exclusive access.
         pub fn write(&self) -> RwLockWriteGuard<'_, T> {
             self.0.write().unwrap_or_else(|e| e.into_inner())
