@@ -14,6 +14,7 @@ MODELS=(
   "rcu_synchronize_waits_for_reader:rcu_no_grace_period"
   "table_free_waits_for_walker:early_table_free"
   "racing_faults_install_one_frame:fault_skip_pte_recheck"
+  "cow_copy_holds_its_source:cow_copy_without_ref"
   "vma_read_lock_excludes_the_epoch_writer:vma_lock_skip_seq"
   "vma_read_lock_excludes_the_epoch_writer:vma_lock_seen_inclusive"
   "fault_under_vma_lock_vs_munmap:munmap_skip_vma_lock"

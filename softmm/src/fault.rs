@@ -276,15 +276,29 @@ impl AddressSpace {
                 l.set(orig.with_flags(orig.flags() | flags_w));
                 return Ok(());
             }
+            // Copy from a frame we hold a reference to until the PTE is re-checked
+            // (Linux: `folio_get` before `wp_page_copy`, `folio_put` after). Without
+            // it, once the PTL is dropped a zap may unmap and free the frame and its
+            // next owner write it while we copy; and an entry equal to `orig` could be
+            // a new mapping of the same frame.
+            // The MUTANT copies without the reference.
+            let hold = !cfg!(mutant = "cow_copy_without_ref");
+            if hold {
+                m.get();
+            }
             drop(l);
-            let new = self
+            let copied = self
                 .pm
                 .alloc_copy(
                     orig.pfn(),
                     flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED,
                 )
-                .ok_or(oom)?;
-            return self.replace_cow(page, orig, new, flags_w);
+                .ok_or(oom)
+                .and_then(|new| self.replace_cow(page, orig, new, flags_w));
+            if hold {
+                self.pm.put(orig.pfn());
+            }
+            return copied;
         }
         let new = if let Some(obj) = vma.backing.object() {
             // `do_cow_fault`: a private copy of the page-cache page.

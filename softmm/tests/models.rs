@@ -186,6 +186,32 @@ fn racing_faults_install_one_frame() {
     });
 }
 
+/// A copy-on-write fault copies from a frame it holds a reference to: the zaps that drop
+/// the frame's other references meanwhile (the parent unmapping it, the child's own
+/// `MADV_DONTNEED`, which runs beside faults under `mmap_lock` read) cannot free it
+/// under the copy (`PhysMem::alloc_copy` asserts it in model builds).
+#[test]
+fn cow_copy_holds_its_source() {
+    check(2, || {
+        let parent = model_space(FaultLocking::default());
+        let a = map_one_page(&parent);
+        parent.cpu().write(a, &[7]).unwrap();
+        let child = parent.fork().unwrap();
+        let t = {
+            let cpu = child.cpu();
+            spawn(move || cpu.write(a + 1, &[8]).unwrap())
+        };
+        parent.munmap(a, 4096).unwrap();
+        child.madvise(a, 4096, MADV_DONTNEED).unwrap();
+        t.join().unwrap();
+        // Either the copy was zapped too, or the write came after the zap, to a zero
+        // page; never the parent's byte without the child's.
+        let mut buf = [0u8; 2];
+        child.cpu().read(a, &mut buf).unwrap();
+        assert!(buf == [0, 0] || buf == [0, 8], "{buf:?}");
+    });
+}
+
 #[test]
 fn vma_read_lock_excludes_the_epoch_writer() {
     check(3, || {

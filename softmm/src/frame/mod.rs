@@ -291,10 +291,20 @@ impl PhysMem {
     }
 
     /// Allocate a frame holding a copy of `src` (copy-on-write).
+    ///
+    /// The caller holds a reference to `src`: a free frame may be reallocated and
+    /// written (non-atomically, `alloc_zeroed`) by its next owner while we copy. Model
+    /// builds check it: the source is allocated before and after the copy.
     pub fn alloc_copy(&self, src: Pfn, flags: u32) -> Option<Pfn> {
         let dst = self.alloc(flags)?;
-        // SAFETY: (1) two distinct frames of PAGE_SIZE bytes, page aligned; (2) `src` is
-        // only accessed atomically elsewhere; `dst` is exclusively ours (unpublished).
+        #[cfg(any(loom, shuttle))]
+        assert!(
+            dst != src && self.meta(src).refcount() > 0,
+            "copying from a free frame"
+        );
+        // SAFETY: (1) two distinct frames of PAGE_SIZE bytes, page aligned (`dst` was
+        // just allocated, `src` is held); (2) `src` is only accessed atomically
+        // elsewhere; `dst` is exclusively ours (unpublished).
         unsafe {
             bytes::copy_to_exclusive(
                 self.frame_ptr(dst).as_ptr(),
@@ -302,6 +312,11 @@ impl PhysMem {
                 PAGE_SIZE as usize,
             )
         };
+        #[cfg(any(loom, shuttle))]
+        assert!(
+            self.meta(src).refcount() > 0,
+            "the source frame was freed during the copy"
+        );
         Some(dst)
     }
 }
