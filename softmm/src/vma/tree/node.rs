@@ -497,3 +497,25 @@ impl Internal {
         other.hdr.len = from as u32;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_counts_the_prefix_for_every_boundary_and_length() {
+        for len in 0..=CAP {
+            let mut keys = [u64::MAX; CAP];
+            for (i, k) in keys.iter_mut().take(len).enumerate() {
+                *k = 10 * (i as u64 + 1);
+            }
+            for probe in 0..=10 * (CAP as u64 + 1) {
+                let le = keys[..len].iter().filter(|&&k| k <= probe).count();
+                let lt = keys[..len].iter().filter(|&&k| k < probe).count();
+                assert_eq!(rank_le(&keys, len, probe), le, "len {len}, <= {probe}");
+                assert_eq!(rank_lt(&keys, len, probe), lt, "len {len}, < {probe}");
+            }
+            assert_eq!(rank_le(&keys, len, u64::MAX), len, "clamped to len");
+        }
+    }
+}
