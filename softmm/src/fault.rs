@@ -18,6 +18,8 @@
 //! * access the VMA does not allow → SIGSEGV/ACCERR; no VMA → SIGSEGV/MAPERR;
 //! * no frame left → [`Fault::Oom`] (Linux `VM_FAULT_OOM`).
 
+use std::cell::Cell;
+
 use crate::{
     frame::flags,
     mm::{AddressSpace, VmaCache},
@@ -120,6 +122,16 @@ pub(crate) fn base_flags(vma: &Vma) -> u64 {
     f
 }
 
+/// What keeps a faulting VMA stable.
+#[derive(Clone, Copy, Debug)]
+enum Held<'a> {
+    /// `mmap_lock`, either side.
+    MmapLock,
+    /// The VMA's read lock only: a step that needs `mmap_lock` and cannot get it
+    /// without waiting sets the flag and returns, undone, for the `mmap_lock` path.
+    VmaLock(&'a Cell<bool>),
+}
+
 impl AddressSpace {
     /// Handle a fault at `addr` for `access`. The caller holds `mmap_lock` (either
     /// side) and retries its walk after `Ok`.
@@ -133,18 +145,16 @@ impl AddressSpace {
             });
         };
         drop(g);
-        self.fault_vma(&vma, addr, access)
+        self.fault_vma(&vma, addr, access, Held::MmapLock)
     }
 
     /// The `PerVma` fast path: handle the fault under the VMA's read lock, without
     /// `mmap_lock`. `None` when the caller must fall back to `mmap_lock` read: no VMA
     /// contains `addr` (maybe a stack to expand), the VMA is write-locked or was
-    /// replaced, or the fault needs an anon identity while a writer holds `mmap_lock`.
-    ///
-    /// The anon identity (`vmf_anon_prepare`): it may be a neighbour's, and only
-    /// `mmap_lock` keeps the neighbours in place, so it is chosen under `mmap_lock` read,
-    /// taken with a trylock. A trylock while holding the VMA read lock cannot deadlock:
-    /// it never waits, so it never waits for a writer that waits for this VMA's readers.
+    /// replaced, or the fault needs an anon identity while a writer holds `mmap_lock`
+    /// (`fault_anon` chooses it under a trylock of `mmap_lock`, where and only where
+    /// the fault needs it: not for a fault that ends in SIGSEGV, as Linux checks the
+    /// access before `vmf_anon_prepare`).
     pub(crate) fn fault_under_vma_lock(
         &self,
         addr: u64,
@@ -158,23 +168,19 @@ impl AddressSpace {
         let Ok(Some(vma)) = self.lock_vma_under_rcu(addr, cache) else {
             return fallback();
         };
-        if access == Access::Write && vma.flags & VM_MAYSHARE == 0 && vma.anon().is_none() {
-            let Some(_layout) = self.lock.try_read() else {
-                drop(vma);
-                return fallback();
-            };
-            vma.anon_prepare(|| {
-                self.reusable_anon(&vma)
-                    .unwrap_or_else(|| self.new_anon_id())
-            });
+        let needs_mmap_lock = Cell::new(false);
+        let r = self.fault_vma(&vma, addr, access, Held::VmaLock(&needs_mmap_lock));
+        if needs_mmap_lock.get() {
+            drop(vma);
+            return fallback();
         }
         self.counters.faults.add(1);
         self.counters.vma_lock_faults.add(1);
-        Some(self.fault_vma(&vma, addr, access))
+        Some(r)
     }
 
-    /// Handle a fault at `addr` in `vma` (held stable by `mmap_lock` or its read lock).
-    fn fault_vma(&self, vma: &Vma, addr: u64, access: Access) -> Result<(), Fault> {
+    /// Handle a fault at `addr` in `vma`, which `held` keeps stable.
+    fn fault_vma(&self, vma: &Vma, addr: u64, access: Access, held: Held<'_>) -> Result<(), Fault> {
         if !vma_allows(vma, access) {
             return Err(Fault::Segv {
                 addr,
@@ -186,7 +192,7 @@ impl AddressSpace {
             Backing::File(f) if vma.flags & VM_MAYSHARE != 0 => {
                 self.fault_shared(vma, &f.object, page, access)
             }
-            Backing::Anon | Backing::File(_) => self.fault_anon(vma, page, access),
+            Backing::Anon | Backing::File(_) => self.fault_anon(vma, page, access, held),
         }
     }
 
@@ -220,7 +226,13 @@ impl AddressSpace {
         }
     }
 
-    fn fault_anon(&self, vma: &Vma, page: u64, access: Access) -> Result<(), Fault> {
+    fn fault_anon(
+        &self,
+        vma: &Vma,
+        page: u64,
+        access: Access,
+        held: Held<'_>,
+    ) -> Result<(), Fault> {
         let oom = Fault::Oom { addr: page };
         let write = access == Access::Write;
         // Snapshot without the PTL; re-validated under it below.
@@ -255,11 +267,27 @@ impl AddressSpace {
         if orig.present() && orig.has(bits::W) {
             return Ok(());
         }
-        // Write to none or to a read-only entry.
-        vma.anon_prepare(|| {
-            self.reusable_anon(vma)
-                .unwrap_or_else(|| self.new_anon_id())
-        });
+        // Write to none or to a read-only entry: the VMA needs its anon identity
+        // (`vmf_anon_prepare`), maybe a neighbour's, which only `mmap_lock` keeps in
+        // place. Under the VMA lock alone take `mmap_lock` read with a trylock: it never
+        // waits, so it cannot wait for a writer that waits for this VMA's readers. When
+        // a writer holds it, leave the fault to the `mmap_lock` path.
+        if vma.anon().is_none() {
+            let _layout = match held {
+                Held::MmapLock => None,
+                Held::VmaLock(needs_mmap_lock) => {
+                    let Some(g) = self.lock.try_read() else {
+                        needs_mmap_lock.set(true);
+                        return Ok(());
+                    };
+                    Some(g)
+                }
+            };
+            vma.anon_prepare(|| {
+                self.reusable_anon(vma)
+                    .unwrap_or_else(|| self.new_anon_id())
+            });
+        }
         let flags_w = base_flags(vma) | bits::W | bits::D;
         if !orig.is_none() && !orig.has(bits::SPECIAL) {
             let m = self.pm.meta(orig.pfn());
