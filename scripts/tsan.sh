@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup toolchain install nightly --profile minimal --component rust-src >/dev/null
 target=x86_64-unknown-linux-gnu
-# softmm_tsan: the CLI keeps the system allocator, which TSan intercepts (main.rs).
+# softmm_tsan: the CLI keeps the system allocator, which TSan intercepts (main.rs), and the
+# last frame reference is taken with an Acquire load instead of a fence (frame/meta.rs).
 export RUSTFLAGS="-Zsanitizer=thread --cfg crossbeam_sanitize_thread --cfg softmm_tsan"
 export RUSTDOCFLAGS="$RUSTFLAGS"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
