@@ -124,7 +124,7 @@ pub(crate) fn base_flags(vma: &Vma) -> u64 {
 
 /// What keeps a faulting VMA stable.
 #[derive(Clone, Copy, Debug)]
-enum Held<'a> {
+enum LockedBy<'a> {
     /// `mmap_lock`, either side.
     MmapLock,
     /// The VMA's read lock only: a step that needs `mmap_lock` and cannot get it
@@ -145,7 +145,7 @@ impl AddressSpace {
             });
         };
         drop(g);
-        self.fault_vma(&vma, addr, access, Held::MmapLock)
+        self.fault_vma(&vma, addr, access, LockedBy::MmapLock)
     }
 
     /// The `PerVma` fast path: handle the fault under the VMA's read lock, without
@@ -169,7 +169,7 @@ impl AddressSpace {
             return fallback();
         };
         let needs_mmap_lock = Cell::new(false);
-        let r = self.fault_vma(&vma, addr, access, Held::VmaLock(&needs_mmap_lock));
+        let r = self.fault_vma(&vma, addr, access, LockedBy::VmaLock(&needs_mmap_lock));
         if needs_mmap_lock.get() {
             drop(vma);
             return fallback();
@@ -180,7 +180,13 @@ impl AddressSpace {
     }
 
     /// Handle a fault at `addr` in `vma`, which `held` keeps stable.
-    fn fault_vma(&self, vma: &Vma, addr: u64, access: Access, held: Held<'_>) -> Result<(), Fault> {
+    fn fault_vma(
+        &self,
+        vma: &Vma,
+        addr: u64,
+        access: Access,
+        held: LockedBy<'_>,
+    ) -> Result<(), Fault> {
         if !vma_allows(vma, access) {
             return Err(Fault::Segv {
                 addr,
@@ -231,7 +237,7 @@ impl AddressSpace {
         vma: &Vma,
         page: u64,
         access: Access,
-        held: Held<'_>,
+        held: LockedBy<'_>,
     ) -> Result<(), Fault> {
         let oom = Fault::Oom { addr: page };
         let write = access == Access::Write;
@@ -274,8 +280,8 @@ impl AddressSpace {
         // a writer holds it, leave the fault to the `mmap_lock` path.
         if vma.anon().is_none() {
             let _layout = match held {
-                Held::MmapLock => None,
-                Held::VmaLock(needs_mmap_lock) => {
+                LockedBy::MmapLock => None,
+                LockedBy::VmaLock(needs_mmap_lock) => {
                     let Some(g) = self.lock.try_read() else {
                         needs_mmap_lock.set(true);
                         return Ok(());

@@ -219,7 +219,7 @@ impl Thread for SoftThread {
     }
 
     fn tree_levels(&self) -> Option<u32> {
-        Some(self.cpu.mm().vma_tree_shape().levels)
+        Some(self.cpu.mm().vma_tree_levels())
     }
 
     fn populate(&mut self, _addr: u64, _len: u64) -> Result<(), OpError> {

@@ -67,11 +67,10 @@ impl AddressSpace {
         self.tree.find_bounds(addr, &g)
     }
 
-    /// Height and node counts of the VMA tree (visits every node: for reports, not for
-    /// hot paths).
-    pub fn vma_tree_shape(&self) -> crate::vma::TreeShape {
+    /// Nodes a VMA lookup visits, root and leaf included.
+    pub fn vma_tree_levels(&self) -> u32 {
         let g = rcu::read_lock();
-        self.tree.shape(&g)
+        self.tree.levels(&g)
     }
 
     /// `/proc/PID/maps`.

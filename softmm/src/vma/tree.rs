@@ -227,6 +227,12 @@ impl VmaTree {
         self.len(g) == 0
     }
 
+    /// Nodes a lookup visits in the published version, root and leaf included (reads
+    /// the root only).
+    pub fn levels(&self, g: &RcuGuard) -> u32 {
+        self.view(g).levels()
+    }
+
     /// Height and node counts of the published version (visits every node).
     pub fn shape(&self, g: &RcuGuard) -> Shape {
         self.view(g).shape()

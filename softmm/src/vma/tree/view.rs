@@ -118,10 +118,15 @@ impl<'a> View<'a> {
         Iter(Cursor::seek(self.root, 0))
     }
 
+    /// Nodes a lookup visits, root and leaf included (reads the root only).
+    pub(super) fn levels(self) -> u32 {
+        self.root.hdr().height() + 1
+    }
+
     /// Height and node counts (visits every node).
     pub(super) fn shape(self) -> Shape {
         let mut s = Shape {
-            levels: self.root.hdr().height() + 1,
+            levels: self.levels(),
             ..Shape::default()
         };
         let mut stack = vec![self.root];
