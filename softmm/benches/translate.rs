@@ -6,9 +6,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use softmm::{
-    AddressSpace, Config,
+    Access, AddressSpace, Config,
     abi::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE},
-    fault::Access,
 };
 
 const PAGES: u64 = 16384;

@@ -14,8 +14,8 @@
 use std::{collections::BTreeMap, collections::HashMap, sync::Arc};
 
 use crate::{
-    Errno,
     abi::*,
+    error::Errno,
     error::SysResult,
     frame::PhysMem,
     pagecache::{ObjectKind, PageCache},

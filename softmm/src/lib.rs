@@ -8,15 +8,26 @@
 //! take page faults ([`fault`], [`access`]); [`stats`] prints `/proc/PID/maps` and
 //! `/proc/PID/smaps` byte for byte as Linux does.
 //!
-//! Layers (a module uses only the ones below it):
+//! Layers (a module uses only the rows below its own, and within its row only the modules
+//! to its right; `tests/layers.rs` checks every import against this diagram):
 //!
 //! ```text
-//! mm/ fault access stats      system calls, faults, guest access, procfs text
-//! vma/                        immutable VMAs, the RCU-safe VMA tree
-//! pgtable/                    entries, table pages, walkers
-//! frame/                      physical memory, per-frame metadata, allocator
-//! sync/                       atomics facade (std | loom | shuttle), RCU
+//! process                Machine: processes (fork, exec, exit), files, descriptor tables
+//! mm/                    AddressSpace: system calls, faults (mm::fault), guest access
+//!                        (mm::access, Cpu), per-VMA lock fast path, reverse map
+//! stats/                 maps and smaps text, per-CPU counters
+//! vma/                   immutable VMAs, the RCU-safe VMA tree, per-VMA locks
+//! pgtable/               entries, table pages, walkers, the gather of a zap
+//! file pagecache         open files; page caches (reach address spaces via `Mapper`)
+//! frame/                 physical memory, per-frame metadata, allocator
+//! config                 tunables
+//! abi addr error         Linux constants, address arithmetic, errno values
+//! sync/                  atomics facade (std | loom | shuttle), RCU, locks
 //! ```
+//!
+//! Software TLBs and their shootdown belong between `stats` and `vma` (they flush what
+//! `mm` changes and sit above the page tables they cache); `get_user_pages` and huge-page
+//! collapse are parts of `mm`, a collapse daemon a row above it.
 //!
 //! Concurrency rules (DESIGN.md, "Lock order"): `mmap_lock` → VMA write locks → PTL
 //! (parent before child) → allocator internals. RCU read sections nest inside anything;
@@ -25,11 +36,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod abi;
-pub mod access;
 pub mod addr;
 pub mod config;
 pub mod error;
-pub mod fault;
 pub mod file;
 pub mod frame;
 pub mod mm;
@@ -40,11 +49,9 @@ pub mod stats;
 pub mod sync;
 pub mod vma;
 
-pub use access::{AccessFault, Cpu};
 pub use addr::{PAGE_SIZE, VirtAddr};
 pub use config::Config;
 pub use error::Errno;
-pub use fault::{Access, Fault, Signal};
 pub use frame::PhysMem;
-pub use mm::AddressSpace;
+pub use mm::{Access, AccessFault, AddressSpace, Cpu, Fault, SegvCode, Signal};
 pub use process::{Machine, Pid};

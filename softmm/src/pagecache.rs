@@ -28,11 +28,20 @@ use std::{
 };
 
 use crate::{
-    PAGE_SIZE,
+    addr::PAGE_SIZE,
     frame::{Pfn, PhysMem, flags},
-    mm::AddressSpace,
     sync::Mutex,
 };
+
+/// An address space as the reverse map sees it: something that may map an object's pages
+/// and can be told to unmap some of them. Implemented by `mm::AddressSpace` (in
+/// `mm/rmap.rs`); the page cache holds it weakly, so it never keeps an address space
+/// alive, and through this trait, so that this layer depends on nothing above it.
+pub(crate) trait Mapper: Send + Sync + std::fmt::Debug {
+    /// Zap the entries that map page offsets `[first, last)` of `obj`: page-cache pages
+    /// always, private copy-on-write copies too when `even_cows`.
+    fn unmap_object(&self, obj: &Arc<PageCache>, first: u64, last: u64, even_cows: bool);
+}
 
 static NEXT_INO: HostU64 = HostU64::new(1000);
 
@@ -55,7 +64,7 @@ pub enum ObjectKind {
 pub struct PageCache {
     pm: Arc<PhysMem>,
     pages: Mutex<BTreeMap<u64, Pfn>>,
-    mappers: Mutex<Vec<Weak<AddressSpace>>>,
+    mappers: Mutex<Vec<Weak<dyn Mapper>>>,
     ino: u64,
     dev: (u32, u32),
     /// Size in bytes (written under `pages`' lock).
@@ -244,16 +253,16 @@ impl PageCache {
     }
 
     /// Record that `mm` may map this object (`vma_link_file` adding to `i_mmap`).
-    pub(crate) fn add_mapper(&self, mm: &Weak<AddressSpace>) {
+    pub(crate) fn add_mapper(&self, mm: Weak<dyn Mapper>) {
         let mut m = self.mappers.lock();
         m.retain(|w| w.strong_count() > 0);
-        if !m.iter().any(|w| Weak::ptr_eq(w, mm)) {
-            m.push(mm.clone());
+        if !m.iter().any(|w| Weak::ptr_eq(w, &mm)) {
+            m.push(mm);
         }
     }
 
     /// The live address spaces that may map this object.
-    pub fn mappers(&self) -> Vec<Arc<AddressSpace>> {
+    pub(crate) fn mappers(&self) -> Vec<Arc<dyn Mapper>> {
         let mut m = self.mappers.lock();
         m.retain(|w| w.strong_count() > 0);
         m.iter().filter_map(Weak::upgrade).collect()

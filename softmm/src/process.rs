@@ -21,11 +21,14 @@
 use std::{collections::HashMap, sync::Arc};
 
 use crate::{
-    AddressSpace, Config, Cpu, Errno, PhysMem,
     abi::*,
+    config::Config,
+    error::Errno,
     error::SysResult,
     file::{self, FdTable, Namespace, OpenFile},
+    frame::PhysMem,
     mm,
+    mm::{AddressSpace, Cpu},
     sync::Mutex,
 };
 

@@ -3,13 +3,12 @@
 use std::{sync::Arc, time::Instant};
 
 use softmm::{
-    AddressSpace, Config, Cpu, Errno,
+    Access, AddressSpace, Config, Cpu, Errno,
     abi::{
         MADV_DONTNEED, MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_NONE, PROT_READ,
         PROT_WRITE,
     },
     config::FaultLocking,
-    fault::Access,
     frame::Pfn,
     sync::rcu,
 };

@@ -23,9 +23,8 @@ use std::sync::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use softmm::{
-    AccessFault, AddressSpace, Cpu, Errno, Fault, Signal,
+    AccessFault, AddressSpace, Cpu, Errno, Fault, SegvCode, Signal,
     abi::*,
-    fault::SegvCode,
     file::{self, OpenFile},
     mm::truncate,
 };

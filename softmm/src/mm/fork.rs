@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use super::AddressSpace;
 use crate::{
-    Errno,
+    error::Errno,
     error::SysResult,
     frame::flags,
     pgtable::{Pte, bits},
@@ -74,7 +74,7 @@ impl AddressSpace {
                 copy.set_anon(Some(child.new_anon_id() | ANON_FORKED));
             }
             if let Some(obj) = v.backing.object() {
-                obj.add_mapper(child.weak());
+                obj.add_mapper(child.mapper());
             }
             edit.insert(Arc::new(copy));
             let needs_copy = v.anon().is_some() || v.flags & VM_MAYBE_GUARD != 0;

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use super::AddressSpace;
 use crate::{
-    Errno,
     abi::*,
     addr::page_up,
+    error::Errno,
     error::SysResult,
-    fault::Access,
     frame::flags,
+    mm::fault::Access,
     pgtable::{Gather, bits},
     vma::{TreeEdit, Vma, flags::*},
 };
@@ -251,8 +251,12 @@ impl AddressSpace {
                         // identity (looked up in this edit), else a new one.
                         let (prev, next) = (edit.ending_at(v.start), edit.starting_at(v.end));
                         v.anon_prepare(|| {
-                            crate::fault::reusable_anon_near(&v, prev.as_deref(), next.as_deref())
-                                .unwrap_or_else(|| self.new_anon_id())
+                            crate::mm::fault::reusable_anon_near(
+                                &v,
+                                prev.as_deref(),
+                                next.as_deref(),
+                            )
+                            .unwrap_or_else(|| self.new_anon_id())
                         });
                     }
                     self.guard_install(lo, hi, gather)?;
@@ -325,7 +329,7 @@ impl AddressSpace {
             }
             while a < end.min(v.end) {
                 self.fault_in(a, access).map_err(|f| match f {
-                    crate::fault::Fault::Oom { .. } => Errno::ENOMEM,
+                    crate::mm::fault::Fault::Oom { .. } => Errno::ENOMEM,
                     _ => Errno::EFAULT,
                 })?;
                 a += 4096;

@@ -5,7 +5,7 @@
 //! caller runs as root (`CAP_IPC_LOCK`): RLIMIT_MEMLOCK does not apply.
 
 use super::AddressSpace;
-use crate::{Errno, abi::*, error::SysResult, vma::flags::*};
+use crate::{abi::*, error::Errno, error::SysResult, vma::flags::*};
 
 impl AddressSpace {
     /// `mlock(2)`.

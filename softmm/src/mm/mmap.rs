@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use super::AddressSpace;
 use crate::{
-    Errno,
     abi::*,
     addr::{HUGE_SIZE, PAGE_SIZE, TASK_SIZE, is_page_aligned, page_up},
+    error::Errno,
     error::SysResult,
     file::OpenFile,
     pagecache::{ObjectKind, PageCache},
@@ -220,7 +220,7 @@ impl AddressSpace {
             Backing::File(_) => pgoff,
         };
         if let Some(obj) = backing.object() {
-            obj.add_mapper(self.weak());
+            obj.add_mapper(self.mapper());
         }
         // A new shmem file never merges (no other VMA holds it).
         let vma = self.insert_merged(&mut edit, addr, addr + len, vm_flags, pgoff, backing);

@@ -10,7 +10,9 @@
 //! [`Gather`] and the frames are dropped after the (future) TLB flush; tables go through
 //! RCU. Never take `mmap_lock` inside an RCU read section that waits for a grace period.
 
+pub(crate) mod access;
 mod brk;
+pub(crate) mod fault;
 mod fork;
 mod madvise;
 mod mlock;
@@ -25,6 +27,8 @@ mod stack;
 mod vma_lock;
 mod vma_ops;
 
+pub use access::{AccessFault, Cpu};
+pub use fault::{Access, Fault, SegvCode, Signal};
 pub use rmap::{punch_hole, truncate};
 pub(crate) use vma_lock::VmaCache;
 
@@ -33,10 +37,10 @@ use std::sync::{Arc, Weak};
 use crossbeam_utils::CachePadded;
 
 use crate::{
-    Errno,
-    access::Cpu,
     config::Config,
+    error::Errno,
     frame::PhysMem,
+    pagecache::Mapper,
     pgtable::{Gather, PageTable, Pte, bits},
     sync::{AtomicU64, Ordering, RwLock, percpu::PerCpuCounter, rcu},
     vma::VmaTree,
@@ -147,9 +151,9 @@ impl AddressSpace {
         self.pt.nr_tables()
     }
 
-    /// A weak reference to this address space (what an object's reverse map holds).
-    pub(crate) fn weak(&self) -> &Weak<AddressSpace> {
-        &self.me
+    /// A weak reference to this address space as an object's reverse map holds it.
+    pub(crate) fn mapper(&self) -> Weak<dyn Mapper> {
+        self.me.clone()
     }
 
     pub(crate) fn new_anon_id(&self) -> u64 {

@@ -9,12 +9,12 @@
 
 use super::AddressSpace;
 use crate::{
-    Errno,
     abi::*,
     addr::page_up,
+    error::Errno,
     error::SysResult,
-    fault::base_flags,
     frame::flags,
+    mm::fault::base_flags,
     pgtable::{Gather, bits},
     vma::flags::*,
 };

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use super::AddressSpace;
 use crate::vma::Backing;
 use crate::{
-    Errno,
     abi::*,
     addr::{TASK_SIZE, page_up},
+    error::Errno,
     error::SysResult,
     pgtable::Gather,
     vma::{TreeEdit, Vma, flags::*},

@@ -1,7 +1,7 @@
 //! munmap (`__vm_munmap`, `do_vmi_munmap`).
 
 use super::AddressSpace;
-use crate::{Errno, addr::TASK_SIZE, error::SysResult, pgtable::Gather};
+use crate::{addr::TASK_SIZE, error::Errno, error::SysResult, pgtable::Gather};
 
 impl AddressSpace {
     /// `munmap(2)`: unmapping a range with nothing mapped succeeds.

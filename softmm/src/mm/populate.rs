@@ -2,7 +2,7 @@
 
 use super::AddressSpace;
 use crate::{
-    fault::{Access, Fault},
+    mm::fault::{Access, Fault},
     sync::rcu,
     vma::flags::*,
 };
@@ -25,7 +25,7 @@ impl AddressSpace {
         start: u64,
         end: u64,
         ignore_errors: bool,
-    ) -> Result<(), crate::Errno> {
+    ) -> Result<(), crate::error::Errno> {
         let g = rcu::read_lock();
         let vmas: Vec<_> = self
             .tree
@@ -44,7 +44,7 @@ impl AddressSpace {
                 continue;
             }
             let r = if v.flags & VM_ACCESS_FLAGS == 0 {
-                Err(crate::Errno::EFAULT)
+                Err(crate::error::Errno::EFAULT)
             } else {
                 let write = v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE;
                 let access = if write { Access::Write } else { Access::Read };
@@ -53,8 +53,8 @@ impl AddressSpace {
                 while a < end.min(v.end) {
                     if let Err(f) = self.fault_in(a, access) {
                         r = Err(match f {
-                            Fault::Oom { .. } => crate::Errno::ENOMEM,
-                            _ => crate::Errno::EFAULT,
+                            Fault::Oom { .. } => crate::error::Errno::ENOMEM,
+                            _ => crate::error::Errno::EFAULT,
                         });
                         break;
                     }
@@ -74,7 +74,7 @@ impl AddressSpace {
         {
             let g = rcu::read_lock();
             if let Some((pte, _)) = self.pt.lookup(addr, &g)
-                && crate::fault::pte_allows(pte, access)
+                && crate::mm::fault::pte_allows(pte, access)
             {
                 return Ok(());
             }

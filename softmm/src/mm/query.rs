@@ -6,8 +6,8 @@
 
 use super::AddressSpace;
 use crate::{
-    Errno,
     addr::HUGE_SIZE,
+    error::Errno,
     error::SysResult,
     frame::flags,
     pgtable::bits,

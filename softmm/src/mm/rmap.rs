@@ -11,7 +11,12 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
-use crate::{frame::flags, pagecache::PageCache, pgtable::Gather, sync::rcu};
+use crate::{
+    frame::flags,
+    pagecache::{Mapper, PageCache},
+    pgtable::Gather,
+    sync::rcu,
+};
 
 /// Punch `[first, last)` (page offsets) out of `obj` (`MADV_REMOVE`, fallocate
 /// `PUNCH_HOLE`): the pages read as zeros afterwards in every mapping; private copies
@@ -30,24 +35,18 @@ pub fn truncate(obj: &Arc<PageCache>, size: u64) {
     let old = obj.size();
     obj.set_size(size);
     if size < old {
-        let first = size.div_ceil(crate::PAGE_SIZE);
+        let first = size.div_ceil(crate::addr::PAGE_SIZE);
         for mm in obj.mappers() {
             mm.unmap_object(obj, first, u64::MAX, true);
         }
     }
 }
 
-impl AddressSpace {
+impl Mapper for AddressSpace {
     /// Zap the entries of every VMA of `obj` that map page offsets `[first, last)`:
     /// page-cache pages always, copy-on-write copies when `even_cows`; guard markers
     /// stay.
-    pub(crate) fn unmap_object(
-        &self,
-        obj: &Arc<PageCache>,
-        first: u64,
-        last: u64,
-        even_cows: bool,
-    ) {
+    fn unmap_object(&self, obj: &Arc<PageCache>, first: u64, last: u64, even_cows: bool) {
         let _state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let vmas: Vec<_> = {

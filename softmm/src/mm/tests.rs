@@ -134,11 +134,11 @@ mod contents {
         let a = mm.mmap(0, 2 * 4096, RW, ANON, -1, 0).unwrap();
         assert_eq!(a + 8192, blocker, "top-down: right below");
         cpu.write(a, b"hello").unwrap();
-        let before = cpu.translate(a, crate::fault::Access::Read).unwrap();
+        let before = cpu.translate(a, crate::mm::fault::Access::Read).unwrap();
         let b = mm.mremap(a, 8192, 8192 * 4, MREMAP_MAYMOVE, 0).unwrap();
         assert_ne!(a, b);
         assert_eq!(
-            cpu.translate(b, crate::fault::Access::Read).unwrap(),
+            cpu.translate(b, crate::mm::fault::Access::Read).unwrap(),
             before
         );
         let mut buf = [0u8; 5];
@@ -155,18 +155,18 @@ mod contents {
         let e = cpu.write(a, b"x").unwrap_err();
         assert_eq!(
             e.fault,
-            crate::fault::Fault::Segv {
+            crate::mm::fault::Fault::Segv {
                 addr: a,
-                code: crate::fault::SegvCode::AccErr
+                code: crate::mm::fault::SegvCode::AccErr
             }
         );
         mm.munmap(a, 4096).unwrap();
         let e = cpu.write(a, b"x").unwrap_err();
         assert_eq!(
             e.fault,
-            crate::fault::Fault::Segv {
+            crate::mm::fault::Fault::Segv {
                 addr: a,
-                code: crate::fault::SegvCode::MapErr
+                code: crate::mm::fault::SegvCode::MapErr
             }
         );
     }
@@ -241,9 +241,9 @@ mod contents {
         let e = cpu.write(a + 4096, b"2").unwrap_err();
         assert_eq!(
             e.fault,
-            crate::fault::Fault::Segv {
+            crate::mm::fault::Fault::Segv {
                 addr: a + 4096,
-                code: crate::fault::SegvCode::AccErr
+                code: crate::mm::fault::SegvCode::AccErr
             }
         );
         // Writable again, then unmapped and mapped anew as a file-less shared mapping:
@@ -254,9 +254,9 @@ mod contents {
         let e = cpu.write(a + 3 * 4096, b"4").unwrap_err();
         assert_eq!(
             e.fault,
-            crate::fault::Fault::Segv {
+            crate::mm::fault::Fault::Segv {
                 addr: a + 3 * 4096,
-                code: crate::fault::SegvCode::MapErr
+                code: crate::mm::fault::SegvCode::MapErr
             }
         );
         let fixed = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED;
@@ -300,8 +300,8 @@ mod teardown {
         let cpu = mm.cpu();
         let a = mm.mmap(0, 4 << 20, RW, ANON, -1, 0).unwrap();
         let e = cpu.fill(a, 1, 4 << 20).unwrap_err();
-        assert!(matches!(e.fault, crate::fault::Fault::Oom { .. }));
-        assert_eq!(e.signal, crate::fault::Signal::Bus);
+        assert!(matches!(e.fault, crate::mm::fault::Fault::Oom { .. }));
+        assert_eq!(e.signal, crate::mm::fault::Signal::Bus);
         // MAP_POPULATE beyond memory still succeeds (populate is best effort).
         assert!(mm.munmap(a, 4 << 20).is_ok());
     }
@@ -309,7 +309,7 @@ mod teardown {
 
 mod concurrency {
     use super::*;
-    use crate::fault::Access;
+    use crate::mm::fault::Access;
 
     #[test]
     fn racing_write_faults_on_one_page_install_one_frame() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::AddressSpace;
 use crate::{
-    Errno,
+    error::Errno,
     error::SysResult,
     pgtable::Gather,
     vma::{AnonId, Backing, TreeEdit, Vma, anon_compatible_pub, flags::VM_STICKY},

@@ -1,7 +1,7 @@
 //! Processes, fork/COW, files: behaviour read back through the MMU and the frame counts.
 
 use super::*;
-use crate::{fault::Signal, frame::flags as pf};
+use crate::{frame::flags as pf, mm::fault::Signal};
 
 fn machine() -> (Machine, Pid) {
     let config = Config {

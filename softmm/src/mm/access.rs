@@ -16,8 +16,8 @@ use std::sync::Arc;
 use crate::{
     addr::PAGE_SIZE,
     config::FaultLocking,
-    fault::{Access, Fault, SegvCode, Signal, pte_allows},
     frame::{Pfn, flags},
+    mm::fault::{Access, Fault, SegvCode, Signal, pte_allows},
     mm::{AddressSpace, VmaCache},
     sync::rcu,
 };
