@@ -17,6 +17,7 @@ MODELS=(
   "cow_copy_holds_its_source:cow_copy_without_ref"
   "vma_read_lock_excludes_the_epoch_writer:vma_lock_skip_seq"
   "vma_read_lock_excludes_the_epoch_writer:vma_lock_seen_inclusive"
+  "write_unlock_ends_the_epoch:vma_lock_no_epoch_end"
   "fault_under_vma_lock_vs_munmap:munmap_skip_vma_lock"
   "tree_readers_see_old_or_new:tree_early_free"
 )

@@ -1,9 +1,9 @@
-//! The `softmm` command: run scripts against the softmm memory manager (and, in later
-//! issues, replay traces, stress and benchmark it).
+//! The `softmm` command: run scripts against the softmm memory manager, replay traces of
+//! real programs, stress it with a content oracle, and benchmark it beside the host kernel.
 //!
-//! [`script`] is the script language and its runner; [`replay`] re-runs recorded traces (so
-//! far, the parser of strace logs); [`cmd`] holds one module per subcommand, called by
-//! `main.rs`.
+//! [`script`] is the script language and its runner; [`replay`] re-runs recorded strace
+//! traces; [`stress`] and [`bench`] are the concurrent workloads; [`cmd`] holds one module
+//! per subcommand, called by `main.rs`.
 #![warn(missing_docs)]
 // Only `bench`'s host side (real mmap and real loads and stores) opts back in.
 #![deny(unsafe_code)]

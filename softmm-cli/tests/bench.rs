@@ -1,4 +1,4 @@
-//! `softmm bench`: the JSON and plots of a quick run, the rows of the issue-7 workloads
+//! `softmm bench`: the JSON and plots of a quick run, the rows of the fault-path and VMA-tree workloads
 //! (fault-churn, vma-lookup, mmap-at-scale, exit-many-vmas), and the refusal of unknown
 //! workloads. No assertion depends on timing.
 
@@ -129,9 +129,9 @@ fn vma_counts(v: &Value, workload: &str, variant: &str) -> Vec<u64> {
 }
 
 #[test]
-fn the_issue_7_workloads_report_their_fields() {
-    let json = tmp("bench-issue7.json");
-    let plots = tmp("bench-issue7-plots");
+fn the_fault_and_tree_workloads_report_their_fields() {
+    let json = tmp("bench-fault-tree.json");
+    let plots = tmp("bench-fault-tree-plots");
     let out = softmm(&[
         "bench",
         "--quick",

@@ -4,30 +4,30 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use softmm::{PhysMem, frame::Pfn};
+use softmm::{PhysMem, testing};
 
 fn frames(c: &mut Criterion) {
     let pm = PhysMem::new(64 << 20).expect("physical memory");
     // Commit the frames once, so no benchmark pays the host's first-touch fault.
-    let warm: Vec<Pfn> = (0..4096).map_while(|_| pm.alloc_zeroed(0)).collect();
-    warm.into_iter().for_each(|p| pm.put(p));
+    let warm: Vec<_> = (0..4096)
+        .map_while(|_| testing::alloc_zeroed(&pm))
+        .collect();
+    drop(warm);
     let mut g = c.benchmark_group("frame");
     g.bench_function("alloc+put", |b| {
-        b.iter(|| pm.put(black_box(pm.alloc(0).expect("frame"))))
+        b.iter(|| drop(black_box(testing::alloc(&pm).expect("frame"))))
     });
     g.bench_function("alloc_zeroed+put", |b| {
-        b.iter(|| pm.put(black_box(pm.alloc_zeroed(0).expect("frame"))))
+        b.iter(|| drop(black_box(testing::alloc_zeroed(&pm).expect("frame"))))
     });
     g.bench_function("alloc-512-then-put", |b| {
         b.iter_batched_ref(
             || Vec::with_capacity(512),
             |v| {
                 for _ in 0..512 {
-                    v.push(pm.alloc(0).expect("frame"));
+                    v.push(testing::alloc(&pm).expect("frame"));
                 }
-                for p in v.drain(..) {
-                    pm.put(p);
-                }
+                v.clear();
             },
             BatchSize::SmallInput,
         )

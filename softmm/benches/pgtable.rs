@@ -7,8 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use softmm::{
     PhysMem,
-    pgtable::{PageTable, Pte, bits},
-    sync::rcu,
+    testing::{PageTable, Pte, bits, sync::rcu},
 };
 
 const BASE: u64 = 0x7f00_0000_0000;

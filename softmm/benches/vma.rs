@@ -6,8 +6,8 @@ use std::{hint::black_box, sync::Arc};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use softmm::{
-    sync::rcu,
-    vma::{Backing, VM_READ, Vma, VmaTree},
+    testing::{Backing, Vma, VmaTree, sync::rcu},
+    vma::VM_READ,
 };
 
 const BASE: u64 = 0x1000_0000;

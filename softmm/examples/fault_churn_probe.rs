@@ -1,4 +1,4 @@
-//! Fault-path probe for issue 7: one thread first-writes every page of a fresh 64 MiB region
+//! Fault-path probe under layout churn: one thread first-writes every page of a fresh 64 MiB region
 //! (20 rounds) while another maps, protects and unmaps 16 KiB in a region of its own, then
 //! prints the time and how many faults ran under a VMA read lock versus fell back to
 //! `mmap_lock`. `QUIET=1` leaves the second thread idle; `SPIN=1` keeps it busy on private

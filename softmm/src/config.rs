@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR};
+use crate::{
+    addr::{MAX_MAP_COUNT, MMAP_BASE, MMAP_MIN_ADDR, PAGE_SIZE, TASK_SIZE},
+    error::Errno,
+};
 
 /// How page faults synchronise with address-space changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -45,5 +48,142 @@ impl Default for Config {
             mmap_min_addr: MMAP_MIN_ADDR,
             brk_start: 0x5555_5555_9000,
         }
+    }
+}
+
+/// A [`Config`] value softmm cannot run with: which field, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config: {field} = {value:#x}: {reason}")]
+pub struct ConfigError {
+    /// The field's name.
+    pub field: &'static str,
+    /// Its value.
+    pub value: u64,
+    /// What it must be.
+    pub reason: &'static str,
+}
+
+impl From<ConfigError> for Errno {
+    fn from(_: ConfigError) -> Errno {
+        Errno::EINVAL
+    }
+}
+
+impl Config {
+    /// Check the address-space layout fields: `mmap_min_addr`, `mmap_base` and
+    /// `brk_start` must be page aligned and inside user space (`[0, TASK_SIZE]`), with
+    /// `mmap_min_addr` below both others. `AddressSpace::new` and `Machine::new` call it
+    /// and fail with `EINVAL`.
+    ///
+    /// ```
+    /// use softmm::{AddressSpace, Config, Errno};
+    ///
+    /// let bad = Config { mmap_base: 0x7fff_ffff_ffff, ..Config::default() };
+    /// let err = bad.validate().unwrap_err();
+    /// assert_eq!(err.field, "mmap_base");
+    /// assert_eq!(AddressSpace::new(bad).unwrap_err(), Errno::EINVAL);
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |field, value: u64, ok: bool, reason| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError {
+                    field,
+                    value,
+                    reason,
+                })
+            }
+        };
+        let aligned = |v: u64| v.is_multiple_of(PAGE_SIZE);
+        let (min, base, brk) = (self.mmap_min_addr, self.mmap_base, self.brk_start);
+        check("mmap_min_addr", min, aligned(min), "page aligned")?;
+        check("mmap_base", base, aligned(base), "page aligned")?;
+        check(
+            "mmap_base",
+            base,
+            base <= TASK_SIZE,
+            "at most TASK_SIZE (0x7ffffffff000)",
+        )?;
+        check("mmap_base", base, base > min, "above mmap_min_addr")?;
+        check("brk_start", brk, aligned(brk), "page aligned")?;
+        check(
+            "brk_start",
+            brk,
+            brk < TASK_SIZE,
+            "below TASK_SIZE (0x7ffffffff000)",
+        )?;
+        check("brk_start", brk, brk >= min, "at or above mmap_min_addr")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(c: Config) -> &'static str {
+        c.validate().expect_err("rejected").field
+    }
+
+    #[test]
+    fn the_default_is_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_layouts_are_rejected_by_field() {
+        let d = Config::default;
+        assert_eq!(
+            field_of(Config {
+                mmap_base: 0x7fff_ffff_ffff,
+                ..d()
+            }),
+            "mmap_base"
+        );
+        assert_eq!(
+            field_of(Config {
+                mmap_base: u64::MAX,
+                ..d()
+            }),
+            "mmap_base"
+        );
+        assert_eq!(
+            field_of(Config {
+                mmap_base: TASK_SIZE + PAGE_SIZE,
+                ..d()
+            }),
+            "mmap_base"
+        );
+        assert_eq!(
+            field_of(Config {
+                mmap_min_addr: 0x10001,
+                ..d()
+            }),
+            "mmap_min_addr"
+        );
+        assert_eq!(
+            field_of(Config {
+                brk_start: 0x1234,
+                ..d()
+            }),
+            "brk_start"
+        );
+        assert_eq!(
+            field_of(Config {
+                mmap_base: 0x1_0000,
+                ..d()
+            }),
+            "mmap_base"
+        );
+    }
+
+    #[test]
+    fn the_top_of_user_space_is_a_valid_base() {
+        let c = Config {
+            mmap_base: TASK_SIZE,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Ok(()));
     }
 }

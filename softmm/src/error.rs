@@ -3,6 +3,14 @@
 use std::fmt;
 
 /// A Linux x86-64 errno: the number, with its name and message for display.
+///
+/// ```
+/// use softmm::Errno;
+///
+/// assert_eq!(Errno::EINVAL.0, 22);
+/// assert_eq!(Errno::from_name("ENOMEM"), Some(Errno::ENOMEM));
+/// assert_eq!(Errno::EEXIST.to_string(), "EEXIST (File exists)");
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub struct Errno(pub i32);
 

@@ -18,7 +18,7 @@ use crate::{
     error::Errno,
     error::SysResult,
     frame::PhysMem,
-    pagecache::{ObjectKind, PageCache},
+    pagecache::{ObjectKind, PageCache, ShortWrite},
     sync::Mutex,
 };
 
@@ -268,8 +268,8 @@ pub fn pwrite(file: &OpenFile, data: &[u8], off: i64) -> SysResult<usize> {
     }
     match file.object.write(data, off) {
         Ok(n) => Ok(n),
-        Err(0) => Err(Errno::ENOSPC),
-        Err(n) => Ok(n),
+        Err(ShortWrite { written: 0 }) => Err(Errno::ENOSPC),
+        Err(ShortWrite { written }) => Ok(written),
     }
 }
 

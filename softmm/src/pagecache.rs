@@ -12,7 +12,7 @@
 //!   uses `get_mut`).
 //! * The reverse map (`i_mmap`) lists the address spaces that may map the object, added
 //!   when a VMA of it is created in one; dead ones are pruned on use. Truncation and
-//!   hole punching unmap through it ([`PageCache::mappers`]), taking each address
+//!   hole punching unmap through it (`PageCache::mappers`), taking each address
 //!   space's `mmap_lock` in turn: callers hold no `mmap_lock` then (Linux's `madvise`
 //!   drops it before `vfs_fallocate` for the same reason: two address spaces must never
 //!   be locked at once).
@@ -29,7 +29,7 @@ use std::{
 
 use crate::{
     addr::PAGE_SIZE,
-    frame::{Pfn, PhysMem, flags},
+    frame::{FrameRef, Pfn, PhysMem, flags},
     sync::Mutex,
 };
 
@@ -41,6 +41,23 @@ pub(crate) trait Mapper: Send + Sync + std::fmt::Debug {
     /// Zap the entries that map page offsets `[first, last)` of `obj`: page-cache pages
     /// always, private copy-on-write copies too when `even_cows`.
     fn unmap_object(&self, obj: &Arc<PageCache>, first: u64, last: u64, even_cows: bool);
+}
+
+/// Why [`PageCache::get_or_alloc`] found no frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CacheError {
+    /// The index is at or past the end of the object (a fault there is SIGBUS).
+    Beyond,
+    /// Out of frames.
+    Oom,
+}
+
+/// A write that ran out of frames part-way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("out of memory after {written} bytes")]
+pub struct ShortWrite {
+    /// Bytes written before the page that could not be allocated.
+    pub written: usize,
 }
 
 static NEXT_INO: HostU64 = HostU64::new(1000);
@@ -132,22 +149,22 @@ impl PageCache {
         self.size().div_ceil(PAGE_SIZE)
     }
 
-    /// The frame at page `index`, allocating a zeroed one if absent. The caller gets a
-    /// new reference. `Err(true)` when `index` is beyond the end of the object (SIGBUS),
-    /// `Err(false)` when out of frames.
-    pub fn get_or_alloc(&self, index: u64) -> Result<Pfn, bool> {
+    /// A reference to the frame at page `index`, allocating a zeroed one if absent.
+    pub(crate) fn get_or_alloc(&self, index: u64) -> Result<FrameRef<'_>, CacheError> {
         let mut pages = self.pages.lock();
         if index >= self.nr_size_pages() {
-            return Err(true);
+            return Err(CacheError::Beyond);
         }
         if let Some(&pfn) = pages.get(&index) {
-            self.pm.meta(pfn).get();
-            return Ok(pfn);
+            // SAFETY: (1) the cache slot owns a count of `pfn` and the page map lock
+            // keeps the slot in place.
+            return Ok(unsafe { self.pm.get(pfn) });
         }
-        let pfn = self.pm.alloc_zeroed(flags::SHMEM).ok_or(false)?;
-        self.pm.meta(pfn).get();
-        pages.insert(index, pfn);
-        Ok(pfn)
+        let frame = self.pm.alloc_zeroed(flags::SHMEM).ok_or(CacheError::Oom)?;
+        // The slot owns the allocation's count; the caller gets a second one.
+        let caller = frame.clone();
+        pages.insert(index, frame.into_raw());
+        Ok(caller)
     }
 
     /// The frame at `index` if cached (no new reference: for statistics).
@@ -164,7 +181,8 @@ impl PageCache {
             keys.into_iter().filter_map(|k| pages.remove(&k)).collect()
         };
         for p in gone {
-            self.pm.put(p);
+            // SAFETY: (1) each was a cache slot's count, removed above.
+            unsafe { self.pm.put(p) };
         }
     }
 
@@ -174,9 +192,9 @@ impl PageCache {
     }
 
     /// Write `data` at byte `off` (`pwrite`), growing the object if it ends beyond.
-    /// Returns the bytes written, or `Err(done)` when out of frames (the bytes before
-    /// the failing page were written, as a short write).
-    pub fn write(&self, data: &[u8], off: u64) -> Result<usize, usize> {
+    /// Returns the bytes written; out of frames, the bytes before the failing page were
+    /// written (a short write) and the error says how many.
+    pub fn write(&self, data: &[u8], off: u64) -> Result<usize, ShortWrite> {
         let mut done = 0usize;
         while done < data.len() {
             let pos = off + done as u64;
@@ -193,13 +211,16 @@ impl PageCache {
                 Some(&p) => p,
                 None => {
                     let Some(p) = self.pm.alloc_zeroed(flags::SHMEM) else {
-                        return Err(done);
+                        return Err(ShortWrite { written: done });
                     };
+                    // The cache slot owns the allocation's count.
+                    let p = p.into_raw();
                     pages.insert(index, p);
                     p
                 }
             };
-            self.pm.write(pfn, in_page, &data[done..done + n]);
+            // SAFETY: (1) the slot owns a count of `pfn`, kept by the page map lock.
+            unsafe { self.pm.write(pfn, in_page, &data[done..done + n]) };
             // tmpfs pages are never written back: dirty for good.
             self.pm.meta(pfn).set_flags(flags::DIRTY);
             done += n;
@@ -217,7 +238,8 @@ impl PageCache {
             let in_page = (pos % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - in_page).min(len - done);
             match pages.get(&(pos / PAGE_SIZE)) {
-                Some(&p) => self.pm.read(p, in_page, &mut buf[done..done + n]),
+                // SAFETY: (1) the slot owns a count of `p`, kept by the page map lock.
+                Some(&p) => unsafe { self.pm.read(p, in_page, &mut buf[done..done + n]) },
                 None => buf[done..done + n].fill(0),
             }
             done += n;
@@ -241,14 +263,16 @@ impl PageCache {
                 && let Some(&p) = pages.get(&(size / PAGE_SIZE))
             {
                 let at = (size % PAGE_SIZE) as usize;
-                self.pm.fill(p, at, 0, PAGE_SIZE as usize - at);
+                // SAFETY: (1) the slot owns a count of `p`, kept by the page map lock.
+                unsafe { self.pm.fill(p, at, 0, PAGE_SIZE as usize - at) };
             }
             let first = size.div_ceil(PAGE_SIZE);
             let keys: Vec<u64> = pages.range(first..).map(|(k, _)| *k).collect();
             keys.into_iter().filter_map(|k| pages.remove(&k)).collect()
         };
         for p in gone {
-            self.pm.put(p);
+            // SAFETY: (1) each was a cache slot's count, removed above.
+            unsafe { self.pm.put(p) };
         }
     }
 
@@ -272,7 +296,8 @@ impl PageCache {
 impl Drop for PageCache {
     fn drop(&mut self) {
         for (_, pfn) in std::mem::take(self.pages.get_mut()) {
-            self.pm.put(pfn);
+            // SAFETY: (1) each slot owned a count; the cache is going away.
+            unsafe { self.pm.put(pfn) };
         }
     }
 }

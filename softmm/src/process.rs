@@ -46,6 +46,23 @@ struct Task {
 }
 
 /// The task list over one physical memory and one file namespace.
+///
+/// ```
+/// use softmm::{Config, Machine, abi::*};
+///
+/// let m = Machine::new(Config::default())?;
+/// let parent = m.spawn(None)?;
+/// let a = m.mmap(parent, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)?;
+/// m.cpu(parent)?.write(a, b"before fork")?;
+/// let child = m.fork(parent)?;
+/// // Copy-on-write: the child's write is its own.
+/// m.cpu(child)?.write(a, b"child")?;
+/// let mut buf = [0u8; 11];
+/// m.cpu(parent)?.read(a, &mut buf)?;
+/// assert_eq!(&buf, b"before fork");
+/// m.exit_group(child)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Machine {
     pm: Arc<PhysMem>,
     config: Config,
@@ -64,7 +81,10 @@ impl std::fmt::Debug for Machine {
 
 impl Machine {
     /// A machine with its own physical memory of `config.phys_mem_bytes` and no tasks.
+    ///
+    /// Fails with `EINVAL` when `config` does not [validate](Config::validate).
     pub fn new(config: Config) -> SysResult<Self> {
+        config.validate()?;
         let pm = PhysMem::new(config.phys_mem_bytes).ok_or(Errno::ENOMEM)?;
         Ok(Self::with_phys(&pm, config))
     }

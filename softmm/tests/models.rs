@@ -13,7 +13,9 @@
 //! | `rcu_synchronize_waits_for_reader` | a grace period outlasts every reader that began before it | `rcu_no_grace_period` |
 //! | `table_free_waits_for_walker` | unlinked page tables are freed only after RCU | `early_table_free` |
 //! | `racing_faults_install_one_frame` | a fault re-checks the PTE under the PTL | `fault_skip_pte_recheck` |
+//! | `cow_copy_holds_its_source` | a copy-on-write copy holds a reference to its source until the PTE is re-checked | `cow_copy_without_ref` |
 //! | `vma_read_lock_excludes_the_epoch_writer` | no reader holds a VMA its writer locked in this epoch | `vma_lock_skip_seq`, `vma_lock_seen_inclusive` |
+//! | `write_unlock_ends_the_epoch` | releasing `mmap_lock` releases every VMA write lock of its epoch | `vma_lock_no_epoch_end` |
 //! | `fault_under_vma_lock_vs_munmap` | munmap write-locks the VMA: no page is left mapped after it returns | `munmap_skip_vma_lock` |
 //! | `tree_readers_see_old_or_new` | VMA-tree nodes replaced by a commit are freed only after RCU | `tree_early_free` |
 #![cfg(any(loom, shuttle))]
@@ -24,11 +26,11 @@ use softmm::{
     AddressSpace, Config, PhysMem,
     abi::*,
     config::FaultLocking,
-    frame::Pfn,
-    pgtable::{Gather, Model, PageTable, Pte, bits},
-    sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
-    vma::lock::VmaLock,
-    vma::{Backing, VM_READ, Vma, VmaTree},
+    testing::{
+        self, Backing, Gather, Model, PageTable, Pte, Vma, VmaLock, VmaTree, bits,
+        sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
+    },
+    vma::VM_READ,
 };
 
 /// Run `f` under the configured checker (loom: at most `preemptions` preemptions per
@@ -114,7 +116,8 @@ fn table_free_waits_for_walker() {
         let pm = PhysMem::new(4 * 16 * 4096).unwrap();
         let pt: Arc<PageTable<Model>> = Arc::new(PageTable::new(&pm).unwrap());
         let va = 0x5000;
-        let data = pm.alloc_zeroed(0).unwrap();
+        // The entry owns the frame's count; the zap below hands it to the gather.
+        let data = testing::alloc_zeroed(&pm).unwrap().into_raw();
         pt.pte_lock(va, true)
             .unwrap()
             .unwrap()
@@ -141,12 +144,10 @@ fn table_free_waits_for_walker() {
         gather.finish();
         // ...then reuse whatever the allocator hands out, writing junk into it as a new
         // owner would. A table freed too early is among these frames.
-        let mut reused: Vec<Pfn> = Vec::new();
-        while let Some(p) = pm.alloc(0) {
-            for i in 0..4 {
-                pm.table_entry(p, i)
-                    .store(Pte::table(Pfn(POISON as u32)).0, Ordering::SeqCst);
-            }
+        let mut reused = Vec::new();
+        while let Some(p) = testing::alloc(&pm) {
+            let junk = Pte::table(testing::pfn(POISON as u32)).0;
+            testing::scribble_table_slots(&pm, &p, junk);
             reused.push(p);
             if reused.len() == 8 {
                 break;
@@ -154,10 +155,7 @@ fn table_free_waits_for_walker() {
         }
         walker.join().unwrap();
         for p in reused {
-            for i in 0..4 {
-                pm.table_entry(p, i).store(0, Ordering::SeqCst);
-            }
-            pm.put(p);
+            testing::scribble_table_slots(&pm, &p, 0);
         }
     });
 }
@@ -259,6 +257,29 @@ fn vma_read_lock_excludes_the_epoch_writer() {
             "unlock must release the VMA"
         );
         lock.end_read();
+    });
+}
+
+/// Releasing `mmap_lock` ends the writer's epoch, and with it every VMA write lock taken
+/// in it: a VMA the writer locked (and kept in the tree) takes faults on the per-VMA path
+/// again as soon as the call returns.
+#[test]
+fn write_unlock_ends_the_epoch() {
+    check(1, || {
+        let mm = model_space(FaultLocking::PerVma);
+        let a = map_one_page(&mm);
+        let cpu = mm.cpu();
+        cpu.write(a, &[1]).unwrap();
+        // DONTNEED write-locks the VMA (to exclude faults under its read lock), zaps it
+        // and keeps it in the tree.
+        mm.madvise(a, 4096, MADV_DONTNEED).unwrap();
+        let t = spawn(move || cpu.write(a, &[2]).unwrap());
+        t.join().unwrap();
+        assert_eq!(
+            mm.counters.vma_lock_fallbacks.sum(),
+            0,
+            "a fault after the writer returned found its VMA still write-locked"
+        );
     });
 }
 

@@ -4,7 +4,7 @@
 //! dropping the address space must return every frame.
 
 use proptest::prelude::*;
-use softmm::{AddressSpace, Config, PhysMem, abi::*, sync::rcu};
+use softmm::{AddressSpace, Config, PhysMem, abi::*, rcu};
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -2,7 +2,7 @@
 //! kernel, side by side, in one process.
 //!
 //! Design:
-//! * A [`Workload`] is written once, generically, against [`Machine`]/[`Thread`]
+//! * A [`Workload`] is written once, generically, against `Machine`/`Thread`
 //!   (`machine.rs`): map, unmap, protect, DONTNEED, touch a byte, translate, zero a
 //!   frame. softmm implements them with an [`AddressSpace`](softmm::AddressSpace) and
 //!   one [`Cpu`](softmm::Cpu) per thread; the host with real `mmap`/`munmap`/`mprotect`/

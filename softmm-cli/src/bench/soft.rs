@@ -9,8 +9,8 @@ use softmm::{
         PROT_WRITE,
     },
     config::FaultLocking,
-    frame::Pfn,
-    sync::rcu,
+    rcu,
+    testing::{self, FrameStash},
 };
 
 use super::{
@@ -109,26 +109,15 @@ pub(crate) struct SoftThread {
     cpu: Cpu,
     name: &'static str,
     /// Frames `zero_frame` keeps, in allocation order, freed with the handle.
-    held: Vec<Pfn>,
+    held: FrameStash,
 }
 
 impl SoftThread {
     fn new(cpu: Cpu, name: &'static str) -> Self {
         Self {
+            held: FrameStash::new(cpu.mm().phys()),
             cpu,
             name,
-            held: Vec::new(),
-        }
-    }
-}
-
-impl Drop for SoftThread {
-    fn drop(&mut self) {
-        // Newest first: the frame zeroed longest ago ends on top of the allocator's
-        // stack, so the next run's frames come back coldest first, as they went.
-        let pm = self.cpu.mm().phys();
-        for pfn in self.held.drain(..).rev() {
-            pm.put(pfn);
         }
     }
 }
@@ -202,11 +191,11 @@ impl Thread for SoftThread {
     }
 
     fn translate(&mut self, addr: u64) -> Result<(), OpError> {
-        let pfn = self
+        let frame = self
             .cpu
             .translate(addr, Access::Read)
             .map_err(|e| err(self.name, "translate", format!("{e:?}")))?;
-        std::hint::black_box(pfn);
+        drop(std::hint::black_box(frame));
         Ok(())
     }
 
@@ -226,14 +215,15 @@ impl Thread for SoftThread {
     }
 
     fn zero_frame(&mut self, _scratch: u64, keep: bool) -> Result<(), OpError> {
-        let pm = self.cpu.mm().phys();
-        let pfn = pm
-            .alloc_zeroed(0)
+        let frame = testing::alloc_zeroed(self.cpu.mm().phys())
             .ok_or_else(|| err(self.name, "alloc_zeroed", "out of frames"))?;
         if keep {
-            self.held.push(pfn);
+            // Dropped with the thread, newest first: the frame zeroed longest ago ends
+            // on top of the allocator's stack, so the next run's frames come back
+            // coldest first, as they went.
+            self.held.keep(frame);
         } else {
-            pm.put(std::hint::black_box(pfn));
+            drop(std::hint::black_box(frame));
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! - [`lexer`] and [`parse`] turn the text into a [`Script`] ([`ast`]), or the first
 //!   [`ScriptError`] (`LINE:COL: message`); nothing runs when the script is malformed;
 //! - [`run`] executes it against a [`Backend`], evaluating expressions ([`eval`]), typing the
-//!   calls ([`resolve`]), echoing them in strace form ([`format`], [`consts`], [`errno`]) and
+//!   calls ([`resolve`]), echoing them in strace form ([`format`](mod@format), [`consts`], [`errno`]) and
 //!   checking the results ([`check`]);
 //! - [`softmm_backend`] is the backend over the softmm library.
 //!

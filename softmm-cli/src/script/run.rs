@@ -2,7 +2,7 @@
 //! linux-run prints.
 //!
 //! For each line: find the process (`[pid P] ` prefixes the echo of lines that name one),
-//! evaluate the arguments, resolve them to a [`Call`](super::backend::Call), run it, echo
+//! evaluate the arguments, resolve them to a [`super::backend::Call`], run it, echo
 //! `CALL(ARGS) = RESULT` in strace form, and check the expectation. A failed expectation adds
 //! `FAIL line N: expected X, got Y`; a line that cannot run at all (an unbound variable, an
 //! unknown pid, an unsupported call) prints `... = ?` and `FAIL line N: why` and counts as

@@ -19,7 +19,7 @@ use std::{
 };
 
 use indicatif::{ProgressBar, ProgressStyle};
-use softmm::{AddressSpace, Config, PhysMem, abi::*, sync::rcu};
+use softmm::{AddressSpace, Config, PhysMem, abi::*, rcu};
 
 use super::{
     file::FILE_MAX_PAGES,

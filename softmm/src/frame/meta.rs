@@ -1,7 +1,7 @@
 //! Per-frame metadata (`struct page` / folio fields that softmm needs).
 //!
 //! One [`PageMeta`] per 4 KiB frame, in an array that lives as long as the
-//! [`PhysMem`](super::PhysMem): a speculative reader (GUP-fast, later) may always read
+//! [`PhysMem`](super::PhysMem): a speculative reader (the access path, GUP-fast) may always read
 //! the metadata of any pfn, even of a frame that was just freed.
 //!
 //! The all-zero bit pattern is the valid state of a never-used frame: the array is

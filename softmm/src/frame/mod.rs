@@ -9,12 +9,14 @@
 //! Frame bytes shared with other threads are accessed only through `sync::bytes`.
 
 mod alloc;
+mod frame_ref;
 mod host;
-pub mod meta;
+pub(crate) mod meta;
 
 use std::{ptr::NonNull, sync::Arc};
 
-pub use meta::{PageMeta, flags};
+pub use frame_ref::FrameRef;
+pub(crate) use meta::{PageMeta, flags};
 
 use self::{
     alloc::{CHUNK_FRAMES, FrameAllocator},
@@ -27,7 +29,7 @@ use crate::{
 
 /// A physical frame number inside one [`PhysMem`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct Pfn(pub u32);
+pub struct Pfn(pub(crate) u32);
 
 impl Pfn {
     /// The index as usize.
@@ -130,7 +132,7 @@ impl PhysMem {
 
     /// Metadata of `pfn`. Panics if `pfn` is out of range (a bug, not bad input).
     #[inline]
-    pub fn meta(&self, pfn: Pfn) -> &PageMeta {
+    pub(crate) fn meta(&self, pfn: Pfn) -> &PageMeta {
         #[cfg(any(loom, shuttle))]
         {
             &self.metas[pfn.index()]
@@ -158,7 +160,7 @@ impl PhysMem {
 
     /// Pointer to the first byte of `pfn`, derived from the region base.
     #[inline]
-    pub fn frame_ptr(&self, pfn: Pfn) -> NonNull<u8> {
+    pub(crate) fn frame_ptr(&self, pfn: Pfn) -> NonNull<u8> {
         assert!(pfn.0 < self.nframes, "pfn {} out of range", pfn.0);
         debug_assert!(self.frames.len() >= (pfn.index() + 1) * PAGE_SIZE as usize);
         let p = self
@@ -175,8 +177,15 @@ impl PhysMem {
     /// read as `AtomicU64`s: page aligned, alive as long as `self`, and only ever
     /// accessed atomically. Model builds keep them in a side array of the checker's
     /// atomics (not layout-compatible with u64) with a shrunken geometry.
+    ///
+    /// # Safety
+    ///
+    /// 1. `pfn` is a page-table page, or was one when the caller reached it inside an RCU
+    ///    read section that is still open (a table is freed only through RCU, so its
+    ///    bytes are not handed to an owner who writes them plainly while the section
+    ///    lasts).
     #[inline]
-    pub fn table_entry(&self, pfn: Pfn, idx: usize) -> &crate::sync::AtomicU64 {
+    pub(crate) unsafe fn table_entry(&self, pfn: Pfn, idx: usize) -> &crate::sync::AtomicU64 {
         #[cfg(any(loom, shuttle))]
         {
             &self.tables[pfn.index()][idx]
@@ -213,24 +222,30 @@ impl PhysMem {
         self.zero
     }
 
-    /// Allocate a 4 KiB frame with one reference and `flags`; contents unspecified.
-    pub fn alloc(&self, flags: u32) -> Option<Pfn> {
+    /// Allocate a 4 KiB frame with `flags`; contents unspecified.
+    pub(crate) fn alloc(&self, flags: u32) -> Option<FrameRef<'_>> {
         let pfn = Pfn(self.alloc.alloc(self.metas())?);
         self.meta(pfn).init_allocated(flags);
-        Some(pfn)
+        // SAFETY: (1) `init_allocated` gave the frame its first reference, which we own.
+        Some(unsafe { FrameRef::from_raw(self, pfn) })
     }
 
-    /// Allocate a zero-filled 4 KiB frame with one reference and `flags`.
-    pub fn alloc_zeroed(&self, flags: u32) -> Option<Pfn> {
-        let pfn = self.alloc(flags)?;
+    /// Allocate a zero-filled 4 KiB frame with `flags`.
+    pub(crate) fn alloc_zeroed(&self, flags: u32) -> Option<FrameRef<'_>> {
+        let frame = self.alloc(flags)?;
         // SAFETY: (1) the frame is PAGE_SIZE bytes inside the region; (2) we hold its only
         // reference and have not published it.
-        unsafe { bytes::zero_exclusive(self.frame_ptr(pfn).as_ptr(), PAGE_SIZE as usize) };
-        Some(pfn)
+        unsafe { bytes::zero_exclusive(self.frame_ptr(frame.pfn()).as_ptr(), PAGE_SIZE as usize) };
+        Some(frame)
     }
 
-    /// Allocate a 2 MiB compound frame (head has `HEAD | flags`, tails `TAIL`), zeroed.
-    pub fn alloc_huge_zeroed(&self, flags: u32) -> Option<Pfn> {
+    /// Allocate a 2 MiB compound frame (head has `HEAD | flags`, tails `TAIL`), zeroed;
+    /// the reference is the head's.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "compound frames back huge pages")
+    )]
+    pub(crate) fn alloc_huge_zeroed(&self, flags: u32) -> Option<FrameRef<'_>> {
         let head = Pfn(self.alloc.alloc_huge(self.metas())?);
         for i in 1..HUGE_FRAMES {
             self.meta(Pfn(head.0 + i)).init_allocated(flags::TAIL);
@@ -238,11 +253,45 @@ impl PhysMem {
         self.meta(head).init_allocated(flags::HEAD | flags);
         // SAFETY: (1) 2 MiB inside the region from an aligned chunk start; (2) exclusive.
         unsafe { bytes::zero_exclusive(self.frame_ptr(head).as_ptr(), HUGE_SIZE as usize) };
-        Some(head)
+        // SAFETY: (1) `init_allocated` gave the head its first reference, which we own.
+        Some(unsafe { FrameRef::from_raw(self, head) })
+    }
+
+    /// A speculative reference to a frame found without a lock (increment unless zero).
+    /// `None` when the frame is free; the caller re-checks where it found `pfn`, since the
+    /// frame may have been freed and reallocated since. The zero frame always succeeds.
+    #[inline]
+    pub(crate) fn try_get(&self, pfn: Pfn) -> Option<FrameRef<'_>> {
+        let m = self.meta(pfn);
+        // SAFETY: (1) the increment succeeded (or the frame is the uncounted zero frame),
+        // so we own the count it took.
+        (m.has(flags::ZERO) || m.try_get()).then(|| unsafe { FrameRef::from_raw(self, pfn) })
+    }
+
+    /// A further reference to a frame the caller knows to be alive.
+    ///
+    /// # Safety
+    ///
+    /// 1. `pfn` is allocated and stays so during the call: the caller holds a reference
+    ///    to it, or a lock that keeps a counted mapping of it in place (the PTL of an
+    ///    entry mapping it, the page map lock of a cache holding it).
+    #[inline]
+    pub(crate) unsafe fn get(&self, pfn: Pfn) -> FrameRef<'_> {
+        let m = self.meta(pfn);
+        if !m.has(flags::ZERO) {
+            m.get();
+        }
+        // SAFETY: (1) we just took the count (none for the zero frame, which puts ignore).
+        unsafe { FrameRef::from_raw(self, pfn) }
     }
 
     /// Drop a reference to `pfn`; frees the frame (or compound frame) at zero.
-    pub fn put(&self, pfn: Pfn) {
+    ///
+    /// # Safety
+    ///
+    /// 1. The caller owns one reference count of `pfn` (an entry it cleared, a cache slot
+    ///    it removed) and gives it up here.
+    pub(crate) unsafe fn put(&self, pfn: Pfn) {
         let m = self.meta(pfn);
         if m.has(flags::ZERO) {
             return;
@@ -267,7 +316,13 @@ impl PhysMem {
     }
 
     /// Copy bytes out of a frame (shared memory rules).
-    pub fn read(&self, pfn: Pfn, offset: usize, dst: &mut [u8]) {
+    ///
+    /// # Safety
+    ///
+    /// 1. `pfn` stays allocated during the call: the caller holds a reference to it, or a
+    ///    lock that keeps a counted mapping or cache slot of it in place. (A free frame
+    ///    may be handed to an owner that zeroes it with plain stores.)
+    pub(crate) unsafe fn read(&self, pfn: Pfn, offset: usize, dst: &mut [u8]) {
         assert!(offset + dst.len() <= PAGE_SIZE as usize);
         // SAFETY: (1) inside the frame, checked above; (2) frames are only accessed
         // through sync::bytes.
@@ -275,7 +330,11 @@ impl PhysMem {
     }
 
     /// Copy bytes into a frame (shared memory rules).
-    pub fn write(&self, pfn: Pfn, offset: usize, src: &[u8]) {
+    ///
+    /// # Safety
+    ///
+    /// 1. As [`read`](Self::read).
+    pub(crate) unsafe fn write(&self, pfn: Pfn, offset: usize, src: &[u8]) {
         assert!(offset + src.len() <= PAGE_SIZE as usize);
         assert!(!self.meta(pfn).has(flags::ZERO), "write to the zero frame");
         // SAFETY: (1) inside the frame, checked above; (2) atomic accesses only.
@@ -283,7 +342,11 @@ impl PhysMem {
     }
 
     /// Fill part of a frame with one byte value.
-    pub fn fill(&self, pfn: Pfn, offset: usize, byte: u8, len: usize) {
+    ///
+    /// # Safety
+    ///
+    /// 1. As [`read`](Self::read).
+    pub(crate) unsafe fn fill(&self, pfn: Pfn, offset: usize, byte: u8, len: usize) {
         assert!(offset + len <= PAGE_SIZE as usize);
         assert!(!self.meta(pfn).has(flags::ZERO), "write to the zero frame");
         // SAFETY: (1) inside the frame, checked above; (2) atomic accesses only.
@@ -292,11 +355,12 @@ impl PhysMem {
 
     /// Allocate a frame holding a copy of `src` (copy-on-write).
     ///
-    /// The caller holds a reference to `src`: a free frame may be reallocated and
-    /// written (non-atomically, `alloc_zeroed`) by its next owner while we copy. Model
-    /// builds check it: the source is allocated before and after the copy.
-    pub fn alloc_copy(&self, src: Pfn, flags: u32) -> Option<Pfn> {
-        let dst = self.alloc(flags)?;
+    /// `src` is a reference the caller holds: a free frame may be reallocated and written
+    /// (non-atomically, `alloc_zeroed`) by its next owner while we copy. Model builds
+    /// check it: the source is allocated before and after the copy.
+    pub(crate) fn alloc_copy(&self, src: &FrameRef<'_>, flags: u32) -> Option<FrameRef<'_>> {
+        let copy = self.alloc(flags)?;
+        let (src, dst) = (src.pfn(), copy.pfn());
         #[cfg(any(loom, shuttle))]
         assert!(
             dst != src && self.meta(src).refcount() > 0,
@@ -317,7 +381,7 @@ impl PhysMem {
             self.meta(src).refcount() > 0,
             "the source frame was freed during the copy"
         );
-        Some(dst)
+        Some(copy)
     }
 }
 

@@ -18,10 +18,15 @@ mod allocation {
     fn zero_frame_reads_zero_and_counts_as_used() {
         let pm = small();
         let mut buf = [1u8; 64];
-        pm.read(pm.zero_pfn(), 100, &mut buf);
+        let zero = pm
+            .try_get(pm.zero_pfn())
+            .expect("the zero frame is never free");
+        zero.read(100, &mut buf);
         assert_eq!(buf, [0u8; 64]);
+        assert!(zero.is_zero_frame());
         assert_eq!(pm.frames_in_use(), 1);
-        pm.put(pm.zero_pfn());
+        drop(zero.clone());
+        drop(zero);
         assert_eq!(pm.frames_in_use(), 1, "the zero frame is never freed");
     }
 
@@ -37,17 +42,17 @@ mod allocation {
             pm.nframes(),
             "every frame but the zero frame"
         );
-        let distinct: HashSet<_> = got.iter().collect();
+        let distinct: HashSet<Pfn> = got.iter().map(FrameRef::pfn).collect();
         assert_eq!(distinct.len(), got.len(), "no frame handed out twice");
         assert!(pm.alloc_zeroed(0).is_none());
         assert!(pm.alloc_huge_zeroed(0).is_none());
         let victim = got.pop().unwrap();
-        pm.put(victim);
-        assert_eq!(pm.alloc(0), Some(victim), "a freed frame is reused");
-        for p in got.drain(..) {
-            pm.put(p);
-        }
-        pm.put(victim);
+        let pfn = victim.pfn();
+        drop(victim);
+        let again = pm.alloc(0).expect("the freed frame");
+        assert_eq!(again.pfn(), pfn, "a freed frame is reused");
+        drop(got);
+        drop(again);
         assert_eq!(pm.frames_in_use(), 1);
     }
 
@@ -55,39 +60,58 @@ mod allocation {
     fn alloc_zeroed_clears_old_contents() {
         let pm = small();
         let p = pm.alloc(0).unwrap();
-        pm.fill(p, 0, 0xab, 4096);
-        pm.put(p);
+        p.fill(0, 0xab, 4096);
+        let pfn = p.pfn();
+        drop(p);
         let q = pm.alloc_zeroed(0).unwrap();
-        assert_eq!(q, p);
+        assert_eq!(q.pfn(), pfn);
         let mut buf = [0xffu8; 4096];
-        pm.read(q, 0, &mut buf);
+        q.read(0, &mut buf);
         assert!(buf.iter().all(|&b| b == 0));
-        pm.put(q);
     }
 
     #[test]
     fn huge_frames_are_aligned_and_returned() {
         let pm = small();
         let h = pm.alloc_huge_zeroed(flags::ANON).unwrap();
-        assert_eq!(h.0 % HUGE_FRAMES, 0);
-        assert!(pm.meta(h).has(flags::HEAD));
-        assert!(pm.meta(Pfn(h.0 + 1)).has(flags::TAIL));
+        assert_eq!(h.pfn().0 % HUGE_FRAMES, 0);
+        assert!(pm.meta(h.pfn()).has(flags::HEAD));
+        assert!(pm.meta(Pfn(h.pfn().0 + 1)).has(flags::TAIL));
         assert_eq!(pm.frames_in_use(), 1 + HUGE_FRAMES as u64);
-        pm.put(h);
+        drop(h);
         assert_eq!(pm.frames_in_use(), 1);
     }
 
     #[test]
-    fn refcounts_and_try_get() {
+    fn references_own_their_count() {
         let pm = small();
         let p = pm.alloc(flags::ANON).unwrap();
-        let m = pm.meta(p);
-        assert!(m.try_get());
+        let pfn = p.pfn();
+        let m = pm.meta(pfn);
+        let q = pm.try_get(pfn).expect("an allocated frame");
         assert_eq!(m.refcount(), 2);
-        pm.put(p);
-        pm.put(p);
+        let r = q.clone();
+        assert_eq!(m.refcount(), 3);
+        drop((p, q));
+        assert_eq!(m.refcount(), 1, "each drop puts one count");
+        assert_eq!(pm.frames_in_use(), 2);
+        drop(r);
         assert_eq!(m.refcount(), 0);
-        assert!(!m.try_get(), "increment-unless-zero refuses a free frame");
+        assert!(
+            pm.try_get(pfn).is_none(),
+            "increment-unless-zero refuses a free frame"
+        );
+        assert_eq!(pm.frames_in_use(), 1);
+    }
+
+    #[test]
+    fn a_count_moves_into_raw_and_back() {
+        let pm = small();
+        let p = pm.alloc_zeroed(flags::ANON).unwrap();
+        let pfn = p.into_raw();
+        assert_eq!(pm.meta(pfn).refcount(), 1, "into_raw keeps the count");
+        // SAFETY: (1) the count `into_raw` kept.
+        drop(unsafe { FrameRef::from_raw(&pm, pfn) });
         assert_eq!(pm.frames_in_use(), 1);
     }
 }
@@ -105,13 +129,14 @@ mod concurrency {
                     let mut mine = Vec::new();
                     for round in 0..if cfg!(miri) { 20 } else { 200 } {
                         if let Some(p) = pm.alloc(0) {
-                            pm.fill(p, 0, round as u8, 16);
-                            mine.push(p);
+                            p.fill(0, round as u8, 16);
+                            mine.push(p.into_raw());
                         }
                         if round % 3 == 0
                             && let Some(p) = mine.pop()
                         {
-                            pm.put(p);
+                            // SAFETY: (1) the count `into_raw` kept.
+                            drop(unsafe { FrameRef::from_raw(&pm, p) });
                         }
                     }
                     mine
@@ -126,7 +151,8 @@ mod concurrency {
         assert_eq!(distinct.len(), all.len());
         assert_eq!(pm.frames_in_use(), 1 + all.len() as u64);
         for p in all {
-            pm.put(p);
+            // SAFETY: (1) the count `into_raw` kept in the thread that allocated it.
+            drop(unsafe { FrameRef::from_raw(&pm, p) });
         }
         assert_eq!(pm.frames_in_use(), 1);
     }

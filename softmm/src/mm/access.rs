@@ -5,7 +5,7 @@
 //! read and the walk is retried. Before touching a frame the CPU takes a reference
 //! (increment-unless-zero) and re-checks the entry, so a frame that a concurrent
 //! copy-on-write or zap replaces cannot be freed and reused under the copy (the check
-//! a hardware TLB shootdown gives Linux; the software TLB of a later issue keeps it).
+//! a hardware TLB shootdown gives Linux).
 //!
 //! Accesses that cross pages proceed page by page; on a fault the bytes before the
 //! faulting page have been transferred (like a CPU's `memcpy`), and the error says how
@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::{
     addr::PAGE_SIZE,
     config::FaultLocking,
-    frame::{Pfn, flags},
+    frame::FrameRef,
     mm::fault::{Access, Fault, SegvCode, Signal, pte_allows},
     mm::{AddressSpace, VmaCache},
     sync::rcu,
@@ -40,6 +40,22 @@ pub struct AccessFault {
 ///
 /// A `Cpu` is `Send` but not `Sync`: like a CPU's registers and TLB, it belongs to the
 /// thread running on it (clone it for another thread).
+///
+/// ```
+/// use softmm::{Access, AddressSpace, Config, Signal, abi::*};
+///
+/// let mm = AddressSpace::new(Config::default()).unwrap();
+/// let ro = mm.mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0).unwrap();
+/// let cpu = mm.cpu();
+/// // Reading untouched anonymous memory maps the shared zero frame.
+/// assert!(cpu.translate(ro, Access::Read).unwrap().is_zero_frame());
+/// // Writing a read-only page is a SIGSEGV; the fault says where and after how much.
+/// let err = cpu.write(ro + 8, b"x").unwrap_err();
+/// assert_eq!((err.signal, err.addr, err.done), (Signal::Segv, ro + 8, 0));
+/// // Another thread gets its own Cpu.
+/// let other = cpu.clone();
+/// std::thread::spawn(move || other.read(ro, &mut [0u8; 4]).unwrap()).join().unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct Cpu {
     mm: Arc<AddressSpace>,
@@ -55,18 +71,9 @@ const MAX_RETRIES: usize = 1 << 16;
 /// write-protection) waits for a grace period, i.e. for accesses in flight, as a TLB
 /// shootdown waits for the other CPUs.
 struct Held<'a> {
-    mm: &'a AddressSpace,
-    pfn: Pfn,
-    counted: bool,
+    /// Dropped first (fields drop in order): the reference goes inside the RCU section.
+    frame: FrameRef<'a>,
     _rcu: rcu::RcuGuard,
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        if self.counted {
-            self.mm.phys().put(self.pfn);
-        }
-    }
 }
 
 impl Cpu {
@@ -82,10 +89,13 @@ impl Cpu {
         &self.mm
     }
 
-    /// Translate `addr` for `access`, faulting as needed: the frame mapping it now.
-    pub fn translate(&self, addr: u64, access: Access) -> Result<Pfn, Fault> {
-        let h = self.hold(addr, access)?;
-        Ok(h.pfn)
+    /// Translate `addr` for `access`, faulting as needed: a reference to the frame
+    /// mapping it now. The frame stays allocated while the reference lives, even if the
+    /// mapping goes (munmap, a copy-on-write break): reading through it then shows the
+    /// old bytes, never another mapping's.
+    pub fn translate(&self, addr: u64, access: Access) -> Result<FrameRef<'_>, Fault> {
+        let Held { frame, _rcu } = self.hold(addr, access)?;
+        Ok(frame)
     }
 
     /// Resolve `addr` to a frame that allows `access` and hold a reference to it.
@@ -99,26 +109,16 @@ impl Cpu {
                     && pte_allows(pte, access)
                 {
                     let pfn = pte.pfn();
-                    let meta = mm.phys().meta(pfn);
-                    let counted = !meta.has(flags::ZERO);
                     // Speculative reference, then re-check the entry (GUP-fast
                     // pattern, §3.3): if it changed, the frame may be on its way out.
-                    if !counted || meta.try_get() {
+                    if let Some(frame) = mm.phys().try_get(pfn) {
                         let still = mm
                             .pt
                             .lookup(addr, &g)
                             .is_some_and(|(now, _)| now.pfn() == pfn && pte_allows(now, access));
                         if still {
                             mm.pt.mark_used(addr, pte, write, &g);
-                        }
-                        let held = Held {
-                            mm,
-                            pfn,
-                            counted,
-                            _rcu: g,
-                        };
-                        if still {
-                            return Ok(held);
+                            return Ok(Held { frame, _rcu: g });
                         }
                         continue;
                     }
@@ -156,7 +156,7 @@ impl Cpu {
         addr: u64,
         len: usize,
         access: Access,
-        mut f: impl FnMut(Pfn, usize, usize, usize),
+        mut f: impl FnMut(&FrameRef<'_>, usize, usize, usize),
     ) -> Result<(), AccessFault> {
         let mut done = 0usize;
         while done < len {
@@ -164,7 +164,7 @@ impl Cpu {
             let off = (va % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - off).min(len - done);
             let h = self.hold(va, access).map_err(|e| fault_at(e, va, done))?;
-            f(h.pfn, off, done, n);
+            f(&h.frame, off, done, n);
             done += n;
         }
         Ok(())
@@ -172,23 +172,20 @@ impl Cpu {
 
     /// Copy guest memory at `addr` into `buf`.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
-        let pm = self.mm.phys();
-        self.each_page(addr, buf.len(), Access::Read, |pfn, off, at, n| {
-            pm.read(pfn, off, &mut buf[at..at + n]);
+        self.each_page(addr, buf.len(), Access::Read, |frame, off, at, n| {
+            frame.read(off, &mut buf[at..at + n]);
         })
     }
 
     /// Copy `buf` into guest memory at `addr`.
     pub fn write(&self, addr: u64, buf: &[u8]) -> Result<(), AccessFault> {
-        let pm = self.mm.phys();
-        self.each_page(addr, buf.len(), Access::Write, |pfn, off, at, n| {
-            pm.write(pfn, off, &buf[at..at + n]);
+        self.each_page(addr, buf.len(), Access::Write, |frame, off, at, n| {
+            frame.write(off, &buf[at..at + n]);
         })
     }
 
     /// Store `len` copies of `byte` at `addr`.
     pub fn fill(&self, addr: u64, byte: u8, len: u64) -> Result<(), AccessFault> {
-        let pm = self.mm.phys();
         let len = usize::try_from(len).map_err(|_| {
             fault_at(
                 Fault::Segv {
@@ -199,8 +196,8 @@ impl Cpu {
                 0,
             )
         })?;
-        self.each_page(addr, len, Access::Write, |pfn, off, _, n| {
-            pm.fill(pfn, off, byte, n)
+        self.each_page(addr, len, Access::Write, |frame, off, _, n| {
+            frame.fill(off, byte, n)
         })
     }
 }

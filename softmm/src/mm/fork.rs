@@ -130,7 +130,9 @@ impl AddressSpace {
             if !installed {
                 if pte.has_frame() && !pte.has(bits::SPECIAL) {
                     self.pm.meta(pte.pfn()).dec_mapcount();
-                    self.pm.put(pte.pfn());
+                    // SAFETY: (1) the count taken above for the child's entry, which
+                    // was never installed.
+                    unsafe { self.pm.put(pte.pfn()) };
                 }
                 return Err(Errno::ENOMEM);
             }

@@ -4,11 +4,12 @@
 //! semantics; it is the only module that does. Each call lives in its own file and
 //! follows Linux's argument checks in Linux's order, returning [`Errno`] values.
 //!
-//! Locking (this issue): every system call takes `mmap_lock` for write; faults and
-//! guest accesses take it for read. Layout changes are built in a `TreeEdit` and
-//! published at once; page-table entries of a removed range are zapped into a
-//! [`Gather`] and the frames are dropped after the (future) TLB flush; tables go through
-//! RCU. Never take `mmap_lock` inside an RCU read section that waits for a grace period.
+//! Locking: every system call takes `mmap_lock` for write; faults take a per-VMA read
+//! lock (`PerVma`) or `mmap_lock` for read (`Global`). Layout changes are built in a
+//! `TreeEdit` and published at once; page-table entries of a removed range are zapped
+//! into a [`Gather`], whose frames are dropped after the TLB flush point; tables go
+//! through RCU. Never take `mmap_lock` inside an RCU read section that waits for a grace
+//! period.
 
 pub(crate) mod access;
 mod brk;
@@ -71,7 +72,20 @@ pub struct MmCounters {
     pub vma_lock_fallbacks: PerCpuCounter,
 }
 
-/// One address space (`mm_struct`).
+/// One address space (`mm_struct`): VMAs over a page table, with the system calls as
+/// methods taking and returning Linux's plain integers.
+///
+/// ```
+/// use softmm::{AddressSpace, Config, Errno, abi::*};
+///
+/// let mm = AddressSpace::new(Config::default())?;
+/// let a = mm.mmap(0, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)?;
+/// // Protecting the middle page splits the VMA in three, as /proc/PID/maps shows.
+/// mm.mprotect(a + 4096, 4096, PROT_READ)?;
+/// assert_eq!(mm.maps_text().lines().count(), 3);
+/// assert_eq!(mm.mprotect(a + 1, 4096, PROT_READ), Err(Errno::EINVAL));
+/// # Ok::<(), Errno>(())
+/// ```
 #[derive(Debug)]
 pub struct AddressSpace {
     pub(crate) pm: Arc<PhysMem>,
@@ -81,8 +95,8 @@ pub struct AddressSpace {
     // tree root and, on every access, the read-mostly fields (`pm`, `config`, `pt`).
     // Each written field has a line of its own (as Linux aligns `mmap_lock` and
     // `mm_lock_seq` in `mm_struct`), so that a writer elsewhere in the address space
-    // does not evict the read-mostly ones from a faulting CPU's cache (issue 7's
-    // `fault-churn`).
+    // does not evict the read-mostly ones from a faulting CPU's cache (`softmm bench
+    // fault-churn`).
     /// `mmap_lock`. Writers take it with [`AddressSpace::write_lock`], which also runs
     /// the per-VMA lock epoch.
     pub(crate) lock: CachePadded<RwLock<MmState>>,
@@ -100,13 +114,18 @@ pub struct AddressSpace {
 impl AddressSpace {
     /// A new, empty address space with its own physical memory of
     /// `config.phys_mem_bytes`.
+    /// Fails with `EINVAL` when `config` does not [validate](Config::validate), `ENOMEM`
+    /// when the host refuses the memory.
     pub fn new(config: Config) -> Result<Arc<Self>, Errno> {
+        config.validate()?;
         let pm = PhysMem::new(config.phys_mem_bytes).ok_or(Errno::ENOMEM)?;
         Self::with_phys(&pm, config)
     }
 
     /// A new, empty address space over shared physical memory.
+    /// Fails with `EINVAL` when `config` does not [validate](Config::validate).
     pub fn with_phys(pm: &Arc<PhysMem>, config: Config) -> Result<Arc<Self>, Errno> {
+        config.validate()?;
         let pt = PageTable::new(pm).map_err(|_| Errno::ENOMEM)?;
         let brk = config.brk_start;
         Ok(Arc::new_cyclic(|me| Self {

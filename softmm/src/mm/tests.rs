@@ -134,11 +134,16 @@ mod contents {
         let a = mm.mmap(0, 2 * 4096, RW, ANON, -1, 0).unwrap();
         assert_eq!(a + 8192, blocker, "top-down: right below");
         cpu.write(a, b"hello").unwrap();
-        let before = cpu.translate(a, crate::mm::fault::Access::Read).unwrap();
+        let before = cpu
+            .translate(a, crate::mm::fault::Access::Read)
+            .unwrap()
+            .pfn();
         let b = mm.mremap(a, 8192, 8192 * 4, MREMAP_MAYMOVE, 0).unwrap();
         assert_ne!(a, b);
         assert_eq!(
-            cpu.translate(b, crate::mm::fault::Access::Read).unwrap(),
+            cpu.translate(b, crate::mm::fault::Access::Read)
+                .unwrap()
+                .pfn(),
             before
         );
         let mut buf = [0u8; 5];
@@ -323,7 +328,7 @@ mod concurrency {
                     let cpu = mm.cpu();
                     std::thread::spawn(move || {
                         cpu.write(a + u64::from(i), &[i + 1]).unwrap();
-                        cpu.translate(a, Access::Read).unwrap()
+                        cpu.translate(a, Access::Read).unwrap().pfn()
                     })
                 })
                 .collect();

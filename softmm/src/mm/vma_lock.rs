@@ -20,7 +20,7 @@
 //!   VMA's contents (its file) alive after the tree dropped it. Why: the tree's root and
 //!   nodes are rewritten by every mmap/munmap/mprotect, so a lookup from a CPU that
 //!   faults while another CPU changes the layout elsewhere misses in cache on each of
-//!   them (issue 7's `fault-churn`); the cached VMA's lines are written only by its own
+//!   them (`softmm bench fault-churn`); the cached VMA's lines are written only by its own
 //!   faults and writers.
 
 use std::{

@@ -2,8 +2,9 @@
 //!
 //! Order (DESIGN.md decision 7, protocol §2.1): entries are cleared under the PTL, the
 //! cleared frames and the unlinked table pages are collected here, then [`Gather::finish`]
-//! flushes the TLBs that may still cache them (no software TLBs exist yet: the flush is
-//! the hook a later issue fills), drops the frames' references, and hands the table pages
+//! is the point where TLBs that may still cache them are flushed (no CPU caches a
+//! translation past one access yet, so there is nothing to flush), drops the frames'
+//! references, and hands the table pages
 //! to RCU so that a lockless walker that loaded a pointer to one before it was unlinked
 //! may still read it until its read section ends.
 
@@ -61,9 +62,11 @@ impl Gather {
     }
 
     fn release(&mut self) {
-        // TLB shootdown goes here once CPUs cache translations (tlb/ issue).
+        // The TLB flush point: every CPU that may cache a translation of these pages
+        // must have dropped it before they are freed (none caches one past an access).
         for pfn in self.pages.drain(..) {
-            self.pm.put(pfn);
+            // SAFETY: (1) each page was added with the count of the entry zap cleared.
+            unsafe { self.pm.put(pfn) };
         }
         if cfg!(mutant = "early_table_free") {
             // MUTANT: free unlinked tables at once, skipping the grace period.
@@ -71,7 +74,9 @@ impl Gather {
                 self.pm
                     .meta(t)
                     .clear_flags(flags::PAGETABLE | flags::DETACHED);
-                self.pm.put(t);
+                // SAFETY: (1) the gather owns the count of the parent entry it cleared
+                // (the mutant only frees too early, not twice).
+                unsafe { self.pm.put(t) };
             }
         }
         if !self.tables.is_empty() {
@@ -86,7 +91,9 @@ impl Gather {
                         0
                     );
                     pm.meta(t).clear_flags(flags::PAGETABLE | flags::DETACHED);
-                    pm.put(t);
+                    // SAFETY: (1) the gather owned the count of the parent entry it
+                    // cleared; a grace period has passed since, so no walker holds it.
+                    unsafe { pm.put(t) };
                 }
             });
         }

@@ -98,7 +98,11 @@ impl PteLocked<'_> {
 impl<G: Geometry> PageTable<G> {
     /// A page table with an empty root.
     pub fn new(pm: &Arc<PhysMem>) -> Result<Self, TableOom> {
-        let root = pm.alloc_zeroed(flags::PAGETABLE).ok_or(TableOom)?;
+        // The table owns the root's count until `Drop` hands it to RCU.
+        let root = pm
+            .alloc_zeroed(flags::PAGETABLE)
+            .ok_or(TableOom)?
+            .into_raw();
         pm.clear_table_entries(root);
         Ok(Self {
             pm: Arc::clone(pm),
@@ -122,12 +126,21 @@ impl<G: Geometry> PageTable<G> {
     /// The entry `idx` of table page `table`.
     fn slot(&self, table: Pfn, idx: usize) -> &AtomicU64 {
         assert!(idx < G::ENTRIES);
-        self.pm.table_entry(table, idx)
+        // SAFETY: (1) `slot` is private to this module, and every caller passes the root
+        // or a table pointer it read from an entry of this page table, inside an RCU read
+        // section or under the lock of the parent that keeps it linked; table pages are
+        // freed only through RCU (`Gather`, `Drop`), so the page is still a table.
+        unsafe { self.pm.table_entry(table, idx) }
     }
 
     /// A zeroed page for a new table.
     fn alloc_table(&self) -> Result<Pfn, TableOom> {
-        let pfn = self.pm.alloc_zeroed(flags::PAGETABLE).ok_or(TableOom)?;
+        // The count moves into the parent entry that links the table.
+        let pfn = self
+            .pm
+            .alloc_zeroed(flags::PAGETABLE)
+            .ok_or(TableOom)?
+            .into_raw();
         self.pm.clear_table_entries(pfn);
         Ok(pfn)
     }
@@ -194,8 +207,9 @@ impl<G: Geometry> PageTable<G> {
         let cur = Pte(slot.load(Ordering::Acquire));
         if !cur.is_none() {
             drop(ptl);
-            // Never published: free directly.
-            self.pm.put(new);
+            // SAFETY: (1) `alloc_table` gave us the only count; the table was never
+            // published, so no walker can have reached it: free directly.
+            unsafe { self.pm.put(new) };
             return Ok(cur);
         }
         let e = Pte::table(new);
@@ -465,7 +479,8 @@ impl<G: Geometry> Drop for PageTable<G> {
         // The root goes through RCU too: a lockless walker may have loaded it.
         crate::sync::rcu::call_rcu(move || {
             pm.meta(root).clear_flags(flags::PAGETABLE);
-            pm.put(root);
+            // SAFETY: (1) the table owned the root's count since `new`.
+            unsafe { pm.put(root) };
         });
     }
 }

@@ -18,7 +18,8 @@ fn clear<G: Geometry>(pt: &PageTable<G>) {
 }
 
 fn map_one<G: Geometry>(pt: &PageTable<G>, va: u64, flags_: u32) -> Pfn {
-    let pfn = pt.phys().alloc_zeroed(flags_).unwrap();
+    // The entry set below owns the allocation's count.
+    let pfn = pt.phys().alloc_zeroed(flags_).unwrap().into_raw();
     let l = pt.pte_lock(va, true).unwrap().unwrap();
     assert!(l.get().is_none());
     l.set(Pte::leaf(pfn, bits::P | bits::U | bits::W));

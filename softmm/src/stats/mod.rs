@@ -9,3 +9,6 @@ mod smaps;
 
 pub use maps::{VmaInfo, maps_line};
 pub use smaps::{SMAPS_FIELDS, SmapsCounters, smaps_entry};
+
+/// An event counter kept per CPU (faults, copies): `sum` adds the CPUs' shares up.
+pub use crate::sync::percpu::PerCpuCounter;

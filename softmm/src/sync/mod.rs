@@ -31,9 +31,6 @@ pub use spin::{SpinGuard, SpinLock};
 /// Reader-writer lock used for `mmap_lock` (parking_lot: fair enough, has `downgrade`).
 #[cfg(not(any(loom, shuttle)))]
 pub type RwLock<T> = parking_lot::RwLock<T>;
-/// Read guard of [`RwLock`].
-#[cfg(not(any(loom, shuttle)))]
-pub type RwLockReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
 /// Write guard of [`RwLock`].
 #[cfg(not(any(loom, shuttle)))]
 pub type RwLockWriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;

@@ -8,7 +8,7 @@
 //!   `synchronize` or `barrier` after the grace period, or when that thread exits.
 //!   Readers never run them: crossbeam collects garbage in whichever thread pins, so
 //!   handing it the callbacks themselves would make a faulting thread free the VMA-tree
-//!   nodes of a thread that churns mmap/munmap (issue 7's `fault-churn`). Crossbeam only
+//!   nodes of a thread that churns mmap/munmap (`softmm bench fault-churn`). Crossbeam only
 //!   gets a one-word closure per batch of callbacks that marks it ripe (one batch in
 //!   flight per thread: see `Queue`); readers that collect run those stores and nothing
 //!   else. A callback may still run while its thread holds our

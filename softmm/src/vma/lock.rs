@@ -39,7 +39,7 @@
 //!    written by every `mmap_lock` writer of the address space; `seen` sits on the VMA's
 //!    own line, which only this VMA's readers and writers touch. So a fault in a VMA
 //!    that no writer touched since its last fault reads no line that a writer elsewhere
-//!    in the address space keeps dirtying (issue 7's `fault-churn`: one cross-core miss
+//!    in the address space keeps dirtying (`softmm bench fault-churn`: one cross-core miss
 //!    per fault on the mm sequence was a quarter of the fault's cost). Linux reads
 //!    `mm->mm_lock_seq` on every `vma_start_read`.
 //!

@@ -9,7 +9,7 @@ use softmm::{
     AddressSpace, Config, Errno, PhysMem, Signal,
     abi::*,
     addr::{MMAP_BASE, MMAP_MIN_ADDR},
-    sync::rcu,
+    rcu,
     vma::flags::vmflags_string,
 };
 
