@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use softmm::{
     PhysMem,
-    testing::{PageTable, Pte, bits, sync::rcu},
+    testing::{PageTable, Pte, PteFlags, sync::rcu},
 };
 
 const BASE: u64 = 0x7f00_0000_0000;
@@ -22,7 +22,10 @@ fn populated() -> (std::sync::Arc<PhysMem>, PageTable) {
             .pte_lock(BASE + i * 4096, true)
             .expect("tables")
             .expect("no huge leaf");
-        l.set(Pte::leaf(pm.zero_pfn(), bits::P | bits::U | bits::SPECIAL));
+        l.set(Pte::leaf(
+            pm.zero_pfn(),
+            PteFlags::P | PteFlags::U | PteFlags::SPECIAL,
+        ));
     }
     (pm, pt)
 }

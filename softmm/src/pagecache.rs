@@ -29,7 +29,7 @@ use std::{
 
 use crate::{
     addr::PAGE_SIZE,
-    frame::{FrameRef, Pfn, PhysMem, flags},
+    frame::{FrameRef, PageFlags, Pfn, PhysMem},
     sync::Mutex,
 };
 
@@ -160,7 +160,10 @@ impl PageCache {
             // keeps the slot in place.
             return Ok(unsafe { self.pm.get(pfn) });
         }
-        let frame = self.pm.alloc_zeroed(flags::SHMEM).ok_or(CacheError::Oom)?;
+        let frame = self
+            .pm
+            .alloc_zeroed(PageFlags::SHMEM)
+            .ok_or(CacheError::Oom)?;
         // The slot owns the allocation's count; the caller gets a second one.
         let caller = frame.clone();
         pages.insert(index, frame.into_raw());
@@ -210,7 +213,7 @@ impl PageCache {
             let pfn = match pages.get(&index) {
                 Some(&p) => p,
                 None => {
-                    let Some(p) = self.pm.alloc_zeroed(flags::SHMEM) else {
+                    let Some(p) = self.pm.alloc_zeroed(PageFlags::SHMEM) else {
                         return Err(ShortWrite { written: done });
                     };
                     // The cache slot owns the allocation's count.
@@ -222,7 +225,7 @@ impl PageCache {
             // SAFETY: (1) the slot owns a count of `pfn`, kept by the page map lock.
             unsafe { self.pm.write(pfn, in_page, &data[done..done + n]) };
             // tmpfs pages are never written back: dirty for good.
-            self.pm.meta(pfn).set_flags(flags::DIRTY);
+            self.pm.meta(pfn).set_flags(PageFlags::DIRTY);
             done += n;
         }
         Ok(done)

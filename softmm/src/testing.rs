@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 pub use crate::{
     frame::{FrameRef, Pfn, PhysMem},
-    pgtable::{Gather, Geometry, Model, PageTable, Pte, Tiny, X86_4K, bits},
+    pgtable::{Gather, Geometry, Model, PageTable, Pte, PteFlags, Tiny, X86_4K},
     vma::{Backing, Vma, VmaTree, lock::VmaLock},
 };
 
@@ -24,12 +24,12 @@ pub mod sync {
 
 /// An anonymous frame with unspecified contents.
 pub fn alloc(pm: &PhysMem) -> Option<FrameRef<'_>> {
-    pm.alloc(crate::frame::flags::ANON)
+    pm.alloc(crate::frame::PageFlags::ANON)
 }
 
 /// A zero-filled anonymous frame (what a fault pays for memory before it maps it).
 pub fn alloc_zeroed(pm: &PhysMem) -> Option<FrameRef<'_>> {
-    pm.alloc_zeroed(crate::frame::flags::ANON)
+    pm.alloc_zeroed(crate::frame::PageFlags::ANON)
 }
 
 /// Frame number `n` (an identifier only: it reaches no bytes).

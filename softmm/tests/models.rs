@@ -27,7 +27,7 @@ use softmm::{
     abi::*,
     config::FaultLocking,
     testing::{
-        self, Backing, Gather, Model, PageTable, Pte, Vma, VmaLock, VmaTree, bits,
+        self, Backing, Gather, Model, PageTable, Pte, PteFlags, Vma, VmaLock, VmaTree,
         sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
     },
     vma::VM_READ,
@@ -121,7 +121,7 @@ fn table_free_waits_for_walker() {
         pt.pte_lock(va, true)
             .unwrap()
             .unwrap()
-            .set(Pte::leaf(data, bits::P | bits::U));
+            .set(Pte::leaf(data, PteFlags::P | PteFlags::U));
         let walker = {
             let pt = Arc::clone(&pt);
             spawn(move || {

@@ -17,7 +17,7 @@
 
 use std::{fmt, mem::ManuallyDrop};
 
-use super::{Pfn, PhysMem, flags};
+use super::{PageFlags, Pfn, PhysMem};
 
 /// One owned reference to a frame of a [`PhysMem`]: the frame stays allocated (its bytes
 /// are not reused by another owner) until this is dropped.
@@ -100,7 +100,7 @@ impl Clone for FrameRef<'_> {
     /// Another reference to the same frame (an increment: the frame is alive, we hold it).
     fn clone(&self) -> Self {
         let m = self.pm.meta(self.pfn);
-        if !m.has(flags::ZERO) {
+        if !m.has(PageFlags::ZERO) {
             m.get();
         }
         Self {

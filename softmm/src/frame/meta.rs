@@ -14,32 +14,35 @@
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering, SpinLock};
 
-/// Frame flags (bits of [`PageMeta::flags`]).
-pub mod flags {
-    /// Anonymous memory (not page cache).
-    pub const ANON: u32 = 1 << 0;
-    /// Anonymous and mapped by exactly one process: may be reused on a write fault
-    /// without a copy (Linux `PageAnonExclusive`).
-    pub const ANON_EXCLUSIVE: u32 = 1 << 1;
-    /// A page-table page.
-    pub const PAGETABLE: u32 = 1 << 2;
-    /// First frame of a compound (2 MiB) frame.
-    pub const HEAD: u32 = 1 << 3;
-    /// A non-first frame of a compound frame.
-    pub const TAIL: u32 = 1 << 4;
-    /// Written since it was last cleaned.
-    pub const DIRTY: u32 = 1 << 5;
-    /// The shared zero frame: never freed, never counted.
-    pub const ZERO: u32 = 1 << 6;
-    /// Shared memory (shmem / page cache): owned by a file object.
-    pub const SHMEM: u32 = 1 << 7;
-    /// MADV_FREE'd: may be discarded while clean.
-    pub const LAZYFREE: u32 = 1 << 8;
-    /// Debug: a page-table page that has been unlinked from its parent.
-    pub const DETACHED: u32 = 1 << 9;
-    /// Accessed since it was mapped (`folio_test_referenced`): smaps `Referenced`
-    /// counts it even after the PTE's Accessed bit was cleared (MADV_FREE).
-    pub const REFERENCED: u32 = 1 << 10;
+bitflags::bitflags! {
+    /// Flags of a frame ([`PageMeta::flags`]).
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+    pub struct PageFlags: u32 {
+        /// Anonymous memory (not page cache).
+        const ANON = 1 << 0;
+        /// Anonymous and mapped by exactly one process: may be reused on a write fault
+        /// without a copy (Linux `PageAnonExclusive`).
+        const ANON_EXCLUSIVE = 1 << 1;
+        /// A page-table page.
+        const PAGETABLE = 1 << 2;
+        /// First frame of a compound (2 MiB) frame.
+        const HEAD = 1 << 3;
+        /// A non-first frame of a compound frame.
+        const TAIL = 1 << 4;
+        /// Written since it was last cleaned.
+        const DIRTY = 1 << 5;
+        /// The shared zero frame: never freed, never counted.
+        const ZERO = 1 << 6;
+        /// Shared memory (shmem / page cache): owned by a file object.
+        const SHMEM = 1 << 7;
+        /// MADV_FREE'd: may be discarded while clean.
+        const LAZYFREE = 1 << 8;
+        /// Debug: a page-table page that has been unlinked from its parent.
+        const DETACHED = 1 << 9;
+        /// Accessed since it was mapped (`folio_test_referenced`): smaps `Referenced`
+        /// counts it even after the PTE's Accessed bit was cleared (MADV_FREE).
+        const REFERENCED = 1 << 10;
+    }
 }
 
 /// Metadata of one 4 KiB frame.
@@ -50,7 +53,7 @@ pub struct PageMeta {
     refcount: AtomicU32,
     /// Number of page-table entries mapping this frame.
     mapcount: AtomicU32,
-    /// [`flags`] bits.
+    /// [`PageFlags`] bits.
     flags: AtomicU32,
     /// Allocator free-list link: pfn + 1 of the next free frame, 0 = end.
     pub(super) next: AtomicU32,
@@ -91,26 +94,26 @@ impl PageMeta {
     }
 
     /// Current flags.
-    pub fn flags(&self) -> u32 {
+    pub fn flags(&self) -> PageFlags {
         // Acquire pairs with the Release in `set_flags`/`clear_flags`.
-        self.flags.load(Ordering::Acquire)
+        PageFlags::from_bits_retain(self.flags.load(Ordering::Acquire))
     }
 
     /// Whether all of `f` are set.
-    pub fn has(&self, f: u32) -> bool {
-        self.flags() & f == f
+    pub fn has(&self, f: PageFlags) -> bool {
+        self.flags().contains(f)
     }
 
     /// Set flag bits.
-    pub fn set_flags(&self, f: u32) {
+    pub fn set_flags(&self, f: PageFlags) {
         // Release: publishes prior writes to whoever observes the flag with Acquire.
-        self.flags.fetch_or(f, Ordering::Release);
+        self.flags.fetch_or(f.bits(), Ordering::Release);
     }
 
     /// Clear flag bits.
-    pub fn clear_flags(&self, f: u32) {
+    pub fn clear_flags(&self, f: PageFlags) {
         // Release: as in `set_flags`.
-        self.flags.fetch_and(!f, Ordering::Release);
+        self.flags.fetch_and(!f.bits(), Ordering::Release);
     }
 
     /// Take one more reference; the caller already holds one (or the frame is mapped and
@@ -160,13 +163,13 @@ impl PageMeta {
     }
 
     /// Initialise a frame just taken from the allocator: one reference, no mappings.
-    pub(super) fn init_allocated(&self, flags: u32) {
+    pub(super) fn init_allocated(&self, flags: PageFlags) {
         // Relaxed: the frame is exclusively ours; publication to others happens through
         // a Release store of a PTE (or another Release), which orders these.
         self.mapcount.store(0, Ordering::Relaxed);
         self.table_used.store(0, Ordering::Relaxed);
         self.private.store(0, Ordering::Relaxed);
-        self.flags.store(flags, Ordering::Relaxed);
+        self.flags.store(flags.bits(), Ordering::Relaxed);
         self.refcount.store(1, Ordering::Release);
     }
 

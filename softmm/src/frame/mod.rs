@@ -16,7 +16,7 @@ pub(crate) mod meta;
 use std::{ptr::NonNull, sync::Arc};
 
 pub use frame_ref::FrameRef;
-pub(crate) use meta::{PageMeta, flags};
+pub(crate) use meta::{PageFlags, PageMeta};
 
 use self::{
     alloc::{CHUNK_FRAMES, FrameAllocator},
@@ -98,7 +98,7 @@ impl PhysMem {
         };
         let zero = pm.alloc.alloc(pm.metas()).map(Pfn)?;
         let m = pm.meta(zero);
-        m.init_allocated(flags::ZERO);
+        m.init_allocated(PageFlags::ZERO);
         // The zero frame is never freed: its count never reaches 0 whatever maps it.
         m.set_refcount(u32::MAX / 2);
         pm.zero = zero;
@@ -223,7 +223,7 @@ impl PhysMem {
     }
 
     /// Allocate a 4 KiB frame with `flags`; contents unspecified.
-    pub(crate) fn alloc(&self, flags: u32) -> Option<FrameRef<'_>> {
+    pub(crate) fn alloc(&self, flags: PageFlags) -> Option<FrameRef<'_>> {
         let pfn = Pfn(self.alloc.alloc(self.metas())?);
         self.meta(pfn).init_allocated(flags);
         // SAFETY: (1) `init_allocated` gave the frame its first reference, which we own.
@@ -231,7 +231,7 @@ impl PhysMem {
     }
 
     /// Allocate a zero-filled 4 KiB frame with `flags`.
-    pub(crate) fn alloc_zeroed(&self, flags: u32) -> Option<FrameRef<'_>> {
+    pub(crate) fn alloc_zeroed(&self, flags: PageFlags) -> Option<FrameRef<'_>> {
         let frame = self.alloc(flags)?;
         // SAFETY: (1) the frame is PAGE_SIZE bytes inside the region; (2) we hold its only
         // reference and have not published it.
@@ -245,12 +245,12 @@ impl PhysMem {
         not(test),
         expect(dead_code, reason = "compound frames back huge pages")
     )]
-    pub(crate) fn alloc_huge_zeroed(&self, flags: u32) -> Option<FrameRef<'_>> {
+    pub(crate) fn alloc_huge_zeroed(&self, flags: PageFlags) -> Option<FrameRef<'_>> {
         let head = Pfn(self.alloc.alloc_huge(self.metas())?);
         for i in 1..HUGE_FRAMES {
-            self.meta(Pfn(head.0 + i)).init_allocated(flags::TAIL);
+            self.meta(Pfn(head.0 + i)).init_allocated(PageFlags::TAIL);
         }
-        self.meta(head).init_allocated(flags::HEAD | flags);
+        self.meta(head).init_allocated(PageFlags::HEAD | flags);
         // SAFETY: (1) 2 MiB inside the region from an aligned chunk start; (2) exclusive.
         unsafe { bytes::zero_exclusive(self.frame_ptr(head).as_ptr(), HUGE_SIZE as usize) };
         // SAFETY: (1) `init_allocated` gave the head its first reference, which we own.
@@ -265,7 +265,7 @@ impl PhysMem {
         let m = self.meta(pfn);
         // SAFETY: (1) the increment succeeded (or the frame is the uncounted zero frame),
         // so we own the count it took.
-        (m.has(flags::ZERO) || m.try_get()).then(|| unsafe { FrameRef::from_raw(self, pfn) })
+        (m.has(PageFlags::ZERO) || m.try_get()).then(|| unsafe { FrameRef::from_raw(self, pfn) })
     }
 
     /// A further reference to a frame the caller knows to be alive.
@@ -278,7 +278,7 @@ impl PhysMem {
     #[inline]
     pub(crate) unsafe fn get(&self, pfn: Pfn) -> FrameRef<'_> {
         let m = self.meta(pfn);
-        if !m.has(flags::ZERO) {
+        if !m.has(PageFlags::ZERO) {
             m.get();
         }
         // SAFETY: (1) we just took the count (none for the zero frame, which puts ignore).
@@ -293,7 +293,7 @@ impl PhysMem {
     ///    it removed) and gives it up here.
     pub(crate) unsafe fn put(&self, pfn: Pfn) {
         let m = self.meta(pfn);
-        if m.has(flags::ZERO) {
+        if m.has(PageFlags::ZERO) {
             return;
         }
         if m.put_ref() {
@@ -303,7 +303,7 @@ impl PhysMem {
 
     /// Return a frame whose reference count is zero to the allocator.
     fn free_now(&self, pfn: Pfn) {
-        if self.meta(pfn).has(flags::HEAD) {
+        if self.meta(pfn).has(PageFlags::HEAD) {
             self.alloc.free_huge(self.metas(), pfn.0);
         } else {
             self.alloc.free(self.metas(), pfn.0);
@@ -336,7 +336,10 @@ impl PhysMem {
     /// 1. As [`read`](Self::read).
     pub(crate) unsafe fn write(&self, pfn: Pfn, offset: usize, src: &[u8]) {
         assert!(offset + src.len() <= PAGE_SIZE as usize);
-        assert!(!self.meta(pfn).has(flags::ZERO), "write to the zero frame");
+        assert!(
+            !self.meta(pfn).has(PageFlags::ZERO),
+            "write to the zero frame"
+        );
         // SAFETY: (1) inside the frame, checked above; (2) atomic accesses only.
         unsafe { bytes::write(self.frame_ptr(pfn).as_ptr().wrapping_add(offset), src) };
     }
@@ -348,7 +351,10 @@ impl PhysMem {
     /// 1. As [`read`](Self::read).
     pub(crate) unsafe fn fill(&self, pfn: Pfn, offset: usize, byte: u8, len: usize) {
         assert!(offset + len <= PAGE_SIZE as usize);
-        assert!(!self.meta(pfn).has(flags::ZERO), "write to the zero frame");
+        assert!(
+            !self.meta(pfn).has(PageFlags::ZERO),
+            "write to the zero frame"
+        );
         // SAFETY: (1) inside the frame, checked above; (2) atomic accesses only.
         unsafe { bytes::fill(self.frame_ptr(pfn).as_ptr().wrapping_add(offset), byte, len) };
     }
@@ -358,7 +364,7 @@ impl PhysMem {
     /// `src` is a reference the caller holds: a free frame may be reallocated and written
     /// (non-atomically, `alloc_zeroed`) by its next owner while we copy. Model builds
     /// check it: the source is allocated before and after the copy.
-    pub(crate) fn alloc_copy(&self, src: &FrameRef<'_>, flags: u32) -> Option<FrameRef<'_>> {
+    pub(crate) fn alloc_copy(&self, src: &FrameRef<'_>, flags: PageFlags) -> Option<FrameRef<'_>> {
         let copy = self.alloc(flags)?;
         let (src, dst) = (src.pfn(), copy.pfn());
         #[cfg(any(loom, shuttle))]

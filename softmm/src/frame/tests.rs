@@ -34,7 +34,7 @@ mod allocation {
     fn exhaustion_is_none_then_reuse_after_free() {
         let pm = small();
         let mut got = Vec::new();
-        while let Some(p) = pm.alloc(0) {
+        while let Some(p) = pm.alloc(PageFlags::empty()) {
             got.push(p);
         }
         assert_eq!(
@@ -44,12 +44,12 @@ mod allocation {
         );
         let distinct: HashSet<Pfn> = got.iter().map(FrameRef::pfn).collect();
         assert_eq!(distinct.len(), got.len(), "no frame handed out twice");
-        assert!(pm.alloc_zeroed(0).is_none());
-        assert!(pm.alloc_huge_zeroed(0).is_none());
+        assert!(pm.alloc_zeroed(PageFlags::empty()).is_none());
+        assert!(pm.alloc_huge_zeroed(PageFlags::empty()).is_none());
         let victim = got.pop().unwrap();
         let pfn = victim.pfn();
         drop(victim);
-        let again = pm.alloc(0).expect("the freed frame");
+        let again = pm.alloc(PageFlags::empty()).expect("the freed frame");
         assert_eq!(again.pfn(), pfn, "a freed frame is reused");
         drop(got);
         drop(again);
@@ -59,11 +59,11 @@ mod allocation {
     #[test]
     fn alloc_zeroed_clears_old_contents() {
         let pm = small();
-        let p = pm.alloc(0).unwrap();
+        let p = pm.alloc(PageFlags::empty()).unwrap();
         p.fill(0, 0xab, 4096);
         let pfn = p.pfn();
         drop(p);
-        let q = pm.alloc_zeroed(0).unwrap();
+        let q = pm.alloc_zeroed(PageFlags::empty()).unwrap();
         assert_eq!(q.pfn(), pfn);
         let mut buf = [0xffu8; 4096];
         q.read(0, &mut buf);
@@ -73,10 +73,10 @@ mod allocation {
     #[test]
     fn huge_frames_are_aligned_and_returned() {
         let pm = small();
-        let h = pm.alloc_huge_zeroed(flags::ANON).unwrap();
+        let h = pm.alloc_huge_zeroed(PageFlags::ANON).unwrap();
         assert_eq!(h.pfn().0 % HUGE_FRAMES, 0);
-        assert!(pm.meta(h.pfn()).has(flags::HEAD));
-        assert!(pm.meta(Pfn(h.pfn().0 + 1)).has(flags::TAIL));
+        assert!(pm.meta(h.pfn()).has(PageFlags::HEAD));
+        assert!(pm.meta(Pfn(h.pfn().0 + 1)).has(PageFlags::TAIL));
         assert_eq!(pm.frames_in_use(), 1 + HUGE_FRAMES as u64);
         drop(h);
         assert_eq!(pm.frames_in_use(), 1);
@@ -85,7 +85,7 @@ mod allocation {
     #[test]
     fn references_own_their_count() {
         let pm = small();
-        let p = pm.alloc(flags::ANON).unwrap();
+        let p = pm.alloc(PageFlags::ANON).unwrap();
         let pfn = p.pfn();
         let m = pm.meta(pfn);
         let q = pm.try_get(pfn).expect("an allocated frame");
@@ -107,7 +107,7 @@ mod allocation {
     #[test]
     fn a_count_moves_into_raw_and_back() {
         let pm = small();
-        let p = pm.alloc_zeroed(flags::ANON).unwrap();
+        let p = pm.alloc_zeroed(PageFlags::ANON).unwrap();
         let pfn = p.into_raw();
         assert_eq!(pm.meta(pfn).refcount(), 1, "into_raw keeps the count");
         // SAFETY: (1) the count `into_raw` kept.
@@ -128,7 +128,7 @@ mod concurrency {
                 std::thread::spawn(move || {
                     let mut mine = Vec::new();
                     for round in 0..if cfg!(miri) { 20 } else { 200 } {
-                        if let Some(p) = pm.alloc(0) {
+                        if let Some(p) = pm.alloc(PageFlags::empty()) {
                             p.fill(0, round as u8, 16);
                             mine.push(p.into_raw());
                         }

@@ -29,8 +29,8 @@ use super::AddressSpace;
 use crate::{
     error::Errno,
     error::SysResult,
-    frame::flags,
-    pgtable::{Pte, bits},
+    frame::PageFlags,
+    pgtable::{Pte, PteFlags},
     sync::{Ordering, rcu},
     vma::{ANON_FORKED, Vma, flags::*},
 };
@@ -101,10 +101,10 @@ impl AddressSpace {
                 copied.pop();
             }
             let anon_page = pte.has_frame()
-                && !pte.has(bits::SPECIAL)
-                && self.pm.meta(pte.pfn()).has(flags::ANON);
+                && !pte.has(PteFlags::SPECIAL)
+                && self.pm.meta(pte.pfn()).has(PageFlags::ANON);
             let new = if cow && anon_page {
-                pte.with_flags(pte.flags() & !bits::W)
+                pte.with_flags(pte.flags() & !PteFlags::W)
             } else {
                 pte
             };
@@ -112,10 +112,10 @@ impl AddressSpace {
             new
         });
         for (va, pte) in copied {
-            if pte.has_frame() && !pte.has(bits::SPECIAL) {
+            if pte.has_frame() && !pte.has(PteFlags::SPECIAL) {
                 let m = self.pm.meta(pte.pfn());
-                if m.has(flags::ANON) {
-                    m.clear_flags(flags::ANON_EXCLUSIVE);
+                if m.has(PageFlags::ANON) {
+                    m.clear_flags(PageFlags::ANON_EXCLUSIVE);
                 }
                 m.get();
                 m.inc_mapcount();
@@ -128,7 +128,7 @@ impl AddressSpace {
                 _ => false,
             };
             if !installed {
-                if pte.has_frame() && !pte.has(bits::SPECIAL) {
+                if pte.has_frame() && !pte.has(PteFlags::SPECIAL) {
                     self.pm.meta(pte.pfn()).dec_mapcount();
                     // SAFETY: (1) the count taken above for the child's entry, which
                     // was never installed.

@@ -13,9 +13,9 @@ use crate::{
     addr::page_up,
     error::Errno,
     error::SysResult,
-    frame::flags,
+    frame::PageFlags,
     mm::fault::Access,
-    pgtable::{Gather, bits},
+    pgtable::{Gather, PteFlags},
     vma::{TreeEdit, Vma, flags::*},
 };
 
@@ -293,15 +293,15 @@ impl AddressSpace {
     /// their contents until memory pressure (none is simulated) or a write re-dirties.
     fn lazyfree(&self, lo: u64, hi: u64) {
         self.pt.change(lo, hi, |_, pte| {
-            if pte.has(bits::SPECIAL) || !pte.has_frame() {
+            if pte.has(PteFlags::SPECIAL) || !pte.has_frame() {
                 return pte;
             }
             let m = self.pm.meta(pte.pfn());
             if m.mapcount() != 1 {
                 return pte;
             }
-            m.set_flags(flags::LAZYFREE);
-            pte.with_flags(pte.flags() & !(bits::D | bits::A))
+            m.set_flags(PageFlags::LAZYFREE);
+            pte.with_flags(pte.flags() & !(PteFlags::D | PteFlags::A))
         });
     }
 

@@ -42,7 +42,7 @@ use crate::{
     error::Errno,
     frame::PhysMem,
     pagecache::Mapper,
-    pgtable::{Gather, PageTable, Pte, bits},
+    pgtable::{Gather, PageTable, Pte, PteFlags},
     sync::{AtomicU64, Ordering, RwLock, percpu::PerCpuCounter, rcu},
     vma::VmaTree,
 };
@@ -192,7 +192,7 @@ impl AddressSpace {
     pub(crate) fn zap_pages(&self, start: u64, end: u64, keep_guards: bool, gather: &mut Gather) {
         let keep = |pte: Pte| keep_guards && pte.is_guard();
         self.pt.zap_except(start, end, keep, |_, pte| {
-            if pte.has(bits::SPECIAL) || !pte.has_frame() {
+            if pte.has(PteFlags::SPECIAL) || !pte.has_frame() {
                 return;
             }
             self.unmap_frame(pte, gather);
@@ -203,8 +203,8 @@ impl AddressSpace {
     /// flush; a page-cache page inherits the entry's dirty bit (`zap_pte_range`).
     pub(crate) fn unmap_frame(&self, pte: Pte, gather: &mut Gather) {
         let m = self.pm.meta(pte.pfn());
-        if pte.has(bits::D) && !m.has(crate::frame::flags::ANON) {
-            m.set_flags(crate::frame::flags::DIRTY);
+        if pte.has(PteFlags::D) && !m.has(crate::frame::PageFlags::ANON) {
+            m.set_flags(crate::frame::PageFlags::DIRTY);
         }
         m.dec_mapcount();
         gather.add_page(pte.pfn());

@@ -13,9 +13,9 @@ use crate::{
     addr::page_up,
     error::Errno,
     error::SysResult,
-    frame::flags,
+    frame::PageFlags,
     mm::fault::base_flags,
-    pgtable::{Gather, bits},
+    pgtable::{Gather, PteFlags},
     vma::flags::*,
 };
 
@@ -126,12 +126,13 @@ impl AddressSpace {
             if !pte.has_frame() {
                 return pte; // guard markers are not protection-dependent
             }
-            let keep = pte.flags() & (bits::A | bits::D | bits::SPECIAL | bits::SOFT_DIRTY);
+            let keep = pte.flags()
+                & (PteFlags::A | PteFlags::D | PteFlags::SPECIAL | PteFlags::SOFT_DIRTY);
             let mut f = base | keep;
-            if writable && f & bits::P != 0 && !pte.has(bits::SPECIAL) {
+            if writable && f.contains(PteFlags::P) && !pte.has(PteFlags::SPECIAL) {
                 let m = self.pm.meta(pte.pfn());
-                if shared || m.has(flags::ANON_EXCLUSIVE) {
-                    f |= bits::W;
+                if shared || m.has(PageFlags::ANON_EXCLUSIVE) {
+                    f |= PteFlags::W;
                 }
             }
             pte.with_flags(f)

@@ -9,8 +9,8 @@ use crate::{
     addr::HUGE_SIZE,
     error::Errno,
     error::SysResult,
-    frame::flags,
-    pgtable::bits,
+    frame::PageFlags,
+    pgtable::PteFlags,
     stats::{SmapsCounters, VmaInfo, maps_line, smaps_entry},
     sync::rcu,
     vma::{Backing, Vma, flags::*},
@@ -120,20 +120,20 @@ impl AddressSpace {
         let mut c = SmapsCounters::default();
         let locked = v.flags & VM_LOCKED != 0;
         self.pt.for_each_leaf(v.start, v.end, |_, pte| {
-            if pte.has(bits::SPECIAL) || !(pte.present() || pte.has(bits::PROTNONE)) {
+            if pte.has(PteFlags::SPECIAL) || !(pte.present() || pte.has(PteFlags::PROTNONE)) {
                 return;
             }
             let m = self.pm.meta(pte.pfn());
             let f = m.flags();
-            let dirty = pte.has(bits::D) || f & flags::DIRTY != 0;
+            let dirty = pte.has(PteFlags::D) || f.contains(PageFlags::DIRTY);
             c.account(
                 4096,
                 m.refcount(),
                 m.mapcount(),
                 dirty,
-                pte.has(bits::A) || f & flags::REFERENCED != 0,
-                f & flags::ANON != 0,
-                f & flags::LAZYFREE != 0,
+                pte.has(PteFlags::A) || f.contains(PageFlags::REFERENCED),
+                f.contains(PageFlags::ANON),
+                f.contains(PageFlags::LAZYFREE),
                 locked,
             );
         });
@@ -163,7 +163,7 @@ impl AddressSpace {
             let hi = end.min(v.end);
             let mut mapped = std::collections::HashSet::new();
             self.pt.for_each_leaf(at, hi, |va, pte| {
-                if pte.present() || pte.has(bits::PROTNONE) {
+                if pte.present() || pte.has(PteFlags::PROTNONE) {
                     mapped.insert(va);
                 }
             });

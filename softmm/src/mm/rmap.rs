@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::AddressSpace;
 use crate::{
-    frame::flags,
+    frame::PageFlags,
     pagecache::{Mapper, PageCache},
     pgtable::Gather,
     sync::rcu,
@@ -76,11 +76,11 @@ impl Mapper for AddressSpace {
                     pte.is_guard()
                         || (!even_cows
                             && pte.has_frame()
-                            && !pte.has(crate::pgtable::bits::SPECIAL)
-                            && pm.meta(pte.pfn()).has(flags::ANON))
+                            && !pte.has(crate::pgtable::PteFlags::SPECIAL)
+                            && pm.meta(pte.pfn()).has(PageFlags::ANON))
                 },
                 |_, pte| {
-                    if pte.has(crate::pgtable::bits::SPECIAL) || !pte.has_frame() {
+                    if pte.has(crate::pgtable::PteFlags::SPECIAL) || !pte.has_frame() {
                         return;
                     }
                     self.unmap_frame(pte, &mut gather);

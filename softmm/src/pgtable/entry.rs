@@ -1,38 +1,47 @@
 //! Page-table entry encoding: x86-64 bits plus software bits in the available ranges.
 //!
 //! [`Pte`] is the raw 64-bit word (copyable); [`PteView`] its decoded meaning. Entries
-//! in table pages are only touched through atomic loads/stores/swaps (see `table.rs`).
+//! in table pages are only touched through atomic loads/stores/swaps (see `PageTable`).
 //! A zero word is "none" at every level.
 //!
 //! A leaf is *present* (the software MMU may use it) or *protnone* (not present, but it
 //! still holds its frame: a `PROT_NONE` VMA's pages keep their contents and come back
 //! when the protection is restored, as Linux's `_PAGE_PROTNONE`).
 
-use crate::frame::Pfn;
+use crate::{addr::PAGE_SHIFT, frame::Pfn};
 
-/// Present.
-pub const P: u64 = 1 << 0;
-/// Writable.
-pub const W: u64 = 1 << 1;
-/// User accessible.
-pub const U: u64 = 1 << 2;
-/// Accessed (set by the MMU on use).
-pub const A: u64 = 1 << 5;
-/// Dirty (set by the MMU on write).
-pub const D: u64 = 1 << 6;
-/// Page size: a leaf at PMD/PUD level.
-pub const PS: u64 = 1 << 7;
-/// Software: maps a frame that is not reference counted (the zero frame).
-pub const SPECIAL: u64 = 1 << 9;
-/// Software: a not-present leaf that still holds its frame (PROT_NONE).
-pub const PROTNONE: u64 = 1 << 10;
-/// Software: soft-dirty.
-pub const SOFT_DIRTY: u64 = 1 << 11;
-/// Software: a guard-region marker (MADV_GUARD_INSTALL): not present, no frame; any
-/// access is SIGSEGV; survives MADV_DONTNEED, removed by munmap and MADV_GUARD_REMOVE.
-pub const GUARD: u64 = 1 << 58;
-/// No-execute.
-pub const NX: u64 = 1 << 63;
+bitflags::bitflags! {
+    /// The flag bits of an entry (everything but the frame number): x86-64's hardware
+    /// bits, and softmm's software bits in the ranges the hardware leaves to the OS.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+    pub struct PteFlags: u64 {
+        /// Present.
+        const P = 1 << 0;
+        /// Writable.
+        const W = 1 << 1;
+        /// User accessible.
+        const U = 1 << 2;
+        /// Accessed (set by the MMU on use).
+        const A = 1 << 5;
+        /// Dirty (set by the MMU on write).
+        const D = 1 << 6;
+        /// Page size: a leaf at PMD/PUD level.
+        const PS = 1 << 7;
+        /// Software: maps a frame that is not reference counted (the zero frame).
+        const SPECIAL = 1 << 9;
+        /// Software: a not-present leaf that still holds its frame (PROT_NONE).
+        const PROTNONE = 1 << 10;
+        /// Software: soft-dirty.
+        const SOFT_DIRTY = 1 << 11;
+        /// Software: a guard-region marker (MADV_GUARD_INSTALL): not present, no frame;
+        /// any access is SIGSEGV; survives MADV_DONTNEED, removed by munmap and
+        /// MADV_GUARD_REMOVE.
+        const GUARD = 1 << 58;
+        /// No-execute.
+        const NX = 1 << 63;
+    }
+}
+
 /// Physical frame number field (bits 12–51).
 pub const PFN_MASK: u64 = ((1u64 << 52) - 1) & !0xfff;
 
@@ -52,7 +61,7 @@ pub enum PteView {
         /// The frame.
         pfn: Pfn,
         /// Flag bits (everything but the pfn).
-        flags: u64,
+        flags: PteFlags,
         /// A PS leaf above level 1.
         huge: bool,
     },
@@ -64,28 +73,29 @@ impl Pte {
 
     /// A table entry pointing at `child`.
     pub fn table(child: Pfn) -> Pte {
-        Pte(((child.0 as u64) << 12) | P | W | U | A)
+        let f = PteFlags::P | PteFlags::W | PteFlags::U | PteFlags::A;
+        Pte(((child.0 as u64) << PAGE_SHIFT) | f.bits())
     }
 
     /// A leaf entry for `pfn` with `flags` (must include `P` or `PROTNONE`).
-    pub fn leaf(pfn: Pfn, flags: u64) -> Pte {
-        debug_assert!(flags & (P | PROTNONE) != 0);
-        Pte(((pfn.0 as u64) << 12) | (flags & !PFN_MASK))
+    pub fn leaf(pfn: Pfn, flags: PteFlags) -> Pte {
+        debug_assert!(flags.intersects(PteFlags::P | PteFlags::PROTNONE));
+        Pte(((pfn.0 as u64) << PAGE_SHIFT) | (flags.bits() & !PFN_MASK))
     }
 
     /// A guard-region marker.
-    pub const GUARD_MARKER: Pte = Pte(GUARD);
+    pub const GUARD_MARKER: Pte = Pte(PteFlags::GUARD.bits());
 
     /// Whether this is a guard-region marker.
     #[inline]
     pub fn is_guard(self) -> bool {
-        self.0 == GUARD
+        self == Self::GUARD_MARKER
     }
 
     /// Whether this leaf holds a frame (present or protnone), as opposed to a marker.
     #[inline]
     pub fn has_frame(self) -> bool {
-        self.0 & (P | PROTNONE) != 0
+        self.flags().intersects(PteFlags::P | PteFlags::PROTNONE)
     }
 
     /// Whether this is the none entry.
@@ -97,38 +107,38 @@ impl Pte {
     /// Whether the MMU may use it.
     #[inline]
     pub fn present(self) -> bool {
-        self.0 & P != 0
+        self.has(PteFlags::P)
     }
 
     /// The frame number field.
     #[inline]
     pub fn pfn(self) -> Pfn {
-        Pfn(((self.0 & PFN_MASK) >> 12) as u32)
+        Pfn(((self.0 & PFN_MASK) >> PAGE_SHIFT) as u32)
     }
 
     /// Flag bits.
     #[inline]
-    pub fn flags(self) -> u64 {
-        self.0 & !PFN_MASK
+    pub fn flags(self) -> PteFlags {
+        PteFlags::from_bits_retain(self.0 & !PFN_MASK)
     }
 
     /// Whether `bits` are all set.
     #[inline]
-    pub fn has(self, bits: u64) -> bool {
-        self.0 & bits == bits
+    pub fn has(self, bits: PteFlags) -> bool {
+        self.flags().contains(bits)
     }
 
     /// Same frame, different flags.
     #[inline]
-    pub fn with_flags(self, flags: u64) -> Pte {
-        Pte((self.0 & PFN_MASK) | (flags & !PFN_MASK))
+    pub fn with_flags(self, flags: PteFlags) -> Pte {
+        Pte((self.0 & PFN_MASK) | (flags.bits() & !PFN_MASK))
     }
 
     /// Decode at `level` (1 = PTE level).
     pub fn decode(self, level: usize) -> PteView {
         if self.is_none() {
             PteView::None
-        } else if level > 1 && self.0 & PS == 0 && self.present() {
+        } else if level > 1 && !self.has(PteFlags::PS) && self.present() {
             PteView::Table(self.pfn())
         } else {
             PteView::Leaf {

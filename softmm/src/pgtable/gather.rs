@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::{
-    frame::{Pfn, PhysMem, flags},
+    frame::{PageFlags, Pfn, PhysMem},
     sync::rcu,
 };
 
@@ -42,7 +42,7 @@ impl Gather {
     /// `pfn` is a table page that was unlinked from its parent: free it after the flush
     /// and a grace period.
     pub fn add_table(&mut self, pfn: Pfn) {
-        self.pm.meta(pfn).set_flags(flags::DETACHED);
+        self.pm.meta(pfn).set_flags(PageFlags::DETACHED);
         self.tables.push(pfn);
     }
 
@@ -73,7 +73,7 @@ impl Gather {
             for t in self.tables.drain(..) {
                 self.pm
                     .meta(t)
-                    .clear_flags(flags::PAGETABLE | flags::DETACHED);
+                    .clear_flags(PageFlags::PAGETABLE | PageFlags::DETACHED);
                 // SAFETY: (1) the gather owns the count of the parent entry it cleared
                 // (the mutant only frees too early, not twice).
                 unsafe { self.pm.put(t) };
@@ -90,7 +90,8 @@ impl Gather {
                         pm.meta(t).table_used.load(crate::sync::Ordering::Relaxed),
                         0
                     );
-                    pm.meta(t).clear_flags(flags::PAGETABLE | flags::DETACHED);
+                    pm.meta(t)
+                        .clear_flags(PageFlags::PAGETABLE | PageFlags::DETACHED);
                     // SAFETY: (1) the gather owned the count of the parent entry it
                     // cleared; a grace period has passed since, so no walker holds it.
                     unsafe { pm.put(t) };

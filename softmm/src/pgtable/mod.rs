@@ -25,17 +25,12 @@ mod geometry;
 
 use std::{marker::PhantomData, sync::Arc};
 
-pub use entry::{Pte, PteView};
+pub use entry::{Pte, PteFlags, PteView};
 pub use gather::Gather;
 pub use geometry::{Geometry, MmGeometry, Model, Tiny, X86_4K};
 
-/// Entry bits.
-pub mod bits {
-    pub use super::entry::{A, D, GUARD, NX, P, PFN_MASK, PROTNONE, PS, SOFT_DIRTY, SPECIAL, U, W};
-}
-
 use crate::{
-    frame::{Pfn, PhysMem, flags},
+    frame::{PageFlags, Pfn, PhysMem},
     sync::{AtomicU64, Ordering, SpinGuard, rcu::RcuGuard},
 };
 
@@ -100,7 +95,7 @@ impl<G: Geometry> PageTable<G> {
     pub fn new(pm: &Arc<PhysMem>) -> Result<Self, TableOom> {
         // The table owns the root's count until `Drop` hands it to RCU.
         let root = pm
-            .alloc_zeroed(flags::PAGETABLE)
+            .alloc_zeroed(PageFlags::PAGETABLE)
             .ok_or(TableOom)?
             .into_raw();
         pm.clear_table_entries(root);
@@ -138,7 +133,7 @@ impl<G: Geometry> PageTable<G> {
         // The count moves into the parent entry that links the table.
         let pfn = self
             .pm
-            .alloc_zeroed(flags::PAGETABLE)
+            .alloc_zeroed(PageFlags::PAGETABLE)
             .ok_or(TableOom)?
             .into_raw();
         self.pm.clear_table_entries(pfn);
@@ -169,15 +164,23 @@ impl<G: Geometry> PageTable<G> {
     /// Set Accessed (and Dirty for writes) on the leaf for `va` if it still equals
     /// `seen`, as the hardware MMU does on use.
     pub fn mark_used(&self, va: u64, seen: Pte, write: bool, rcu: &RcuGuard) {
-        let bit = if write { bits::A | bits::D } else { bits::A };
+        let bit = if write {
+            PteFlags::A | PteFlags::D
+        } else {
+            PteFlags::A
+        };
         if seen.has(bit) {
             return;
         }
         if let Some(slot) = self.leaf_slot(va, rcu) {
             // AcqRel CAS: only if unchanged; the A/D bits pair with the zap/change
             // swaps, which return them to whoever clears the entry.
-            let _ =
-                slot.compare_exchange(seen.0, seen.0 | bit, Ordering::AcqRel, Ordering::Relaxed);
+            let _ = slot.compare_exchange(
+                seen.0,
+                seen.0 | bit.bits(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -373,7 +376,7 @@ impl<G: Geometry> PageTable<G> {
                 let slot = self.slot(table, G::index(va, 1));
                 // Relaxed pre-check: skipping a none entry needs no ordering; a non-none
                 // one is taken with the AcqRel swap. Entries to keep never change under
-                // this PTL except for A/D bits, which markers do not have.
+                // this PTL except for A/D PteFlags, which markers do not have.
                 let cur = slot.load(Ordering::Relaxed);
                 if cur != 0 && !keep(Pte(cur)) {
                     // AcqRel: Acquire returns the final A/D bits; Release orders the clear
@@ -478,7 +481,7 @@ impl<G: Geometry> Drop for PageTable<G> {
         let pm = Arc::clone(&self.pm);
         // The root goes through RCU too: a lockless walker may have loaded it.
         crate::sync::rcu::call_rcu(move || {
-            pm.meta(root).clear_flags(flags::PAGETABLE);
+            pm.meta(root).clear_flags(PageFlags::PAGETABLE);
             // SAFETY: (1) the table owned the root's count since `new`.
             unsafe { pm.put(root) };
         });

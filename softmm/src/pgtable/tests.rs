@@ -17,12 +17,12 @@ fn clear<G: Geometry>(pt: &PageTable<G>) {
     g.finish();
 }
 
-fn map_one<G: Geometry>(pt: &PageTable<G>, va: u64, flags_: u32) -> Pfn {
+fn map_one<G: Geometry>(pt: &PageTable<G>, va: u64) -> Pfn {
     // The entry set below owns the allocation's count.
-    let pfn = pt.phys().alloc_zeroed(flags_).unwrap().into_raw();
+    let pfn = pt.phys().alloc_zeroed(PageFlags::ANON).unwrap().into_raw();
     let l = pt.pte_lock(va, true).unwrap().unwrap();
     assert!(l.get().is_none());
-    l.set(Pte::leaf(pfn, bits::P | bits::U | bits::W));
+    l.set(Pte::leaf(pfn, PteFlags::P | PteFlags::U | PteFlags::W));
     pfn
 }
 
@@ -33,7 +33,7 @@ mod install {
     fn install_lookup_and_counts() {
         let pm = pm();
         let pt: PageTable = PageTable::new(&pm).unwrap();
-        let pfn = map_one(&pt, 0x7fff_0000_1000, 0);
+        let pfn = map_one(&pt, 0x7fff_0000_1000);
         assert_eq!(pt.nr_tables(), 3, "PUD, PMD and PTE tables");
         let g = rcu::read_lock();
         let (e, level) = pt.lookup(0x7fff_0000_1000, &g).unwrap();
@@ -51,7 +51,7 @@ mod install {
         let hs: Vec<_> = (0..4u64)
             .map(|i| {
                 let pt = Arc::clone(&pt);
-                std::thread::spawn(move || map_one(&*pt, 0x4000_0000 + i * 4096, 0))
+                std::thread::spawn(move || map_one(&*pt, 0x4000_0000 + i * 4096))
             })
             .collect();
         for h in hs {
@@ -71,7 +71,7 @@ mod install {
         // Tiny maps 16 pages: 4 entries x 4 entries.
         assert_eq!(Tiny::top(), 16 * 4096);
         for i in 0..16 {
-            map_one(&pt, i * 4096, 0);
+            map_one(&pt, i * 4096);
         }
         assert_eq!(pt.nr_tables(), 4);
         let mut seen = Vec::new();
@@ -93,7 +93,7 @@ mod free {
         let pm = pm();
         let pt: PageTable = PageTable::new(&pm).unwrap();
         let base = 0x5000_0000;
-        map_one(&pt, base, 0);
+        map_one(&pt, base);
         let before = pm.frames_in_use();
         let reader = rcu::read_lock();
         let mut g = Gather::new(&pm);
@@ -114,7 +114,7 @@ mod free {
         let pm = pm();
         let pt: PageTable = PageTable::new(&pm).unwrap();
         let base = 0x6000_0000u64;
-        let pages: Vec<Pfn> = (0..3).map(|i| map_one(&pt, base + i * 4096, 0)).collect();
+        let pages: Vec<Pfn> = (0..3).map(|i| map_one(&pt, base + i * 4096)).collect();
         // Unmap the middle page: its neighbours still use the PTE table.
         let mut g = Gather::new(&pm);
         pt.zap(base + 4096, base + 8192, |_, e| g.add_page(e.pfn()));
@@ -140,7 +140,7 @@ mod free {
             let pt: PageTable = PageTable::new(&pm).unwrap();
             let mut g = Gather::new(&pm);
             for i in 0..10 {
-                map_one(&pt, (i << 30) + 0x1000, 0);
+                map_one(&pt, (i << 30) + 0x1000);
             }
             pt.zap(0, 1 << 47, |_, e| g.add_page(e.pfn()));
             g.finish();
@@ -157,13 +157,13 @@ mod change {
     fn change_rewrites_flags_and_keeps_frames() {
         let pm = pm();
         let pt: PageTable = PageTable::new(&pm).unwrap();
-        let pfn = map_one(&pt, 0x1000_0000, 0);
+        let pfn = map_one(&pt, 0x1000_0000);
         pt.change(0, 1 << 47, |_, e| {
-            e.with_flags((e.flags() & !bits::P & !bits::W) | bits::PROTNONE)
+            e.with_flags((e.flags() & !PteFlags::P & !PteFlags::W) | PteFlags::PROTNONE)
         });
         let g = rcu::read_lock();
         let (e, _) = pt.lookup(0x1000_0000, &g).unwrap();
-        assert!(!e.present() && e.has(bits::PROTNONE) && e.pfn() == pfn);
+        assert!(!e.present() && e.has(PteFlags::PROTNONE) && e.pfn() == pfn);
         drop(g);
         let mut g = Gather::new(&pm);
         pt.zap(0, 1 << 47, |_, e| g.add_page(e.pfn()));

@@ -1,7 +1,7 @@
 //! Processes, fork/COW, files: behaviour read back through the MMU and the frame counts.
 
 use super::*;
-use crate::{frame::flags as pf, mm::fault::Signal};
+use crate::{frame::PageFlags, mm::fault::Signal};
 
 fn machine() -> (Machine, Pid) {
     let config = Config {
@@ -42,13 +42,13 @@ fn fork_shares_pages_copy_on_write_both_ways() {
     poke(&m, p, a, b"original").unwrap();
     poke(&m, p, a + 4096, b"second").unwrap();
     let pfn = pfn_of(&m, p, a);
-    assert!(m.phys().meta(pfn).has(pf::ANON_EXCLUSIVE));
+    assert!(m.phys().meta(pfn).has(PageFlags::ANON_EXCLUSIVE));
     let c = m.fork(p).unwrap();
     // Shared, write-protected, no longer exclusive; counts exact.
     assert_eq!(pfn_of(&m, c, a), pfn);
     let meta = m.phys().meta(pfn);
     assert_eq!((meta.mapcount(), meta.refcount()), (2, 2));
-    assert!(!meta.has(pf::ANON_EXCLUSIVE));
+    assert!(!meta.has(PageFlags::ANON_EXCLUSIVE));
     assert_eq!(peek(&m, c, a, 8).unwrap(), b"original");
     // Child writes: copied; the parent keeps its bytes.
     poke(&m, c, a, b"CHILD").unwrap();
@@ -59,7 +59,7 @@ fn fork_shares_pages_copy_on_write_both_ways() {
     // Parent writes its page: it is the only user now, so it is reused in place.
     poke(&m, p, a, b"PARENT").unwrap();
     assert_eq!(pfn_of(&m, p, a), pfn);
-    assert!(meta.has(pf::ANON_EXCLUSIVE));
+    assert!(meta.has(PageFlags::ANON_EXCLUSIVE));
     assert_eq!(peek(&m, c, a, 8).unwrap(), b"CHILDnal");
     // Second page: the parent writes first, the child keeps the old bytes.
     poke(&m, p, a + 4096, b"SECOND").unwrap();

@@ -8,12 +8,14 @@
 
 use super::{FaultCtx, FaultResult, Handled, base_flags};
 use crate::{
-    frame::{FrameRef, flags},
-    pgtable::{Pte, bits},
+    frame::{FrameRef, PageFlags},
+    pgtable::{Pte, PteFlags},
 };
 
 /// Page flags of a frame that becomes this mapping's private page.
-pub(super) const NEW_PRIVATE: u32 = flags::ANON | flags::ANON_EXCLUSIVE | flags::REFERENCED;
+pub(super) const NEW_PRIVATE: PageFlags = PageFlags::ANON
+    .union(PageFlags::ANON_EXCLUSIVE)
+    .union(PageFlags::REFERENCED);
 
 impl FaultCtx<'_> {
     /// None entry of a private anonymous VMA: a read maps the shared zero frame
@@ -26,7 +28,7 @@ impl FaultCtx<'_> {
                 return Ok(Handled::Retry);
             }
             let zero = self.mm.pm.zero_pfn();
-            l.set(Pte::leaf(zero, base_flags(self.vma) | bits::SPECIAL));
+            l.set(Pte::leaf(zero, base_flags(self.vma) | PteFlags::SPECIAL));
             return Ok(Handled::Done);
         }
         let frame = self.mm.pm.alloc_zeroed(NEW_PRIVATE).ok_or(self.oom())?;
@@ -34,8 +36,8 @@ impl FaultCtx<'_> {
     }
 
     /// Leaf flags of a private page this write fault maps writable.
-    pub(super) fn private_write_flags(&self) -> u64 {
-        base_flags(self.vma) | bits::W | bits::D
+    pub(super) fn private_write_flags(&self) -> PteFlags {
+        base_flags(self.vma) | PteFlags::W | PteFlags::D
     }
 
     /// Map `frame` writable at the page if the entry still equals the snapshot; the frame
@@ -53,7 +55,7 @@ impl FaultCtx<'_> {
         l.set(Pte::leaf(frame.into_raw(), self.private_write_flags()));
         drop(l);
         let old = self.orig;
-        if !old.is_none() && !old.has(bits::SPECIAL) {
+        if !old.is_none() && !old.has(PteFlags::SPECIAL) {
             self.mm.counters.cow_copies.add(1);
             pm.meta(old.pfn()).dec_mapcount();
             // SAFETY: (1) the entry we replaced owned one count of the old frame; no CPU

@@ -11,9 +11,9 @@ use super::{
     Access, Fault, FaultCtx, FaultResult, Handled, SegvCode, anon::NEW_PRIVATE, base_flags,
 };
 use crate::{
-    frame::{FrameRef, flags},
+    frame::{FrameRef, PageFlags},
     pagecache::{CacheError, PageCache},
-    pgtable::{Pte, bits},
+    pgtable::{Pte, PteFlags},
 };
 
 impl FaultCtx<'_> {
@@ -35,7 +35,7 @@ impl FaultCtx<'_> {
     /// Read on a none entry of a private file VMA: map the page-cache page read-only.
     pub(super) fn do_read_fault(&self) -> FaultResult {
         let page = self.cache_page()?;
-        self.install_cache_page(page, base_flags(self.vma), flags::REFERENCED)
+        self.install_cache_page(page, base_flags(self.vma), PageFlags::REFERENCED)
     }
 
     /// Write on a none entry of a private file VMA: map a private copy of the page.
@@ -66,13 +66,13 @@ impl FaultCtx<'_> {
         }
         let mut entry = base_flags(self.vma);
         if self.vma.flags & crate::vma::VM_WRITE != 0 {
-            entry |= bits::W;
+            entry |= PteFlags::W;
         }
         // A write fault dirties the page (`fault_dirty_shared_page`).
-        let mut page_flags = flags::REFERENCED;
+        let mut page_flags = PageFlags::REFERENCED;
         if self.access == Access::Write {
-            entry |= bits::D;
-            page_flags |= flags::DIRTY;
+            entry |= PteFlags::D;
+            page_flags |= PageFlags::DIRTY;
         }
         let page = self.cache_page()?;
         self.install_cache_page(page, entry, page_flags)
@@ -94,9 +94,9 @@ impl FaultCtx<'_> {
         if cur.is_none() {
             return Ok(None);
         }
-        if self.access == Access::Write && cur.present() && !cur.has(bits::W) {
-            l.set(cur.with_flags(cur.flags() | bits::W | bits::D));
-            self.mm.pm.meta(cur.pfn()).set_flags(flags::DIRTY);
+        if self.access == Access::Write && cur.present() && !cur.has(PteFlags::W) {
+            l.set(cur.with_flags(cur.flags() | PteFlags::W | PteFlags::D));
+            self.mm.pm.meta(cur.pfn()).set_flags(PageFlags::DIRTY);
             return Ok(Some(Handled::Done));
         }
         Ok(Some(Handled::Retry))
@@ -104,7 +104,12 @@ impl FaultCtx<'_> {
 
     /// Map page-cache `page` at the faulting page with leaf flags `entry`, unless
     /// something was mapped there meanwhile; the frame gains a mapcount and `page_flags`.
-    fn install_cache_page(&self, page: FrameRef<'_>, entry: u64, page_flags: u32) -> FaultResult {
+    fn install_cache_page(
+        &self,
+        page: FrameRef<'_>,
+        entry: PteFlags,
+        page_flags: PageFlags,
+    ) -> FaultResult {
         let l = self.mm.pt.pte_lock(self.page, true);
         let l = l.map_err(|_| self.oom())?.ok_or(self.oom())?;
         if !l.get().is_none() {

@@ -34,7 +34,7 @@ mod wp;
 
 use crate::{
     mm::{AddressSpace, VmaCache},
-    pgtable::{Pte, bits},
+    pgtable::{Pte, PteFlags},
     vma::{ANON_FORKED, Vma, flags::*},
 };
 
@@ -116,19 +116,19 @@ pub(crate) fn pte_allows(pte: Pte, access: Access) -> bool {
     pte.present()
         && match access {
             Access::Read => true,
-            Access::Write => pte.has(bits::W),
-            Access::Exec => !pte.has(bits::NX),
+            Access::Write => pte.has(PteFlags::W),
+            Access::Exec => !pte.has(PteFlags::NX),
         }
 }
 
 /// Leaf flags for a page of `vma`: user, present, NX unless executable.
-pub(crate) fn base_flags(vma: &Vma) -> u64 {
-    let mut f = bits::P | bits::U | bits::A;
+pub(crate) fn base_flags(vma: &Vma) -> PteFlags {
+    let mut f = PteFlags::P | PteFlags::U | PteFlags::A;
     if vma.flags & VM_EXEC == 0 {
-        f |= bits::NX;
+        f |= PteFlags::NX;
     }
     if vma.flags & VM_ACCESS_FLAGS == 0 {
-        f = (f & !bits::P) | bits::PROTNONE;
+        f = (f & !PteFlags::P) | PteFlags::PROTNONE;
     }
     f
 }
@@ -212,14 +212,14 @@ impl FaultCtx<'_> {
                 None => self.do_anonymous(),
             };
         }
-        if self.orig.present() && self.orig.has(bits::W) {
+        if self.orig.present() && self.orig.has(PteFlags::W) {
             return Ok(Handled::Retry);
         }
         // A write to none or to a read-only entry: the VMA needs its anon identity.
         if self.anon_prepare() == Handled::NeedMmapLock {
             return Ok(Handled::NeedMmapLock);
         }
-        if !none && !self.orig.has(bits::SPECIAL) {
+        if !none && !self.orig.has(PteFlags::SPECIAL) {
             return self.do_wp_page();
         }
         match self.vma.backing.object() {
@@ -356,7 +356,7 @@ impl AddressSpace {
 
     /// The anon identity of an adjacent VMA this one could share it with
     /// (`find_mergeable_anon_vma`: next first, then prev; adjacent, same backing, flags
-    /// equal but for access bits, continuous page offsets), so that the two can merge
+    /// equal but for access PteFlags, continuous page offsets), so that the two can merge
     /// again later.
     fn reusable_anon(&self, vma: &Vma) -> Option<u64> {
         let g = crate::sync::rcu::read_lock();
@@ -368,7 +368,7 @@ impl AddressSpace {
 
 /// The anon identity `vma` may share with its neighbours `prev` (ending at its start) or
 /// `next` (starting at its end): next first, then prev; adjacent, same backing, flags
-/// equal but for access bits, continuous page offsets (`find_mergeable_anon_vma`).
+/// equal but for access PteFlags, continuous page offsets (`find_mergeable_anon_vma`).
 pub(crate) fn reusable_anon_near(vma: &Vma, prev: Option<&Vma>, next: Option<&Vma>) -> Option<u64> {
     let compatible = |a: &Vma, b: &Vma| {
         a.end == b.start

@@ -9,7 +9,7 @@
 //! while we copy.
 
 use super::{FaultCtx, FaultResult, Handled, anon::NEW_PRIVATE};
-use crate::{frame::flags, pgtable::PteLocked};
+use crate::{frame::PageFlags, pgtable::PteLocked};
 
 impl FaultCtx<'_> {
     /// Write to a present (or protnone-free) read-only private entry mapping a real frame.
@@ -22,8 +22,8 @@ impl FaultCtx<'_> {
         let m = self.mm.pm.meta(self.orig.pfn());
         // Reuse an anonymous frame when this mapping is its only user
         // (`wp_can_reuse_anon_folio`).
-        if m.has(flags::ANON)
-            && (m.has(flags::ANON_EXCLUSIVE) || (m.mapcount() == 1 && m.refcount() == 1))
+        if m.has(PageFlags::ANON)
+            && (m.has(PageFlags::ANON_EXCLUSIVE) || (m.mapcount() == 1 && m.refcount() == 1))
         {
             return Ok(self.wp_reuse(&l));
         }
@@ -35,7 +35,7 @@ impl FaultCtx<'_> {
         self.mm
             .pm
             .meta(self.orig.pfn())
-            .set_flags(flags::ANON_EXCLUSIVE);
+            .set_flags(PageFlags::ANON_EXCLUSIVE);
         l.set(
             self.orig
                 .with_flags(self.orig.flags() | self.private_write_flags()),
