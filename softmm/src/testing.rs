@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 pub use crate::{
     frame::{FrameRef, Pfn, PhysMem},
-    pgtable::{Gather, Geometry, Model, PageTable, Pte, PteFlags, Tiny, X86_4K},
+    pgtable::{Gather, Geometry, Level, Model, PageTable, Pte, PteFlags, Tiny, X86_4K},
     vma::{Backing, Vma, VmaTree, lock::VmaLock},
 };
 

@@ -27,7 +27,7 @@ use softmm::{
     abi::*,
     config::FaultLocking,
     testing::{
-        self, Backing, Gather, Model, PageTable, Pte, PteFlags, Vma, VmaLock, VmaTree,
+        self, Backing, Gather, Level, Model, PageTable, Pte, PteFlags, Vma, VmaLock, VmaTree,
         sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
     },
     vma::VM_READ,
@@ -131,7 +131,7 @@ fn table_free_waits_for_walker() {
                 match pt.lookup(va, &g) {
                     None => {}
                     Some((e, level)) => assert!(
-                        level == 1 && e.pfn() == data,
+                        level == Level::PTE && e.pfn() == data,
                         "walked into a reused table: {e:?}"
                     ),
                 }

@@ -19,6 +19,7 @@ use crate::{
     frame::FrameRef,
     mm::fault::{Access, Fault, SegvCode, Signal, pte_allows},
     mm::{AddressSpace, VmaCache},
+    pgtable::Level,
     sync::rcu,
 };
 
@@ -105,7 +106,7 @@ impl Cpu {
         for _ in 0..MAX_RETRIES {
             {
                 let g = rcu::read_lock();
-                if let Some((pte, 1)) = mm.pt.lookup(addr, &g)
+                if let Some((pte, Level::PTE)) = mm.pt.lookup(addr, &g)
                     && pte_allows(pte, access)
                 {
                     let pfn = pte.pfn();

@@ -8,6 +8,7 @@
 //! still holds its frame: a `PROT_NONE` VMA's pages keep their contents and come back
 //! when the protection is restored, as Linux's `_PAGE_PROTNONE`).
 
+use super::Level;
 use crate::{addr::PAGE_SHIFT, frame::Pfn};
 
 bitflags::bitflags! {
@@ -134,17 +135,17 @@ impl Pte {
         Pte((self.0 & PFN_MASK) | (flags.bits() & !PFN_MASK))
     }
 
-    /// Decode at `level` (1 = PTE level).
-    pub fn decode(self, level: usize) -> PteView {
+    /// Decode at `level`.
+    pub fn decode(self, level: Level) -> PteView {
         if self.is_none() {
             PteView::None
-        } else if level > 1 && !self.has(PteFlags::PS) && self.present() {
+        } else if level > Level::PTE && !self.has(PteFlags::PS) && self.present() {
             PteView::Table(self.pfn())
         } else {
             PteView::Leaf {
                 pfn: self.pfn(),
                 flags: self.flags(),
-                huge: level > 1,
+                huge: level > Level::PTE,
             }
         }
     }

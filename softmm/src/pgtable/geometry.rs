@@ -1,4 +1,51 @@
-//! Paging geometry as a type parameter, so tests can shrink tables.
+//! Paging geometry as a type parameter, so tests can shrink tables, and the [`Level`]s
+//! of a table.
+
+/// A page-table level: 1 is the PTE level (its leaves map base pages), 2 the PMD level
+/// (a leaf there maps a huge page), up to [`Geometry::LEVELS`] at the root.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Level(u8);
+
+impl Level {
+    /// The leaf table's level.
+    pub const PTE: Level = Level(1);
+    /// The level above the leaf table.
+    pub const PMD: Level = Level(2);
+
+    /// Level `n` (1 = PTE).
+    ///
+    /// # Panics
+    ///
+    /// When `n` is 0 or above 255.
+    #[inline]
+    pub const fn new(n: usize) -> Level {
+        assert!(n >= 1 && n <= u8::MAX as usize, "a level is 1..=255");
+        Level(n as u8)
+    }
+
+    /// The level's number (1 = PTE).
+    #[inline]
+    pub const fn get(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The level of the tables this level's entries point to.
+    ///
+    /// # Panics
+    ///
+    /// At the PTE level, which points to no table.
+    #[inline]
+    pub fn below(self) -> Level {
+        assert!(self > Level::PTE, "the PTE level has no level below");
+        Level(self.0 - 1)
+    }
+
+    /// From `top` down to `bottom`, both included.
+    #[inline]
+    pub fn down(top: Level, bottom: Level) -> impl Iterator<Item = Level> {
+        (bottom.0..=top.0).rev().map(Level)
+    }
+}
 
 /// The shape of a page table. Levels are numbered from 1 (the leaf table) to `LEVELS`
 /// (the root).
@@ -15,26 +62,32 @@ pub trait Geometry: Send + Sync + 'static {
 
     /// Shift of the address bits that index a table at `level`.
     #[inline]
-    fn shift(level: usize) -> u32 {
-        Self::PAGE_SHIFT + Self::BITS_PER_LEVEL * (level as u32 - 1)
+    fn shift(level: Level) -> u32 {
+        Self::PAGE_SHIFT + Self::BITS_PER_LEVEL * (level.get() as u32 - 1)
+    }
+
+    /// The root's level.
+    #[inline]
+    fn root() -> Level {
+        Level::new(Self::LEVELS)
     }
 
     /// Bytes covered by one entry at `level`.
     #[inline]
-    fn entry_span(level: usize) -> u64 {
+    fn entry_span(level: Level) -> u64 {
         1u64 << Self::shift(level)
     }
 
     /// Index of `va` in the table at `level`.
     #[inline]
-    fn index(va: u64, level: usize) -> usize {
+    fn index(va: u64, level: Level) -> usize {
         ((va >> Self::shift(level)) as usize) & (Self::ENTRIES - 1)
     }
 
     /// One past the highest address the geometry can map.
     #[inline]
     fn top() -> u64 {
-        1u64 << Self::shift(Self::LEVELS + 1).min(63)
+        1u64 << Self::shift(Level::new(Self::LEVELS + 1)).min(63)
     }
 }
 

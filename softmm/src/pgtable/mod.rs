@@ -27,7 +27,7 @@ use std::{marker::PhantomData, sync::Arc};
 
 pub use entry::{Pte, PteFlags, PteView};
 pub use gather::Gather;
-pub use geometry::{Geometry, MmGeometry, Model, Tiny, X86_4K};
+pub use geometry::{Geometry, Level, MmGeometry, Model, Tiny, X86_4K};
 
 use crate::{
     frame::{PageFlags, Pfn, PhysMem},
@@ -142,12 +142,12 @@ impl<G: Geometry> PageTable<G> {
 
     /// Lockless lookup of the leaf mapping `va`: `(entry, level)`, or `None` when a
     /// level is none. The result is a snapshot; act on it only after re-validating.
-    pub fn lookup<'g>(&'g self, va: u64, _rcu: &'g RcuGuard) -> Option<(Pte, usize)> {
+    pub fn lookup<'g>(&'g self, va: u64, _rcu: &'g RcuGuard) -> Option<(Pte, Level)> {
         if va >= G::top() {
             return None;
         }
         let mut table = self.root;
-        for level in (1..=G::LEVELS).rev() {
+        for level in Level::down(G::root(), Level::PTE) {
             // Acquire pairs with the Release store of `install_table` / `PteLocked::set`.
             let e = Pte(self
                 .slot(table, G::index(va, level))
@@ -186,7 +186,7 @@ impl<G: Geometry> PageTable<G> {
 
     fn leaf_slot<'g>(&'g self, va: u64, _rcu: &'g RcuGuard) -> Option<&'g AtomicU64> {
         let mut table = self.root;
-        for level in (2..=G::LEVELS).rev() {
+        for level in Level::down(G::root(), Level::PMD) {
             // Acquire: as in `lookup`.
             match Pte(self
                 .slot(table, G::index(va, level))
@@ -197,7 +197,7 @@ impl<G: Geometry> PageTable<G> {
                 _ => return None,
             }
         }
-        Some(self.slot(table, G::index(va, 1)))
+        Some(self.slot(table, G::index(va, Level::PTE)))
     }
 
     /// Link a new zeroed table into `parent[idx]` unless someone did first. Returns the
@@ -240,7 +240,7 @@ impl<G: Geometry> PageTable<G> {
             let mut table = self.root;
             let mut parent_slot = None;
             let mut seen = Pte::NONE;
-            for level in (2..=G::LEVELS).rev() {
+            for level in Level::down(G::root(), Level::PMD) {
                 let idx = G::index(va, level);
                 let slot = self.slot(table, idx);
                 // Acquire: as in `lookup`.
@@ -271,7 +271,7 @@ impl<G: Geometry> PageTable<G> {
                 }
             }
             return Ok(Some(PteLocked {
-                slot: self.slot(table, G::index(va, 1)),
+                slot: self.slot(table, G::index(va, Level::PTE)),
                 table,
                 pm: &self.pm,
                 _ptl: ptl,
@@ -282,19 +282,19 @@ impl<G: Geometry> PageTable<G> {
     /// Visit every leaf table intersecting `[start, end)`: `f(table, lo, hi)` with the
     /// part of the range it covers. Upper-level entries that are none are skipped.
     fn for_each_leaf_table(&self, start: u64, end: u64, f: &mut dyn FnMut(Pfn, u64, u64)) {
-        self.visit(self.root, G::LEVELS, 0, start, end.min(G::top()), f);
+        self.visit(self.root, G::root(), 0, start, end.min(G::top()), f);
     }
 
     fn visit(
         &self,
         table: Pfn,
-        level: usize,
+        level: Level,
         base: u64,
         start: u64,
         end: u64,
         f: &mut dyn FnMut(Pfn, u64, u64),
     ) {
-        if level == 1 {
+        if level == Level::PTE {
             f(table, start, end);
             return;
         }
@@ -308,7 +308,7 @@ impl<G: Geometry> PageTable<G> {
             if let PteView::Table(child) =
                 Pte(self.slot(table, idx).load(Ordering::Acquire)).decode(level)
             {
-                self.visit(child, level - 1, slot_lo, va, end.min(slot_hi), f);
+                self.visit(child, level.below(), slot_lo, va, end.min(slot_hi), f);
             }
             va = slot_hi;
         }
@@ -321,7 +321,9 @@ impl<G: Geometry> PageTable<G> {
             let mut va = lo;
             while va < hi {
                 // Acquire: as in `lookup`.
-                let e = Pte(self.slot(table, G::index(va, 1)).load(Ordering::Acquire));
+                let e = Pte(self
+                    .slot(table, G::index(va, Level::PTE))
+                    .load(Ordering::Acquire));
                 if !e.is_none() {
                     f(va, e);
                 }
@@ -337,7 +339,7 @@ impl<G: Geometry> PageTable<G> {
             let _ptl = self.pm.meta(table).ptl().lock();
             let mut va = lo;
             while va < hi {
-                let slot = self.slot(table, G::index(va, 1));
+                let slot = self.slot(table, G::index(va, Level::PTE));
                 // Acquire: as in `lookup`; the CAS below retries if the MMU set A/D.
                 let mut cur = slot.load(Ordering::Acquire);
                 while cur != 0 {
@@ -373,7 +375,7 @@ impl<G: Geometry> PageTable<G> {
             let _ptl = self.pm.meta(table).ptl().lock();
             let mut va = lo;
             while va < hi {
-                let slot = self.slot(table, G::index(va, 1));
+                let slot = self.slot(table, G::index(va, Level::PTE));
                 // Relaxed pre-check: skipping a none entry needs no ordering; a non-none
                 // one is taken with the AcqRel swap. Entries to keep never change under
                 // this PTL except for A/D PteFlags, which markers do not have.
@@ -404,7 +406,7 @@ impl<G: Geometry> PageTable<G> {
     pub fn free_tables(&self, start: u64, end: u64, floor: u64, ceiling: u64, gather: &mut Gather) {
         self.free_level(
             self.root,
-            G::LEVELS,
+            G::root(),
             0,
             start,
             end.min(G::top()),
@@ -418,7 +420,7 @@ impl<G: Geometry> PageTable<G> {
     fn free_level(
         &self,
         table: Pfn,
-        level: usize,
+        level: Level,
         base: u64,
         start: u64,
         end: u64,
@@ -435,10 +437,10 @@ impl<G: Geometry> PageTable<G> {
             let slot = self.slot(table, idx);
             // Acquire: as in `lookup`.
             if let PteView::Table(child) = Pte(slot.load(Ordering::Acquire)).decode(level) {
-                if level > 2 {
+                if level > Level::PMD {
                     self.free_level(
                         child,
-                        level - 1,
+                        level.below(),
                         lo,
                         va,
                         end.min(hi),

@@ -37,7 +37,7 @@ mod install {
         assert_eq!(pt.nr_tables(), 3, "PUD, PMD and PTE tables");
         let g = rcu::read_lock();
         let (e, level) = pt.lookup(0x7fff_0000_1000, &g).unwrap();
-        assert_eq!((e.pfn(), level), (pfn, 1));
+        assert_eq!((e.pfn(), level), (pfn, Level::PTE));
         assert!(pt.lookup(0x7fff_0000_2000, &g).is_none());
         assert!(pt.lookup(0x1000, &g).is_none());
         drop(g);

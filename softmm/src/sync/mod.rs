@@ -49,7 +49,7 @@ use loom::sync as model_sync;
 #[cfg(loom)]
 pub use loom::{cell::UnsafeCell, thread::spawn};
 #[cfg(any(loom, shuttle))]
-pub use model_locks::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use model_locks::{Mutex, RwLock, RwLockWriteGuard};
 #[cfg(shuttle)]
 use shuttle::sync as model_sync;
 #[cfg(shuttle)]
