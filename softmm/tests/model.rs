@@ -93,6 +93,8 @@ mod ops;
 mod remap;
 #[path = "model/space.rs"]
 mod space;
+#[path = "model/vmflags.rs"]
+mod vmflags;
 
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
 use softmm::abi::*;

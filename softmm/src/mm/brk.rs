@@ -79,7 +79,7 @@ impl AddressSpace {
             Some(brk)
         })();
         let populate = match r {
-            Some(b) if b > orig && state.def_flags & VM_LOCKED != 0 => {
+            Some(b) if b > orig && state.def_flags.intersects(VM_LOCKED) => {
                 page_up(orig).zip(page_up(b))
             }
             _ => None,

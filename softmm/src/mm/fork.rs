@@ -61,7 +61,7 @@ impl AddressSpace {
         }
         let mut edit = child.tree.edit();
         let mut result = Ok(());
-        for v in vmas.iter().filter(|v| v.flags & VM_DONTCOPY == 0) {
+        for v in vmas.iter().filter(|v| !v.flags.intersects(VM_DONTCOPY)) {
             let copy = Vma::new(
                 v.start,
                 v.end,
@@ -69,7 +69,7 @@ impl AddressSpace {
                 v.pgoff,
                 v.backing.clone(),
             );
-            let wipe = v.flags & VM_WIPEONFORK != 0;
+            let wipe = v.flags.intersects(VM_WIPEONFORK);
             if v.anon().is_some() && !wipe {
                 copy.set_anon(Some(child.new_anon_id() | ANON_FORKED));
             }
@@ -77,7 +77,7 @@ impl AddressSpace {
                 obj.add_mapper(child.mapper());
             }
             edit.insert(Arc::new(copy));
-            let needs_copy = v.anon().is_some() || v.flags & VM_MAYBE_GUARD != 0;
+            let needs_copy = v.anon().is_some() || v.flags.intersects(VM_MAYBE_GUARD);
             if needs_copy && !wipe && result.is_ok() {
                 result = self.copy_page_range(&child, v);
             }

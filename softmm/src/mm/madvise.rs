@@ -51,7 +51,7 @@ fn valid(advice: u64) -> bool {
 }
 
 /// New flags for flag-changing advice, `None` when the advice does not change flags.
-fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<u64>> {
+fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<VmFlags>> {
     let f = v.flags;
     Some(Ok(match advice {
         MADV_NORMAL => f & !(VM_RAND_READ | VM_SEQ_READ),
@@ -59,7 +59,7 @@ fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<u64>> {
         MADV_SEQUENTIAL => (f & !VM_RAND_READ) | VM_SEQ_READ,
         MADV_DONTFORK => f | VM_DONTCOPY,
         MADV_DOFORK => {
-            if f & VM_IO != 0 {
+            if f.intersects(VM_IO) {
                 return Some(Err(Errno::EINVAL));
             }
             f & !VM_DONTCOPY
@@ -73,7 +73,7 @@ fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<u64>> {
         MADV_KEEPONFORK => f & !VM_WIPEONFORK,
         MADV_DONTDUMP => f | VM_DONTDUMP,
         MADV_DODUMP => {
-            if f & VM_SPECIAL != 0 {
+            if f.intersects(VM_SPECIAL) {
                 return Some(Err(Errno::EINVAL));
             }
             f & !VM_DONTDUMP
@@ -81,7 +81,7 @@ fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<u64>> {
         MADV_HUGEPAGE => (f & !VM_NOHUGEPAGE) | VM_HUGEPAGE,
         MADV_NOHUGEPAGE => (f & !VM_HUGEPAGE) | VM_NOHUGEPAGE,
         MADV_MERGEABLE => {
-            if f & (VM_SHARED | VM_MAYSHARE | VM_SPECIAL | VM_HUGETLB) != 0 {
+            if f.intersects(VM_SHARED | VM_MAYSHARE | VM_SPECIAL | VM_HUGETLB) {
                 f
             } else {
                 f | VM_MERGEABLE
@@ -190,25 +190,25 @@ impl AddressSpace {
                 } else {
                     VM_PFNMAP
                 };
-                if v.flags & forbidden != 0 {
+                if v.flags.intersects(forbidden) {
                     return Err(Errno::EINVAL);
                 }
                 self.zap_pages(lo, hi, true, gather);
             }
             MADV_FREE => {
-                if !v.is_anon() || v.flags & (VM_LOCKED | VM_PFNMAP) != 0 {
+                if !v.is_anon() || v.flags.intersects(VM_LOCKED | VM_PFNMAP) {
                     return Err(Errno::EINVAL);
                 }
                 self.lazyfree(lo, hi);
             }
             MADV_REMOVE => {
-                if v.flags & VM_LOCKED != 0 {
+                if v.flags.intersects(VM_LOCKED) {
                     return Err(Errno::EINVAL);
                 }
                 let Some(obj) = v.backing.object() else {
                     return Err(Errno::EINVAL);
                 };
-                if v.flags & VM_SHARED == 0 || v.flags & VM_MAYWRITE == 0 {
+                if !v.flags.intersects(VM_SHARED) || !v.flags.intersects(VM_MAYWRITE) {
                     return Err(Errno::EACCES);
                 }
                 // The hole is punched in the object after `mmap_lock` is dropped: every
@@ -220,7 +220,7 @@ impl AddressSpace {
             }
             MADV_COLLAPSE => return Err(Errno::EINVAL),
             // `can_madv_lru_vma`: no LRU advice on locked or PFN-mapped memory.
-            MADV_COLD | MADV_PAGEOUT if v.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB) != 0 => {
+            MADV_COLD | MADV_PAGEOUT if v.flags.intersects(VM_LOCKED | VM_PFNMAP | VM_HUGETLB) => {
                 return Err(Errno::EINVAL);
             }
             MADV_GUARD_INSTALL | MADV_GUARD_REMOVE => {
@@ -229,15 +229,15 @@ impl AddressSpace {
                     | if advice == MADV_GUARD_INSTALL {
                         VM_LOCKED
                     } else {
-                        0
+                        VmFlags::empty()
                     };
-                if v.flags & disallowed != 0 {
+                if v.flags.intersects(disallowed) {
                     return Err(Errno::EINVAL);
                 }
                 if advice == MADV_GUARD_INSTALL {
                     // The whole VMA is marked (no split), and private memory gets its
                     // anon identity, as a page would (`anon_vma_prepare`).
-                    let v = if v.flags & VM_MAYBE_GUARD == 0 {
+                    let v = if !v.flags.intersects(VM_MAYBE_GUARD) {
                         let marked = Arc::new(v.derive(v.start, v.end, v.flags | VM_MAYBE_GUARD));
                         self.vma_start_write(v);
                         edit.remove(v);
@@ -316,13 +316,13 @@ impl AddressSpace {
                 return Err(Errno::ENOMEM);
             };
             drop(g);
-            if v.flags & (VM_IO | VM_PFNMAP) != 0 {
+            if v.flags.intersects(VM_IO | VM_PFNMAP) {
                 return Err(Errno::EINVAL);
             }
             let ok = if write {
-                v.flags & VM_WRITE != 0
+                v.flags.intersects(VM_WRITE)
             } else {
-                v.flags & VM_READ != 0
+                v.flags.intersects(VM_READ)
             };
             if !ok {
                 return Err(Errno::EINVAL);

@@ -30,10 +30,11 @@ impl AddressSpace {
     pub fn munlock(&self, start: u64, len: u64) -> SysResult<u64> {
         let (start, len) = round(start, len)?;
         let _s = self.write_lock();
-        self.apply_lock_flags(start, len, 0).map(|_| 0)
+        self.apply_lock_flags(start, len, VmFlags::empty())
+            .map(|_| 0)
     }
 
-    fn do_mlock(&self, start: u64, len: u64, flags: u64) -> SysResult<u64> {
+    fn do_mlock(&self, start: u64, len: u64, flags: VmFlags) -> SysResult<u64> {
         let (start, len) = round(start, len)?;
         {
             let _s = self.write_lock();
@@ -50,7 +51,7 @@ impl AddressSpace {
     }
 
     /// Set the lock bits of every VMA in `[start, start + len)` to `flags`.
-    fn apply_lock_flags(&self, start: u64, len: u64, flags: u64) -> SysResult<()> {
+    fn apply_lock_flags(&self, start: u64, len: u64, flags: VmFlags) -> SysResult<()> {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         if end == start {
             return Ok(());
@@ -64,7 +65,7 @@ impl AddressSpace {
             return Err(Errno::ENOMEM);
         }
         let result = Self::apply_to_range(&mut edit, start, end, |edit, v, lo, hi| {
-            if v.flags & VM_SPECIAL != 0 {
+            if v.flags.intersects(VM_SPECIAL) {
                 return Ok(());
             }
             let newflags = (v.flags & !VM_LOCKED_MASK) | flags;
@@ -88,7 +89,7 @@ impl AddressSpace {
         }
         {
             let mut s = self.write_lock();
-            s.def_flags &= !VM_LOCKED_MASK;
+            s.def_flags -= VM_LOCKED_MASK;
             if flags & MCL_FUTURE != 0 {
                 s.def_flags |= to_add;
             }
@@ -106,19 +107,19 @@ impl AddressSpace {
     /// `munlockall(2)`.
     pub fn munlockall(&self) -> SysResult<u64> {
         let mut s = self.write_lock();
-        s.def_flags &= !VM_LOCKED_MASK;
-        self.set_all_lock_flags(0);
+        s.def_flags -= VM_LOCKED_MASK;
+        self.set_all_lock_flags(VmFlags::empty());
         Ok(0)
     }
 
-    fn set_all_lock_flags(&self, to_add: u64) {
+    fn set_all_lock_flags(&self, to_add: VmFlags) {
         let mut edit = self.tree.edit();
         for v in edit.all() {
             // The VMA may have merged into a neighbour processed just before.
             let Some(cur) = edit.find(v.start) else {
                 continue;
             };
-            if cur.flags & VM_SPECIAL != 0 {
+            if cur.flags.intersects(VM_SPECIAL) {
                 continue;
             }
             let nf = (cur.flags & !VM_LOCKED_MASK) | to_add;
@@ -163,7 +164,7 @@ impl AddressSpace {
                 }
                 unmapped = true;
             }
-            if flags & MS_INVALIDATE != 0 && v.flags & VM_LOCKED != 0 {
+            if flags & MS_INVALIDATE != 0 && v.flags.intersects(VM_LOCKED) {
                 return Err(Errno::EBUSY);
             }
             at = v.end;

@@ -45,7 +45,7 @@ pub(crate) fn thp_offset(
 
 /// Start of a VMA including the guard gap below a grows-down VMA (`vm_start_gap`).
 pub(crate) fn start_gap(v: &Vma) -> u64 {
-    if v.flags & VM_GROWSDOWN != 0 {
+    if v.flags.intersects(VM_GROWSDOWN) {
         v.start.saturating_sub(STACK_GUARD_GAP)
     } else {
         v.start
@@ -163,11 +163,8 @@ impl AddressSpace {
         if flags & MAP_FIXED_NOREPLACE != 0 && !edit.intersecting(addr, addr + len).is_empty() {
             return Err(Errno::EEXIST);
         }
-        let mut vm_flags = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC))
-            | VM_MAYREAD
-            | VM_MAYWRITE
-            | VM_MAYEXEC
-            | state.def_flags;
+        let mut vm_flags =
+            prot_to_vm(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | state.def_flags;
         if flags & MAP_GROWSDOWN != 0 {
             vm_flags |= VM_GROWSDOWN;
         }
@@ -181,7 +178,7 @@ impl AddressSpace {
             // two legacy types are accepted (MAP_SHARED_VALIDATE is for files).
             match mtype {
                 MAP_SHARED => {
-                    if vm_flags & VM_GROWSDOWN != 0 {
+                    if vm_flags.intersects(VM_GROWSDOWN) {
                         return Err(Errno::EINVAL);
                     }
                     vm_flags |= VM_SHARED | VM_MAYSHARE;
@@ -207,7 +204,7 @@ impl AddressSpace {
         }
         let backing = match file {
             Some(f) => Backing::File(f),
-            None if vm_flags & VM_SHARED != 0 => {
+            None if vm_flags.intersects(VM_SHARED) => {
                 // `shmem_zero_setup`: shared anonymous memory is a new shmem file.
                 let obj = PageCache::new(&self.pm, len, "/dev/zero (deleted)");
                 Backing::File(OpenFile::new(obj, true, true))
@@ -225,8 +222,8 @@ impl AddressSpace {
         // A new shmem file never merges (no other VMA holds it).
         let vma = self.insert_merged(&mut edit, addr, addr + len, vm_flags, pgoff, backing);
         edit.commit();
-        let populate =
-            (flags & MAP_POPULATE != 0 && flags & MAP_NONBLOCK == 0) || vma.flags & VM_LOCKED != 0;
+        let populate = (flags & MAP_POPULATE != 0 && flags & MAP_NONBLOCK == 0)
+            || vma.flags.intersects(VM_LOCKED);
         Ok((addr, populate.then_some((addr, addr + len))))
     }
 
@@ -238,8 +235,8 @@ impl AddressSpace {
         flags: u64,
         pgoff: u64,
         len: u64,
-        mut vm_flags: u64,
-    ) -> SysResult<u64> {
+        mut vm_flags: VmFlags,
+    ) -> SysResult<VmFlags> {
         // `file_mmap_ok`: the last byte's offset must fit the largest file size.
         let max_pages = crate::file::MAX_FILE_SIZE >> 12;
         if len >> 12 > max_pages || pgoff > max_pages - (len >> 12) {
@@ -273,7 +270,7 @@ impl AddressSpace {
             // No `f_op->mmap`.
             return Err(Errno::ENODEV);
         }
-        if vm_flags & VM_GROWSDOWN != 0 {
+        if vm_flags.intersects(VM_GROWSDOWN) {
             return Err(Errno::EINVAL);
         }
         Ok(vm_flags)

@@ -44,7 +44,7 @@ use crate::{
     pagecache::Mapper,
     pgtable::{Gather, PageTable, Pte, PteFlags},
     sync::{AtomicU64, Ordering, RwLock, percpu::PerCpuCounter, rcu},
-    vma::VmaTree,
+    vma::{VmFlags, VmaTree},
 };
 
 /// State protected by `mmap_lock` (besides the tree, which is RCU-readable).
@@ -55,7 +55,7 @@ pub(crate) struct MmState {
     /// Current break (`mm->brk`), not page aligned.
     pub(crate) brk: u64,
     /// Flags every new VMA gets (`mm->def_flags`: VM_LOCKED after mlockall(MCL_FUTURE)).
-    pub(crate) def_flags: u64,
+    pub(crate) def_flags: VmFlags,
 }
 
 /// Event counters (statistics, per-CPU so that faulting threads share no cache line).
@@ -135,7 +135,7 @@ impl AddressSpace {
             lock: CachePadded::new(RwLock::new(MmState {
                 start_brk: brk,
                 brk,
-                def_flags: 0,
+                def_flags: VmFlags::empty(),
             })),
             tree: CachePadded::new(VmaTree::new()),
             pt,

@@ -54,7 +54,7 @@ impl AddressSpace {
                 return Err(Errno::ENOMEM);
             }
             start = first.start;
-            if first.flags & VM_GROWSDOWN == 0 {
+            if !first.flags.intersects(VM_GROWSDOWN) {
                 return Err(Errno::EINVAL);
             }
         } else if first.start > start {
@@ -66,10 +66,10 @@ impl AddressSpace {
         }
         let mut populate = Vec::new();
         let result = Self::apply_to_range(&mut edit, start, end, |edit, v, lo, hi| {
-            let newflags =
-                (prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) | (v.flags & !VM_ACCESS_FLAGS);
-            // Every new access bit needs its VM_MAY* bit.
-            if (newflags & !(newflags >> 4)) & VM_ACCESS_FLAGS != 0 {
+            let newflags = prot_to_vm(prot) | (v.flags - VM_ACCESS_FLAGS);
+            // Every new access bit needs its VM_MAY* bit (four bits up).
+            let may = VmFlags::from_bits_retain(newflags.bits() >> 4);
+            if (newflags - may).intersects(VM_ACCESS_FLAGS) {
                 return Err(Errno::EACCES);
             }
             self.mprotect_fixup(edit, v, lo, hi, newflags, &mut populate)
@@ -91,18 +91,18 @@ impl AddressSpace {
         vma: &std::sync::Arc<crate::vma::Vma>,
         start: u64,
         end: u64,
-        mut newflags: u64,
+        mut newflags: VmFlags,
         populate: &mut Vec<(u64, u64)>,
     ) -> SysResult<()> {
         let old = vma.flags;
         if newflags == old {
             return Ok(());
         }
-        if newflags & VM_WRITE != 0 {
-            if old & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) == 0 {
+        if newflags.intersects(VM_WRITE) {
+            if !old.intersects(VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) {
                 newflags |= VM_ACCOUNT;
             }
-        } else if old & VM_ACCOUNT != 0 && vma.is_anon() && vma.anon().is_none() {
+        } else if old.intersects(VM_ACCOUNT) && vma.is_anon() && vma.anon().is_none() {
             // Anonymous memory never written: the charge is returned (Linux drops
             // VM_ACCOUNT here; a file mapping keeps it).
             newflags &= !VM_ACCOUNT;
@@ -111,7 +111,7 @@ impl AddressSpace {
         self.change_protection(&new, start, end);
         // A locked private read-only VMA made writable has its COW broken at once
         // (`populate_vma_page_range` in `mprotect_fixup`), once the edit is published.
-        if old & (VM_WRITE | VM_SHARED | VM_LOCKED) == VM_LOCKED && newflags & VM_WRITE != 0 {
+        if old & (VM_WRITE | VM_SHARED | VM_LOCKED) == VM_LOCKED && newflags.intersects(VM_WRITE) {
             populate.push((start, end));
         }
         Ok(())
@@ -120,8 +120,8 @@ impl AddressSpace {
     /// Rewrite the leaves of `[start, end)` for `vma`'s (new) flags.
     pub(crate) fn change_protection(&self, vma: &crate::vma::Vma, start: u64, end: u64) {
         let base = base_flags(vma);
-        let writable = vma.flags & VM_WRITE != 0;
-        let shared = vma.flags & VM_SHARED != 0;
+        let writable = vma.flags.intersects(VM_WRITE);
+        let shared = vma.flags.intersects(VM_SHARED);
         self.pt.change(start, end, |_, pte| {
             if !pte.has_frame() {
                 return pte; // guard markers are not protection-dependent

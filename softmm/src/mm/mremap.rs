@@ -109,7 +109,7 @@ impl AddressSpace {
             {
                 let grown = self.expand(edit, &vma, end);
                 let pop =
-                    (grown.flags & VM_LOCKED != 0).then_some((addr + old_len, addr + new_len));
+                    (grown.flags.intersects(VM_LOCKED)).then_some((addr + old_len, addr + new_len));
                 return Ok((addr, pop));
             }
         }
@@ -117,7 +117,7 @@ impl AddressSpace {
             return Err(Errno::ENOMEM);
         }
         let mut mflags = 0;
-        if vma.flags & VM_MAYSHARE != 0 {
+        if vma.flags.intersects(VM_MAYSHARE) {
             mflags |= MAP_SHARED;
         }
         let file = match &vma.backing {
@@ -142,13 +142,13 @@ impl AddressSpace {
         if old_len > vma.end - addr {
             return Err(Errno::EFAULT);
         }
-        if old_len == 0 && vma.flags & (VM_SHARED | VM_MAYSHARE) == 0 {
+        if old_len == 0 && !vma.flags.intersects(VM_SHARED | VM_MAYSHARE) {
             return Err(Errno::EINVAL);
         }
-        if flags & MREMAP_DONTUNMAP != 0 && vma.flags & (VM_DONTEXPAND | VM_PFNMAP) != 0 {
+        if flags & MREMAP_DONTUNMAP != 0 && vma.flags.intersects(VM_DONTEXPAND | VM_PFNMAP) {
             return Err(Errno::EINVAL);
         }
-        if new_len > old_len && vma.flags & (VM_DONTEXPAND | VM_PFNMAP) != 0 {
+        if new_len > old_len && vma.flags.intersects(VM_DONTEXPAND | VM_PFNMAP) {
             return Err(Errno::EFAULT);
         }
         Ok(vma)
@@ -169,7 +169,10 @@ impl AddressSpace {
         let grown = vma.derive(
             vma.start,
             hi,
-            vma.flags | next.as_ref().map_or(0, |n| n.flags & VM_STICKY),
+            vma.flags
+                | next
+                    .as_ref()
+                    .map_or(VmFlags::empty(), |n| n.flags & VM_STICKY),
         );
         if let Some(n) = &next {
             if grown.anon().is_none() {
@@ -212,7 +215,7 @@ impl AddressSpace {
         // `check_prep_vma`: the source is validated before anything changes; the part
         // that will move (for a FIXED shrink, the shrunk range) must lie in its VMA.
         let first = edit.find(addr).ok_or(Errno::EFAULT)?;
-        if old_len == 0 && first.flags & (VM_SHARED | VM_MAYSHARE) == 0 {
+        if old_len == 0 && !first.flags.intersects(VM_SHARED | VM_MAYSHARE) {
             return Err(Errno::EINVAL);
         }
         if old_len.min(new_len) > first.end - addr {
@@ -230,7 +233,7 @@ impl AddressSpace {
         if flags & MREMAP_FIXED != 0 {
             mflags |= MAP_FIXED;
         }
-        if vma.flags & VM_MAYSHARE != 0 {
+        if vma.flags.intersects(VM_MAYSHARE) {
             mflags |= MAP_SHARED;
         }
         let file = match &vma.backing {
@@ -365,7 +368,7 @@ impl AddressSpace {
         } else {
             self.unmap_locked(edit, addr, addr + old_len, gather)?;
         }
-        let pop = (nv.flags & VM_LOCKED != 0 && new_len > old_len)
+        let pop = (nv.flags.intersects(VM_LOCKED) && new_len > old_len)
             .then_some((dst + old_len, dst + new_len));
         Ok((dst, pop))
     }

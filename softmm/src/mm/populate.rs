@@ -40,10 +40,10 @@ impl AddressSpace {
                 break; // a hole
             }
             at = v.end;
-            if v.flags & VM_LOCKONFAULT != 0 || v.flags & (VM_IO | VM_PFNMAP) != 0 {
+            if v.flags.intersects(VM_LOCKONFAULT) || v.flags.intersects(VM_IO | VM_PFNMAP) {
                 continue;
             }
-            let r = if v.flags & VM_ACCESS_FLAGS == 0 {
+            let r = if !v.flags.intersects(VM_ACCESS_FLAGS) {
                 Err(crate::error::Errno::EFAULT)
             } else {
                 let write = v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE;

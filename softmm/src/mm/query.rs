@@ -118,7 +118,7 @@ impl AddressSpace {
     /// Walk one VMA's leaves and add them up (semi-locked: caller holds mmap read).
     pub(crate) fn smaps_counters(&self, v: &Vma) -> SmapsCounters {
         let mut c = SmapsCounters::default();
-        let locked = v.flags & VM_LOCKED != 0;
+        let locked = v.flags.intersects(VM_LOCKED);
         self.pt.for_each_leaf(v.start, v.end, |_, pte| {
             if pte.has(PteFlags::SPECIAL) || !(pte.present() || pte.has(PteFlags::PROTNONE)) {
                 return;
@@ -189,7 +189,7 @@ impl AddressSpace {
 fn thp_eligible(v: &Vma) -> bool {
     let aligned = v.start.next_multiple_of(HUGE_SIZE);
     v.is_anon()
-        && v.flags & VM_HUGEPAGE != 0
-        && v.flags & VM_NOHUGEPAGE == 0
+        && v.flags.intersects(VM_HUGEPAGE)
+        && !v.flags.intersects(VM_NOHUGEPAGE)
         && aligned.checked_add(HUGE_SIZE).is_some_and(|e| e <= v.end)
 }

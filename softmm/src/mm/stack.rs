@@ -23,12 +23,15 @@ impl AddressSpace {
         let Some(vma) = edit.next(addr) else {
             return false;
         };
-        if vma.flags & VM_GROWSDOWN == 0 || addr < self.config.mmap_min_addr {
+        if !vma.flags.intersects(VM_GROWSDOWN) || addr < self.config.mmap_min_addr {
             return false;
         }
         if let Some(prev) = edit.prev(addr) {
-            let accessible = prev.flags & VM_ACCESS_FLAGS != 0;
-            if prev.flags & VM_GROWSDOWN == 0 && accessible && addr - prev.end < STACK_GUARD_GAP {
+            let accessible = prev.flags.intersects(VM_ACCESS_FLAGS);
+            if !prev.flags.intersects(VM_GROWSDOWN)
+                && accessible
+                && addr - prev.end < STACK_GUARD_GAP
+            {
                 return false;
             }
         }

@@ -13,7 +13,7 @@ use crate::{
     error::Errno,
     error::SysResult,
     pgtable::Gather,
-    vma::{AnonId, Backing, TreeEdit, Vma, anon_compatible_pub, flags::VM_STICKY},
+    vma::{AnonId, Backing, TreeEdit, VmFlags, Vma, anon_compatible_pub, flags::VM_STICKY},
 };
 
 impl AddressSpace {
@@ -70,7 +70,7 @@ impl AddressSpace {
         vma: &Arc<Vma>,
         start: u64,
         end: u64,
-        flags: u64,
+        flags: VmFlags,
     ) -> SysResult<Arc<Vma>> {
         debug_assert!(vma.start <= start && end <= vma.end && start < end);
         if flags == vma.flags {
@@ -118,7 +118,7 @@ impl AddressSpace {
         edit: &mut TreeEdit<'_>,
         start: u64,
         end: u64,
-        flags: u64,
+        flags: VmFlags,
         pgoff: u64,
         backing: Backing,
     ) -> Arc<Vma> {
@@ -156,7 +156,7 @@ pub(crate) fn merge_candidates(
     edit: &TreeEdit<'_>,
     start: u64,
     end: u64,
-    flags: u64,
+    flags: VmFlags,
     backing: &Backing,
     pgoff: u64,
     anon: Option<AnonId>,
@@ -187,7 +187,7 @@ pub(crate) fn insert_merging(
     edit: &mut TreeEdit<'_>,
     start: u64,
     end: u64,
-    flags: u64,
+    flags: VmFlags,
     pgoff: u64,
     backing: &Backing,
     anon: Option<AnonId>,
@@ -198,7 +198,7 @@ pub(crate) fn insert_merging(
     let sticky = [&prev, &next]
         .into_iter()
         .flatten()
-        .fold(0, |f, o| f | o.flags)
+        .fold(VmFlags::empty(), |f, o| f | o.flags)
         & VM_STICKY;
     let merged = Vma::new(
         lo,

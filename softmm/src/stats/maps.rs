@@ -7,6 +7,8 @@
 
 use std::fmt::Write;
 
+use crate::vma::VmFlags;
+
 /// What a maps line shows about one VMA.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmaInfo {
@@ -17,7 +19,7 @@ pub struct VmaInfo {
     /// Permission string, e.g. `rw-p`.
     pub perms: String,
     /// `vm_flags`.
-    pub flags: u64,
+    pub flags: VmFlags,
     /// File offset in bytes (0 for anonymous memory).
     pub offset: u64,
     /// Device major number.
@@ -60,7 +62,7 @@ mod tests {
             start,
             end,
             perms: perms.into(),
-            flags: 0,
+            flags: VmFlags::empty(),
             offset: 0,
             major: 0,
             minor: 0,

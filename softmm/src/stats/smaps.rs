@@ -155,7 +155,7 @@ pub fn smaps_entry(v: &VmaInfo, c: &SmapsCounters, thp_eligible: bool) -> String
     }
     s.push_str("VmFlags:");
     for (bit, m) in MNEMONICS {
-        if v.flags & bit != 0 {
+        if v.flags.intersects(*bit) {
             s.push(' ');
             s.push_str(m);
         }

@@ -66,7 +66,7 @@ pub struct Vma {
     /// One past the last address.
     pub end: u64,
     /// `vm_flags` (see [`super::flags`]).
-    pub flags: u64,
+    pub flags: VmFlags,
     /// Page offset of `start` in the backing object (anon: `start >> 12` at creation).
     pub pgoff: u64,
     /// The backing object.
@@ -79,7 +79,7 @@ pub struct Vma {
 
 impl Vma {
     /// A new VMA with no anon identity yet.
-    pub fn new(start: u64, end: u64, flags: u64, pgoff: u64, backing: Backing) -> Self {
+    pub fn new(start: u64, end: u64, flags: VmFlags, pgoff: u64, backing: Backing) -> Self {
         debug_assert!(start < end && start.is_multiple_of(4096) && end.is_multiple_of(4096));
         Self {
             start,
@@ -95,7 +95,7 @@ impl Vma {
     /// A copy of this VMA's attributes over `[start, end)` (a part of it, or an
     /// extension of it) with `flags`, keeping the page offset continuous and the anon
     /// identity shared.
-    pub fn derive(&self, start: u64, end: u64, flags: u64) -> Self {
+    pub fn derive(&self, start: u64, end: u64, flags: VmFlags) -> Self {
         let pgoff = self.pgoff_at(start);
         let v = Self::new(start, end, flags, pgoff, self.backing.clone());
         v.set_anon(self.anon());
@@ -163,17 +163,17 @@ impl Vma {
 
     /// Whether the VMA is shared (`MAP_SHARED`).
     pub fn is_shared(&self) -> bool {
-        self.flags & VM_SHARED != 0
+        self.flags.intersects(VM_SHARED)
     }
 
     /// The maps permission string, e.g. `rw-p`.
     pub fn perms(&self) -> String {
         let f = self.flags;
         let mut s = String::with_capacity(4);
-        s.push(if f & VM_READ != 0 { 'r' } else { '-' });
-        s.push(if f & VM_WRITE != 0 { 'w' } else { '-' });
-        s.push(if f & VM_EXEC != 0 { 'x' } else { '-' });
-        s.push(if f & VM_MAYSHARE != 0 { 's' } else { 'p' });
+        s.push(if f.intersects(VM_READ) { 'r' } else { '-' });
+        s.push(if f.intersects(VM_WRITE) { 'w' } else { '-' });
+        s.push(if f.intersects(VM_EXEC) { 'x' } else { '-' });
+        s.push(if f.intersects(VM_MAYSHARE) { 's' } else { 'p' });
         s
     }
 
@@ -193,7 +193,7 @@ impl Vma {
     /// `can_vma_merge_after` + `is_mergeable_vma` + `is_mergeable_anon_vma`).
     pub fn can_merge_after(
         &self,
-        flags: u64,
+        flags: VmFlags,
         backing: &Backing,
         pgoff: u64,
         anon: Option<AnonId>,
@@ -208,7 +208,7 @@ impl Vma {
     /// `anon` and `npages` pages starting at page offset `pgoff`, may merge before this.
     pub fn can_merge_before(
         &self,
-        flags: u64,
+        flags: VmFlags,
         backing: &Backing,
         pgoff: u64,
         npages: u64,
@@ -222,8 +222,8 @@ impl Vma {
 }
 
 /// Flags equal (sticky flags ignored) and not special.
-fn mergeable(a: u64, b: u64) -> bool {
-    (a ^ b) & !VM_STICKY == 0 && a & VM_SPECIAL == 0
+fn mergeable(a: VmFlags, b: VmFlags) -> bool {
+    ((a ^ b) - VM_STICKY).is_empty() && !a.intersects(VM_SPECIAL)
 }
 
 /// Both none, identical, or exactly one set and that one not inherited through fork

@@ -3,11 +3,12 @@
 //! arguments the property test generates (page-aligned addresses, page-multiple
 //! lengths, known flags), then changes the layout with [`Space`]'s primitives.
 
-use softmm::{Errno, abi::*, vma::flags::*};
+use softmm::{Errno, abi::*};
 
 use super::{
     memory::{Kind, Object},
     space::{Backing, PAGE, Space, VM_MAYBE_GUARD, Vma},
+    vmflags::*,
 };
 
 /// `TASK_SIZE` with 4-level paging.

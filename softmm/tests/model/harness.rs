@@ -10,7 +10,6 @@ use softmm::{
     abi::*,
     addr::{MMAP_BASE, MMAP_MIN_ADDR},
     rcu,
-    vma::flags::vmflags_string,
 };
 
 use super::{
@@ -18,6 +17,7 @@ use super::{
     memory::{Sig, Stop},
     ops::{Op, WINDOW_PAGES},
     space::{Backing, PAGE, Quirks, Space, VM_MAYBE_GUARD},
+    vmflags,
 };
 
 /// First address of the window: right below the top-down area's top, so that top-down
@@ -189,7 +189,7 @@ impl Case {
                         v.start,
                         v.end,
                         v.perms,
-                        vmflags_string(v.flags)
+                        softmm::vma::vmflags_string(v.flags)
                     )
                 })
                 .collect()
@@ -203,7 +203,7 @@ impl Case {
                         v.start,
                         v.end,
                         v.backing,
-                        vmflags_string(v.flags)
+                        vmflags::vmflags_string(v.flags)
                     )
                 })
                 .collect()
@@ -223,7 +223,7 @@ impl Case {
                 Backing::Shm(_) => m.pgoff * PAGE,
                 Backing::Anon(_) => 0,
             };
-            if (l.start, l.end, l.flags, l.offset) != (m.start, m.end, m.flags, offset) {
+            if (l.start, l.end, l.flags.bits(), l.offset) != (m.start, m.end, m.flags, offset) {
                 return Err(differ());
             }
             if let Backing::Shm(obj) = m.backing {
@@ -270,7 +270,7 @@ impl Case {
     /// faults, and reads of pages without VM_READ, in a forked child, where a DONTFORK
     /// VMA is missing and a WIPEONFORK one is empty.
     fn forked_access(&self, addr: u64, o: &Outcome) -> bool {
-        use softmm::vma::flags::{VM_DONTCOPY, VM_READ, VM_WIPEONFORK};
+        use super::vmflags::{VM_DONTCOPY, VM_READ, VM_WIPEONFORK};
         let (addr, fault) = match o {
             Outcome::Filled(Err(s)) | Outcome::Bytes(Err(s)) => (s.addr, true),
             Outcome::Bytes(Ok(_)) => (addr, false),
@@ -352,7 +352,7 @@ impl Case {
 
 /// The `VmFlags` words Linux 6.18 prints, "gu" included.
 fn linux_vmflags(flags: u64) -> String {
-    let mut s = vmflags_string(flags & !VM_MAYBE_GUARD);
+    let mut s = vmflags::vmflags_string(flags & !VM_MAYBE_GUARD);
     if flags & VM_MAYBE_GUARD != 0 {
         s.push_str(" gu");
     }
@@ -360,7 +360,7 @@ fn linux_vmflags(flags: u64) -> String {
 }
 
 fn perms(flags: u64) -> String {
-    use softmm::vma::flags::*;
+    use super::vmflags::*;
     let bit = |b: u64, c: char| if flags & b != 0 { c } else { '-' };
     let share = if flags & VM_MAYSHARE != 0 { 's' } else { 'p' };
     [

@@ -8,7 +8,9 @@
 //! The first write fault of a private VMA gives it an anon_vma ([`Space::anon_prepare`]);
 //! reads never do (they map the zero page).
 
-use softmm::{Errno, vma::flags::*};
+use softmm::Errno;
+
+use super::vmflags::*;
 
 use super::space::{Backing, PAGE, Space};
 

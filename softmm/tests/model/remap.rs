@@ -19,11 +19,12 @@
 //!   anon_vma when the whole VMA moved.
 //! * A grown locked VMA is populated.
 
-use softmm::{Errno, abi::*, vma::flags::*};
+use softmm::{Errno, abi::*};
 
 use super::{
     calls::TASK_SIZE,
     space::{Backing, PAGE, Space, Vma},
+    vmflags::*,
 };
 
 fn page_up(len: u64) -> u64 {

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use softmm::vma::flags::*;
+use super::vmflags::*;
 
 use super::memory::Object;
 

@@ -65,7 +65,7 @@ impl FaultCtx<'_> {
             return Ok(done);
         }
         let mut entry = base_flags(self.vma);
-        if self.vma.flags & crate::vma::VM_WRITE != 0 {
+        if self.vma.flags.intersects(crate::vma::VM_WRITE) {
             entry |= PteFlags::W;
         }
         // A write fault dirties the page (`fault_dirty_shared_page`).

@@ -105,9 +105,9 @@ impl Fault {
 /// Whether `vma` allows `access` (x86: a writable or executable page is readable).
 pub(crate) fn vma_allows(vma: &Vma, access: Access) -> bool {
     match access {
-        Access::Read => vma.flags & (VM_READ | VM_WRITE | VM_EXEC) != 0,
-        Access::Write => vma.flags & VM_WRITE != 0,
-        Access::Exec => vma.flags & VM_EXEC != 0,
+        Access::Read => vma.flags.intersects(VM_READ | VM_WRITE | VM_EXEC),
+        Access::Write => vma.flags.intersects(VM_WRITE),
+        Access::Exec => vma.flags.intersects(VM_EXEC),
     }
 }
 
@@ -124,10 +124,10 @@ pub(crate) fn pte_allows(pte: Pte, access: Access) -> bool {
 /// Leaf flags for a page of `vma`: user, present, NX unless executable.
 pub(crate) fn base_flags(vma: &Vma) -> PteFlags {
     let mut f = PteFlags::P | PteFlags::U | PteFlags::A;
-    if vma.flags & VM_EXEC == 0 {
+    if !vma.flags.intersects(VM_EXEC) {
         f |= PteFlags::NX;
     }
-    if vma.flags & VM_ACCESS_FLAGS == 0 {
+    if !vma.flags.intersects(VM_ACCESS_FLAGS) {
         f = (f & !PteFlags::P) | PteFlags::PROTNONE;
     }
     f
@@ -191,7 +191,7 @@ impl FaultCtx<'_> {
 
     /// Dispatch on the entry and the access (`handle_pte_fault`).
     fn handle_pte_fault(&mut self) -> FaultResult {
-        if self.vma.flags & VM_MAYSHARE != 0 && self.vma.backing.object().is_some() {
+        if self.vma.flags.intersects(VM_MAYSHARE) && self.vma.backing.object().is_some() {
             return self.do_shared_fault();
         }
         // Snapshot without the PTL; each handler re-validates it under the PTL.
@@ -373,7 +373,7 @@ pub(crate) fn reusable_anon_near(vma: &Vma, prev: Option<&Vma>, next: Option<&Vm
     let compatible = |a: &Vma, b: &Vma| {
         a.end == b.start
             && a.backing.same(&b.backing)
-            && (a.flags ^ b.flags) & !(VM_ACCESS_FLAGS | VM_STICKY) == 0
+            && ((a.flags ^ b.flags) - (VM_ACCESS_FLAGS | VM_STICKY)).is_empty()
             && b.pgoff == a.pgoff + (a.len() >> 12)
     };
     // An identity inherited through fork is never shared (`list_is_singular` fails).

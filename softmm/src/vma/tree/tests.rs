@@ -22,7 +22,7 @@ mod test_utils {
     }
 
     /// A VMA with `flags`.
-    pub fn vma_flags(start: u64, end: u64, flags: u64) -> Arc<Vma> {
+    pub fn vma_flags(start: u64, end: u64, flags: VmFlags) -> Arc<Vma> {
         Arc::new(Vma::new(start, end, flags, start >> 12, Backing::Anon))
     }
 
@@ -424,7 +424,7 @@ mod gaps {
     const MIB: u64 = 1 << 20;
 
     fn stack_gap(v: &Vma) -> u64 {
-        if v.flags & VM_GROWSDOWN != 0 {
+        if v.flags.intersects(VM_GROWSDOWN) {
             v.start.saturating_sub(MIB)
         } else {
             v.start
@@ -560,7 +560,7 @@ mod differential {
 
     type Pair = (Arc<Vma>, Arc<Vma>);
 
-    fn pair(start: u64, end: u64, flags: u64) -> Pair {
+    fn pair(start: u64, end: u64, flags: VmFlags) -> Pair {
         (vma_flags(start, end, flags), vma_flags(start, end, flags))
     }
 
@@ -603,7 +603,7 @@ mod differential {
         }
         let guard = *guard;
         let stack = move |v: &Vma| {
-            if v.flags & VM_GROWSDOWN != 0 {
+            if v.flags.intersects(VM_GROWSDOWN) {
                 v.start.saturating_sub(guard)
             } else {
                 v.start
@@ -671,7 +671,12 @@ mod differential {
                 Op::Insert { page, pages, stack } => {
                     let (s, t) = (page * PAGE, (page + pages) * PAGE);
                     if a.intersecting(s, t).is_empty() {
-                        let flags = VM_READ | if stack { VM_GROWSDOWN } else { 0 };
+                        let flags = VM_READ
+                            | if stack {
+                                VM_GROWSDOWN
+                            } else {
+                                VmFlags::empty()
+                            };
                         let p = pair(s, t, flags);
                         made.push(Arc::downgrade(&p.1));
                         a.insert(Arc::clone(&p.0));
