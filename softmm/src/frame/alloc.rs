@@ -249,7 +249,8 @@ mod tests {
 
     #[test]
     fn an_empty_shard_refills_with_one_batch_from_another() {
-        let pm = super::super::PhysMem::new(u64::from(CHUNK_FRAMES) << 12).expect("a chunk");
+        let pm = super::super::PhysMem::new(u64::from(CHUNK_FRAMES) << crate::addr::PAGE_SHIFT)
+            .expect("a chunk");
         let meta = pm.metas();
         let a = FrameAllocator::new(1);
         let (home, victim) = (0, 1);

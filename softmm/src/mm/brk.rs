@@ -5,6 +5,7 @@
 //! guard gap must stay free). Shrinking unmaps the pages above the new break.
 
 use super::{AddressSpace, mmap::start_gap};
+use crate::addr::PAGE_SHIFT;
 use crate::{
     addr::{PAGE_SIZE, page_up},
     error::SysResult,
@@ -72,7 +73,7 @@ impl AddressSpace {
                 oldbrk,
                 newbrk,
                 flags,
-                oldbrk >> 12,
+                oldbrk >> PAGE_SHIFT,
                 Backing::Anon,
             );
             edit.commit();

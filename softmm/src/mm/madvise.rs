@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
+use crate::addr::is_page_aligned;
 use crate::{
     abi::*,
     addr::page_up,
@@ -101,7 +102,7 @@ impl AddressSpace {
         if !valid(advice) {
             return Err(Errno::EINVAL);
         }
-        if start & 0xfff != 0 {
+        if !is_page_aligned(start) {
             return Err(Errno::EINVAL);
         }
         let plen = page_up(len).unwrap_or(0);

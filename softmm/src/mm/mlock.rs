@@ -5,6 +5,7 @@
 //! caller runs as root (`CAP_IPC_LOCK`): RLIMIT_MEMLOCK does not apply.
 
 use super::AddressSpace;
+use crate::addr::{PAGE_SIZE, is_page_aligned, page_down};
 use crate::{abi::*, error::Errno, error::SysResult, vma::flags::*};
 
 impl AddressSpace {
@@ -134,14 +135,14 @@ impl AddressSpace {
         if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 {
             return Err(Errno::EINVAL);
         }
-        if start & 0xfff != 0 {
+        if !is_page_aligned(start) {
             return Err(Errno::EINVAL);
         }
         if flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
             return Err(Errno::EINVAL);
         }
         // Linux rounds with wrapping arithmetic: a length near 2^64 becomes 0.
-        let len = len.wrapping_add(0xfff) & !0xfff;
+        let len = page_down(len.wrapping_add(PAGE_SIZE - 1));
         let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
         if end == start {
             return Ok(0);
@@ -179,6 +180,9 @@ impl AddressSpace {
 fn round(start: u64, len: u64) -> SysResult<(u64, u64)> {
     // PAGE_ALIGN(len + offset) wraps like the kernel's arithmetic; a wrapped range is
     // caught as `end < start` (EINVAL) by `apply_lock_flags`.
-    let len = len.wrapping_add(start & 0xfff).wrapping_add(0xfff) & !0xfff;
-    Ok((start & !0xfff, len))
+    let len = page_down(
+        len.wrapping_add(start % PAGE_SIZE)
+            .wrapping_add(PAGE_SIZE - 1),
+    );
+    Ok((page_down(start), len))
 }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
+use crate::addr::PAGE_SHIFT;
 use crate::{
     abi::*,
     addr::{HUGE_SIZE, PAGE_SIZE, TASK_SIZE, is_page_aligned, page_up},
@@ -36,7 +37,7 @@ pub(crate) fn thp_offset(
     pgoff: u64,
 ) -> Option<u64> {
     match file {
-        Some(f) if f.object.kind() == &ObjectKind::DiskFile => Some(pgoff << 12),
+        Some(f) if f.object.kind() == &ObjectKind::DiskFile => Some(pgoff << PAGE_SHIFT),
         Some(_) => None,
         None if !shared && addr == 0 && len.is_multiple_of(HUGE_SIZE) => Some(0),
         None => None,
@@ -106,7 +107,7 @@ impl AddressSpace {
             len,
             prot,
             flags,
-            off >> 12,
+            off >> PAGE_SHIFT,
             file,
             &mut gather,
         );
@@ -150,7 +151,7 @@ impl AddressSpace {
             Some(l) if l != 0 => l,
             _ => return Err(Errno::ENOMEM),
         };
-        if pgoff.checked_add(len >> 12).is_none() {
+        if pgoff.checked_add(len >> PAGE_SHIFT).is_none() {
             return Err(Errno::EOVERFLOW);
         }
         let mut edit = self.tree.edit();
@@ -212,7 +213,7 @@ impl AddressSpace {
             None => Backing::Anon,
         };
         let pgoff = match &backing {
-            Backing::Anon => addr >> 12,
+            Backing::Anon => addr >> PAGE_SHIFT,
             Backing::File(f) if f.object.kind() == &ObjectKind::Shmem => 0,
             Backing::File(_) => pgoff,
         };
@@ -238,8 +239,8 @@ impl AddressSpace {
         mut vm_flags: VmFlags,
     ) -> SysResult<VmFlags> {
         // `file_mmap_ok`: the last byte's offset must fit the largest file size.
-        let max_pages = crate::file::MAX_FILE_SIZE >> 12;
-        if len >> 12 > max_pages || pgoff > max_pages - (len >> 12) {
+        let max_pages = crate::file::MAX_FILE_SIZE >> PAGE_SHIFT;
+        if (len >> PAGE_SHIFT) > max_pages || pgoff > max_pages - (len >> PAGE_SHIFT) {
             return Err(Errno::EOVERFLOW);
         }
         let mtype = flags & MAP_TYPE;

@@ -8,6 +8,7 @@
 //! PROT_NONE makes entries not-present but keeps their frames.
 
 use super::AddressSpace;
+use crate::addr::is_page_aligned;
 use crate::{
     abi::*,
     addr::page_up,
@@ -27,7 +28,7 @@ impl AddressSpace {
         if grows == PROT_GROWSDOWN | PROT_GROWSUP {
             return Err(Errno::EINVAL);
         }
-        if start & 0xfff != 0 {
+        if !is_page_aligned(start) {
             return Err(Errno::EINVAL);
         }
         if len == 0 {

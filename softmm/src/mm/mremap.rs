@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
+use crate::addr::{PAGE_SHIFT, is_page_aligned, pages};
 use crate::vma::Backing;
 use crate::{
     abi::*,
@@ -39,7 +40,7 @@ impl AddressSpace {
         if flags & MREMAP_DONTUNMAP != 0 && (flags & MREMAP_MAYMOVE == 0 || old_len != new_len) {
             return Err(Errno::EINVAL);
         }
-        if addr & 0xfff != 0 {
+        if !is_page_aligned(addr) {
             return Err(Errno::EINVAL);
         }
         let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
@@ -161,7 +162,7 @@ impl AddressSpace {
                 vma.flags,
                 &vma.backing,
                 vma.pgoff_at(vma.end),
-                (end - vma.end) >> 12,
+                pages(end - vma.end),
                 vma.anon(),
             )
         });
@@ -199,7 +200,7 @@ impl AddressSpace {
         new_addr: u64,
         gather: &mut Gather,
     ) -> SysResult<(u64, Option<(u64, u64)>)> {
-        if new_addr & 0xfff != 0 {
+        if !is_page_aligned(new_addr) {
             return Err(Errno::EINVAL);
         }
         if new_len > TASK_SIZE || new_addr > TASK_SIZE - new_len {
@@ -318,7 +319,7 @@ impl AddressSpace {
         // A never-faulted anonymous VMA is relocated: its page offset follows the new
         // address so it can merge there (Linux 6.x `vrm_set_new_addr`/relocate_anon).
         let pgoff = if vma.is_anon() && vma.anon().is_none() {
-            dst >> 12
+            dst >> PAGE_SHIFT
         } else {
             vma.pgoff_at(addr)
         };

@@ -1,15 +1,16 @@
 //! munmap (`__vm_munmap`, `do_vmi_munmap`).
 
 use super::AddressSpace;
+use crate::addr::{PAGE_SIZE, is_page_aligned, page_down};
 use crate::{addr::TASK_SIZE, error::Errno, error::SysResult, pgtable::Gather};
 
 impl AddressSpace {
     /// `munmap(2)`: unmapping a range with nothing mapped succeeds.
     pub fn munmap(&self, addr: u64, len: u64) -> SysResult<u64> {
-        if addr & 0xfff != 0 || addr > TASK_SIZE || len > TASK_SIZE - addr {
+        if !is_page_aligned(addr) || addr > TASK_SIZE || len > TASK_SIZE - addr {
             return Err(Errno::EINVAL);
         }
-        let end = addr + ((len + 0xfff) & !0xfff);
+        let end = addr + page_down(len + (PAGE_SIZE - 1));
         if end == addr {
             return Err(Errno::EINVAL);
         }

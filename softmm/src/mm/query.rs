@@ -5,6 +5,7 @@
 //! guarantee Linux gives, protocol reference §9.3).
 
 use super::AddressSpace;
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, is_page_aligned, page_down};
 use crate::{
     addr::HUGE_SIZE,
     error::Errno,
@@ -30,7 +31,7 @@ impl AddressSpace {
                     major,
                     minor,
                     o.ino(),
-                    v.pgoff << 12,
+                    v.pgoff << PAGE_SHIFT,
                     Some(o.name().to_string()),
                 )
             }
@@ -143,7 +144,7 @@ impl AddressSpace {
     /// Pages of `[addr, addr + len)` that are resident (`mincore`): `EINVAL` for an
     /// unaligned address, `ENOMEM` when part of the range is not mapped.
     pub fn resident(&self, addr: u64, len: u64) -> SysResult<u64> {
-        if addr & 0xfff != 0 {
+        if !is_page_aligned(addr) {
             return Err(Errno::EINVAL);
         }
         let end = addr
@@ -153,7 +154,7 @@ impl AddressSpace {
         if len == 0 {
             return Ok(0);
         }
-        let end = (end + 0xfff) & !0xfff;
+        let end = page_down(end + (PAGE_SIZE - 1));
         let _s = self.lock.read();
         let g = rcu::read_lock();
         let mut at = addr;

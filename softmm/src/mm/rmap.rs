@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
+use crate::addr::{PAGE_SHIFT, pages};
 use crate::{
     frame::PageFlags,
     pagecache::{Mapper, PageCache},
@@ -58,13 +59,13 @@ impl Mapper for AddressSpace {
                 .collect()
         };
         for v in vmas {
-            let npages = v.len() >> 12;
+            let npages = pages(v.len());
             let (lo_pg, hi_pg) = (first.max(v.pgoff), last.min(v.pgoff + npages));
             if lo_pg >= hi_pg {
                 continue;
             }
-            let lo = v.start + ((lo_pg - v.pgoff) << 12);
-            let hi = v.start + ((hi_pg - v.pgoff) << 12);
+            let lo = v.start + ((lo_pg - v.pgoff) << PAGE_SHIFT);
+            let hi = v.start + ((hi_pg - v.pgoff) << PAGE_SHIFT);
             // A fault under the VMA's read lock may hold a page it found before the
             // object changed: it finishes before the zap (later ones see the new object).
             self.vma_start_write(&v);

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{AddressSpace, mmap::STACK_GUARD_GAP};
+use crate::addr::page_down;
 use crate::vma::flags::*;
 
 /// Default RLIMIT_STACK.
@@ -15,7 +16,7 @@ impl AddressSpace {
     /// returns whether the VMA grew (the caller retries its access).
     pub(crate) fn expand_stack(&self, addr: u64) -> bool {
         let _state = self.write_lock();
-        let addr = addr & !0xfff;
+        let addr = page_down(addr);
         let mut edit = self.tree.edit();
         if edit.find(addr).is_some() {
             return true; // someone else grew it meanwhile

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
+use crate::addr::pages;
 use crate::{
     error::Errno,
     error::SysResult,
@@ -166,7 +167,7 @@ pub(crate) fn merge_candidates(
         .filter(|p| p.can_merge_after(flags, backing, pgoff, anon));
     let next = edit
         .starting_at(end)
-        .filter(|n| n.can_merge_before(flags, backing, pgoff, (end - start) >> 12, anon))
+        .filter(|n| n.can_merge_before(flags, backing, pgoff, pages(end - start), anon))
         .filter(|n| {
             prev.as_ref()
                 .is_none_or(|p| anon_compatible_pub(p.anon(), n.anon()))

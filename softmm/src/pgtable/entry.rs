@@ -9,7 +9,10 @@
 //! when the protection is restored, as Linux's `_PAGE_PROTNONE`).
 
 use super::Level;
-use crate::{addr::PAGE_SHIFT, frame::Pfn};
+use crate::{
+    addr::{PAGE_SHIFT, PAGE_SIZE},
+    frame::Pfn,
+};
 
 bitflags::bitflags! {
     /// The flag bits of an entry (everything but the frame number): x86-64's hardware
@@ -44,7 +47,7 @@ bitflags::bitflags! {
 }
 
 /// Physical frame number field (bits 12–51).
-pub const PFN_MASK: u64 = ((1u64 << 52) - 1) & !0xfff;
+pub const PFN_MASK: u64 = ((1u64 << 52) - 1) & !(PAGE_SIZE - 1);
 
 /// A raw entry value.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]

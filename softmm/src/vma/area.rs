@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::{flags::*, lock::VmaLock};
+use crate::addr::{PAGE_SHIFT, pages};
 use crate::{
     file::OpenFile,
     pagecache::PageCache,
@@ -67,7 +68,7 @@ pub struct Vma {
     pub end: u64,
     /// `vm_flags` (see [`super::flags`]).
     pub flags: VmFlags,
-    /// Page offset of `start` in the backing object (anon: `start >> 12` at creation).
+    /// Page offset of `start` in the backing object (anon: the page number of `start` at creation).
     pub pgoff: u64,
     /// The backing object.
     pub backing: Backing,
@@ -104,7 +105,7 @@ impl Vma {
 
     /// Page offset that address `addr` has in this VMA's object (may lie outside it).
     pub fn pgoff_at(&self, addr: u64) -> u64 {
-        (self.pgoff as i64 + ((addr as i64 - self.start as i64) >> 12)) as u64
+        (self.pgoff as i64 + ((addr as i64 - self.start as i64) >> PAGE_SHIFT)) as u64
     }
 
     /// Length in bytes.
@@ -201,7 +202,7 @@ impl Vma {
         mergeable(self.flags, flags)
             && self.backing.same(backing)
             && anon_compatible(self.anon(), anon)
-            && self.pgoff + (self.len() >> 12) == pgoff
+            && self.pgoff + pages(self.len()) == pgoff
     }
 
     /// Whether a VMA ending at `self.start`, with `flags`, `backing`, anon identity

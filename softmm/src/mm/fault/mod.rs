@@ -32,6 +32,7 @@ mod anon;
 mod file;
 mod wp;
 
+use crate::addr::{page_down, pages};
 use crate::{
     mm::{AddressSpace, VmaCache},
     pgtable::{Pte, PteFlags},
@@ -316,7 +317,7 @@ impl AddressSpace {
         FaultCtx {
             mm: self,
             vma,
-            page: addr & !0xfff,
+            page: page_down(addr),
             access,
             held,
             orig: Pte::NONE,
@@ -374,7 +375,7 @@ pub(crate) fn reusable_anon_near(vma: &Vma, prev: Option<&Vma>, next: Option<&Vm
         a.end == b.start
             && a.backing.same(&b.backing)
             && ((a.flags ^ b.flags) - (VM_ACCESS_FLAGS | VM_STICKY)).is_empty()
-            && b.pgoff == a.pgoff + (a.len() >> 12)
+            && b.pgoff == a.pgoff + pages(a.len())
     };
     // An identity inherited through fork is never shared (`list_is_singular` fails).
     let own = |id: &u64| id & ANON_FORKED == 0;
