@@ -2,7 +2,7 @@
 //! real programs, stress it with a content oracle, and benchmark it beside the host kernel.
 //!
 //! [`script`] is the script language and its runner; [`replay`] re-runs recorded strace
-//! traces; [`stress`] and [`bench`] are the concurrent workloads; [`cmd`] holds one module
+//! traces; [`stress`] and [`bench`](mod@bench) are the concurrent workloads; [`cmd`] holds one module
 //! per subcommand, called by `main.rs`.
 #![warn(missing_docs)]
 // Only `bench`'s host side (real mmap and real loads and stores) opts back in.

@@ -11,7 +11,11 @@ use std::sync::Arc;
 pub use crate::{
     frame::{FrameRef, Pfn, PhysMem},
     pgtable::{Gather, Geometry, Level, Model, PageTable, Pte, PteFlags, Tiny, X86_4K},
-    vma::{Backing, Vma, VmaTree, lock::VmaLock},
+    vma::{
+        area::{Backing, Vma},
+        lock::VmaLock,
+        tree::VmaTree,
+    },
 };
 
 /// The `sync` facade (std, loom or shuttle primitives, as the build selects).

@@ -75,7 +75,7 @@ pub struct Vma {
     /// [`AnonId`], 0 while none.
     anon: AtomicU64,
     /// The per-VMA lock (fault fast path).
-    pub lock: VmaLock,
+    pub(crate) lock: VmaLock,
 }
 
 impl Vma {

@@ -1,9 +1,9 @@
 //! VMAs: immutable ranges with attributes, and the RCU-safe tree that holds them.
-mod area;
+pub(crate) mod area;
 pub mod flags;
 pub(crate) mod lock;
-mod tree;
+pub(crate) mod tree;
 
-pub use area::{ANON_FORKED, AnonId, Backing, Vma, anon_compatible as anon_compatible_pub};
+pub(crate) use area::{ANON_FORKED, AnonId, Backing, Vma, anon_compatible as anon_compatible_pub};
 pub use flags::*;
-pub use tree::{Shape as TreeShape, TreeEdit, VmaTree};
+pub(crate) use tree::{TreeEdit, VmaTree};
