@@ -67,6 +67,15 @@ impl AddressSpace {
         self.tree.find_bounds(addr, &g)
     }
 
+    /// Whether no VMA intersects `[start, end)` (one RCU lookup of the first VMA that ends
+    /// above `start`, Linux's `find_vma`).
+    pub fn is_unmapped(&self, start: u64, end: u64) -> bool {
+        let g = rcu::read_lock();
+        self.tree
+            .find_from(start, &g)
+            .is_none_or(|v| v.start >= end)
+    }
+
     /// Nodes a VMA lookup visits, root and leaf included.
     pub fn vma_tree_levels(&self) -> u32 {
         let g = rcu::read_lock();

@@ -1,0 +1,293 @@
+//! The order in which the replay applies calls: a linearization of the trace.
+//!
+//! strace prints a call's result when the call returns, and a call of a multi-threaded
+//! program that another thread's line interrupts is split: its start (`<unfinished ...>`)
+//! at one line, its result (`<... resumed>`) at a later one. The kernel carried the call
+//! out at one point between the two, under `mmap_lock`; the calls of one address space are
+//! therefore in *some* total order in which each one takes effect between its start line
+//! and its result line, and every result is the one that order gives. The replay looks for
+//! such an order:
+//!
+//! 1. **Result order first.** Calls are applied in the order of their result lines. A call
+//!    whose result line comes before another's start line certainly took effect first, so
+//!    only calls whose intervals overlap can be out of order.
+//! 2. **A failed result asks for the calls in flight.** When a call fails in softmm where
+//!    the kernel's succeeded (a placement that finds its range taken, an `mremap` whose
+//!    source is not one mapping yet, an `mprotect` over a hole), the calls of *other* tasks
+//!    of the same address space that had started before its result line and are not applied
+//!    yet, and whose ranges meet its ranges, are applied first, oldest result first, each
+//!    judged against its own result; the call is run again after each. Such failures change
+//!    nothing in softmm, so running the call again is its only run. The calls pulled ahead
+//!    are counted as *reordered* and skipped at their own turn. A pulled call may pull
+//!    others the same way, up to [`MAX_DEPTH`] deep, but only calls that started before the
+//!    first call's result line.
+//! 3. **Nothing is forced.** A result that no such order explains stays a divergence:
+//!    placements are checked (see the engine's rule 2), never imposed.
+//! 4. **A dump is a point too.** capture-trace.sh's destructor reads `/proc/PID/maps`
+//!    after its start marker returns and before its end marker starts, while the other
+//!    threads go on. The dump is placed right after the start marker, or after any of the
+//!    calls of that address space applied before the dumping thread's next record (at most
+//!    [`MAX_DUMP_POINTS`]), provided every call before the point started before the end
+//!    marker did. With Linux's maps text at hand ([`Replay::expect_dump`]) the point whose
+//!    maps differ least from it (fewest pages, then fewest VMAs; the earliest on a tie) is
+//!    the snapshot; without it, the point right after the start marker.
+
+use std::sync::Arc;
+
+use softmm::{AddressSpace, Pid, error::SysResult};
+
+use super::{Replay, Snapshot, same};
+use crate::replay::{
+    maps_cmp::{MapsLine, compare, parse_maps},
+    strace::{Event, Op, Record, Ret},
+};
+
+/// How many calls a call may be pulled ahead of, one through the other.
+pub const MAX_DEPTH: u32 = 4;
+
+/// At most this many points of a dump are considered.
+pub const MAX_DUMP_POINTS: usize = 256;
+
+/// A dump whose reading may overlap other tasks' calls (rule 4).
+pub struct DumpWindow {
+    pid: Pid,
+    mm: Arc<AddressSpace>,
+    expected: Vec<MapsLine>,
+    /// The points so far: the latest start line of the calls before it, how far its maps
+    /// are from Linux's (pages, VMAs), and the snapshot there.
+    points: Vec<(usize, (u64, u64), Snapshot)>,
+    /// The latest start line of the calls applied since the dump began.
+    latest_start: usize,
+}
+
+impl DumpWindow {
+    /// The dumping task.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+}
+
+/// The page ranges a call names: where its effect or its failure can come from.
+fn spans(op: &Op, ret: Ret) -> Vec<(u64, u64)> {
+    let pages = |a: u64, len: u64| {
+        (
+            a,
+            a.saturating_add(len.max(1).saturating_add(0xfff) & !0xfff),
+        )
+    };
+    let mut out = Vec::with_capacity(2);
+    match *op {
+        Op::Mmap { addr, len, .. } => {
+            if let Ret::Val(at) = ret {
+                out.push(pages(at, len));
+            }
+            if addr != 0 {
+                out.push(pages(addr, len));
+            }
+        }
+        Op::Mremap {
+            old_addr,
+            old_len,
+            new_len,
+            new_addr,
+            ..
+        } => {
+            out.push(pages(old_addr, old_len));
+            if let Ret::Val(at) = ret {
+                out.push(pages(at, new_len));
+            }
+            if let Some(n) = new_addr {
+                out.push(pages(n, new_len));
+            }
+        }
+        Op::Munmap { addr, len }
+        | Op::Mprotect { addr, len, .. }
+        | Op::Madvise { addr, len, .. }
+        | Op::Mlock { addr, len }
+        | Op::Mlock2 { addr, len, .. }
+        | Op::Munlock { addr, len }
+        | Op::Msync { addr, len, .. } => {
+            if len != 0 {
+                out.push(pages(addr, len));
+            }
+        }
+        Op::Mlockall { .. } | Op::Munlockall => out.push((0, u64::MAX)),
+        Op::Brk { .. } | Op::Clone { .. } | Op::Execve { .. } | Op::ExitGroup { .. } => {}
+        Op::Other { .. } => {}
+    }
+    out
+}
+
+fn meet(a: &[(u64, u64)], b: &[(u64, u64)]) -> bool {
+    a.iter()
+        .any(|&(s, e)| b.iter().any(|&(t, f)| s < f && t < e))
+}
+
+impl Replay {
+    /// Run a call of task `pid` (rule 2): in result order, or after the calls in flight
+    /// that its failure asks for. `before` bounds the start lines of the calls it may pull.
+    pub(super) fn linearized(
+        &mut self,
+        pid: Pid,
+        mm: &Arc<AddressSpace>,
+        op: &Op,
+        ret: Ret,
+        before: usize,
+        depth: u32,
+    ) -> Option<SysResult<u64>> {
+        let mut got = self.exec(mm, pid, op, ret);
+        if !matches!((ret, &got), (Ret::Val(_), Some(Err(_)))) || depth >= MAX_DEPTH {
+            return got;
+        }
+        for r in self.in_flight(pid, mm, before, &spans(op, ret)) {
+            if !self.pull(&r, mm, before, depth) {
+                continue;
+            }
+            got = self.exec(mm, pid, op, ret);
+            if got.as_ref().is_none_or(|g| same(ret, g)) {
+                break;
+            }
+        }
+        got
+    }
+
+    /// Apply the queued call `r` ahead of its turn, before line `before`. A call that fails
+    /// where the kernel's succeeded changed nothing: it stays queued for its own turn
+    /// (`false`). Otherwise it is judged at its own line and skipped at its turn.
+    fn pull(&mut self, r: &Record, mm: &Arc<AddressSpace>, before: usize, depth: u32) -> bool {
+        let Event::Call { op, ret } = &r.event else {
+            return false;
+        };
+        if !self.early.insert(r.line) {
+            return false;
+        }
+        let got = self.linearized(r.pid, mm, op, *ret, before, depth + 1);
+        match got {
+            Some(Err(_)) if matches!(ret, Ret::Val(_)) => {
+                self.early.remove(&r.line);
+                return false;
+            }
+            None => self.summary.outside_view += 1,
+            Some(g) => self.judge(r.line, r.pid, *ret, g),
+        }
+        self.summary.calls += 1;
+        self.summary.reordered += 1;
+        self.dump_candidate(r.pid, mm, r.start);
+        true
+    }
+
+    /// The queued memory calls of tasks other than `pid`, on `mm`, that started before line
+    /// `before` and name a range meeting `mine`, oldest result first.
+    fn in_flight(
+        &mut self,
+        pid: Pid,
+        mm: &Arc<AddressSpace>,
+        before: usize,
+        mine: &[(u64, u64)],
+    ) -> Vec<Record> {
+        let lines: Vec<usize> = self
+            .split
+            .iter()
+            .filter(|&(line, &start)| start < before && !self.early.contains(line))
+            .map(|(&line, _)| line)
+            .collect();
+        let mut out = Vec::new();
+        for line in lines {
+            let Ok(i) = self.queue.binary_search_by_key(&line, |r| r.line) else {
+                continue;
+            };
+            let r = &self.queue[i];
+            let Event::Call { op, ret } = &r.event else {
+                continue;
+            };
+            let memory = !matches!(
+                op,
+                Op::Clone { .. } | Op::Execve { .. } | Op::ExitGroup { .. } | Op::Other { .. }
+            );
+            if r.pid == pid || !memory || *ret == Ret::Unknown || !meet(mine, &spans(op, *ret)) {
+                continue;
+            }
+            if self
+                .machine
+                .mm(r.pid)
+                .is_ok_and(|theirs| Arc::ptr_eq(&theirs, mm))
+            {
+                out.push(r.clone());
+            }
+        }
+        out
+    }
+
+    /// The start marker of `pid`'s dump, on `mm`, at `line` (rule 4): the first point.
+    pub(super) fn open_window(&mut self, pid: Pid, mm: &Arc<AddressSpace>, line: usize) {
+        if self.snapshots.contains_key(&pid) {
+            return;
+        }
+        self.close_window(usize::MAX);
+        self.take_snapshot(pid, line);
+        let Some(expected) = self.dumps.remove(&pid) else {
+            return;
+        };
+        let mut w = DumpWindow {
+            pid,
+            mm: Arc::clone(mm),
+            expected,
+            points: Vec::new(),
+            latest_start: 0,
+        };
+        if let Some(snap) = self.snapshots.get(&pid).cloned() {
+            let d = distance(&w.expected, &snap);
+            w.points.push((0, d, snap));
+        }
+        self.window = Some(w);
+    }
+
+    /// A call of task `pid` that started at line `start` was applied to `mm`: a new point
+    /// of the dump being read, if it is on that address space.
+    pub(super) fn dump_candidate(&mut self, pid: Pid, mm: &Arc<AddressSpace>, start: usize) {
+        let Some(w) = &mut self.window else {
+            return;
+        };
+        if w.pid == pid || !Arc::ptr_eq(&w.mm, mm) {
+            return;
+        }
+        w.latest_start = w.latest_start.max(start);
+        let latest = w.latest_start;
+        let line = w.points.first().map_or(0, |p| p.2.line);
+        let snap = self.snapshot_of(mm, line);
+        let Some(w) = &mut self.window else {
+            return;
+        };
+        let d = distance(&w.expected, &snap);
+        w.points.push((latest, d, snap));
+        if w.points.len() >= MAX_DUMP_POINTS {
+            self.close_window(usize::MAX);
+        }
+    }
+
+    /// The dump's end marker started at line `end`: keep the point nearest Linux's maps among
+    /// those whose calls all started before it.
+    pub(super) fn close_window(&mut self, end: usize) {
+        let Some(w) = self.window.take() else {
+            return;
+        };
+        let best = w
+            .points
+            .into_iter()
+            .filter(|(latest, _, _)| *latest < end)
+            .min_by_key(|(_, d, _)| *d);
+        if let Some((_, _, snap)) = best {
+            self.snapshots.insert(w.pid, snap);
+        }
+    }
+}
+
+/// How far a snapshot's maps are from Linux's: (pages, VMAs) that differ, over what the
+/// replay knows.
+fn distance(linux: &[MapsLine], snap: &Snapshot) -> (u64, u64) {
+    let Ok(ours) = parse_maps(&snap.maps) else {
+        return (u64::MAX, u64::MAX);
+    };
+    let c = compare(&ours, linux, &snap.known);
+    (c.pages - c.matched, c.vmas - c.vmas_identical)
+}
