@@ -19,7 +19,7 @@ static void *work(void *arg) {
     unsigned seed = (unsigned)id * 7919u + 1;
     void *keep[SLOTS] = {0};
     for (int round = 0; round < 3; round++) {
-        for (int i = 0; i < 300; i++) {
+        for (int i = 0; i < 60; i++) {
             seed = seed * 1103515245u + 12345u;
             int slot = (int)(seed >> 8) % SLOTS;
             size_t sz;

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define WORKERS 4
-#define ROUNDS 60
+#define ROUNDS 25
 static volatile int stop;
 
 static void *churn(void *arg) {

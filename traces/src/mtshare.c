@@ -12,7 +12,7 @@
 
 #define PG 4096
 #define NPG 64
-#define ROUNDS 40
+#define ROUNDS 12
 static char *region;
 static pthread_barrier_t bar;
 
