@@ -269,3 +269,31 @@ fn a_dump_is_placed_where_linux_read_it_among_the_calls_in_flight() {
     assert_eq!(out.replay.snapshot(1).unwrap().maps, mapped);
     assert_eq!(out.replay.summary().diverged, 0);
 }
+
+#[test]
+fn a_private_dev_zero_mapping_shows_the_device_in_maps() {
+    // Linux 6.18 keeps the file of a private /dev/zero mapping (devtmpfs 00:06, inode 4 on
+    // the reference host) with the mapping's offset; a shared one is "/dev/zero (deleted)".
+    let out = replay_lines(
+        &[
+            "1 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE, 3</dev/zero>, 0x2000) = 0x7f0000010000\n",
+            "1 mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_SHARED, 3</dev/zero>, 0) = 0x7f0000020000\n",
+            "1 munmap(0x1000, 0) = -1 EINVAL (Invalid argument)\n",
+        ],
+        &[],
+    );
+    assert_eq!(out.replay.summary().diverged, 0);
+    let maps = &out.replay.snapshot(1).unwrap().maps;
+    let lines: Vec<&str> = maps.lines().collect();
+    assert_eq!(lines.len(), 2, "{maps}");
+    assert!(
+        lines[0].starts_with("7f0000010000-7f0000012000 rw-p 00002000 00:06 4 ")
+            && lines[0].ends_with(" /dev/zero"),
+        "{maps}"
+    );
+    assert!(
+        lines[1].starts_with("7f0000020000-7f0000021000 rw-s 00000000 00:01 ")
+            && lines[1].ends_with(" /dev/zero (deleted)"),
+        "{maps}"
+    );
+}

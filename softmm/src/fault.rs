@@ -198,7 +198,9 @@ impl AddressSpace {
             Backing::File(f) if vma.flags & VM_MAYSHARE != 0 => {
                 self.fault_shared(vma, &f.object, page, access)
             }
-            Backing::Anon | Backing::File(_) => self.fault_anon(vma, page, access, held),
+            Backing::Anon | Backing::AnonFile(_) | Backing::File(_) => {
+                self.fault_anon(vma, page, access, held)
+            }
         }
     }
 

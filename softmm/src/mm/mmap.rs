@@ -210,17 +210,24 @@ impl AddressSpace {
         if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
+        let zero = file
+            .as_ref()
+            .is_some_and(|f| f.object.kind() == &ObjectKind::ZeroDevice);
         let backing = match file {
-            Some(f) => Backing::File(f),
-            None if vm_flags & VM_SHARED != 0 => {
+            // `mmap_zero`: a private mapping of /dev/zero is anonymous memory that keeps
+            // the file; a shared one is new shmem, as shared anonymous memory is.
+            Some(f) if zero && vm_flags & VM_SHARED == 0 => Backing::AnonFile(f),
+            Some(f) if !zero => Backing::File(f),
+            _ if vm_flags & VM_SHARED != 0 => {
                 // `shmem_zero_setup`: shared anonymous memory is a new shmem file.
                 let obj = PageCache::new(&self.pm, len, "/dev/zero (deleted)");
                 Backing::File(OpenFile::new(obj, true, true))
             }
-            None => Backing::Anon,
+            _ => Backing::Anon,
         };
         let pgoff = match &backing {
             Backing::Anon => addr >> 12,
+            Backing::AnonFile(_) => pgoff,
             Backing::File(f) if f.object.kind() == &ObjectKind::Shmem => 0,
             Backing::File(_) => pgoff,
         };

@@ -23,7 +23,7 @@ impl AddressSpace {
                 let heap_vma = v.start <= heap.1 && v.end >= heap.0 && heap.1 > heap.0;
                 (0, 0, 0, 0, heap_vma.then(|| "[heap]".to_string()))
             }
-            Backing::File(f) => {
+            Backing::File(f) | Backing::AnonFile(f) => {
                 let o = &f.object;
                 let (major, minor) = o.dev();
                 (

@@ -126,16 +126,11 @@ impl Replay {
         addr: u64,
         len: u64,
         prot: u64,
-        mut flags: u64,
-        mut fd: i64,
+        flags: u64,
+        fd: i64,
         path: Option<&str>,
         off: u64,
     ) -> Option<SysResult<u64>> {
-        // A private mapping of /dev/zero is anonymous memory (`vma_set_anonymous`).
-        if path == Some("/dev/zero") && flags & MAP_TYPE == MAP_PRIVATE {
-            flags |= MAP_ANONYMOUS;
-            fd = -1;
-        }
         // A shared writable mapping that succeeded needs a writable open file.
         let write =
             flags & MAP_TYPE != MAP_PRIVATE && prot & PROT_WRITE != 0 && matches!(ret, Ret::Val(_));
