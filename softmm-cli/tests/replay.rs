@@ -25,7 +25,7 @@ fn traces() -> Vec<PathBuf> {
 fn every_trace_replays_exactly_and_its_maps_match_linux() {
     let all = traces();
     assert!(
-        all.len() >= 15,
+        all.len() >= 16,
         "expected the shipped traces, found {all:?}"
     );
     let mut report = Vec::new();

@@ -1,6 +1,6 @@
 #!/bin/bash
 # capture.sh NAME...   (re)records traces/NAME/ with tools/capture-trace.sh.
-# Names: threads fork mremap files spawn pyfork xz gcc java mtchurn arenas mtshare (ls, perl, python came from
+# Names: threads fork mremap files spawn pyfork xz gcc java mtchurn arenas mtshare pythreads (ls, perl, python came from
 # the project's reference traces and are not produced here). Builds the C and Java sources into
 # /tmp/softmm-build first. Pids, addresses and temp-dir names differ from run to run.
 # Needs: strace, gcc, xz, python3 (/usr/bin/python3), a JDK 17 (java, javac).
@@ -48,6 +48,7 @@ else:
       w=$(mktemp -d /tmp/softmm-gcc-XXXXXX)
       printf '#include <stdio.h>\nint main(void) { printf("hello %%d\\n", 42); return 0; }\n' > "$w/hello.c"
       (cd "$w" && "$cap" "$out" env PATH=/usr/local/bin:/usr/bin:/bin gcc -O2 -c hello.c -o hello.o); rm -rf "$w" ;;
+    pythreads) (cd "$traces/.." && "$cap" "$out" /usr/bin/python3 traces/src/pythreads.py) ;;
     java)
       "$cap" "$out" java -XX:+UseSerialGC -Xmx64m -cp "$b" Alloc ;;
     *) echo "unknown trace name: $name" >&2; exit 1 ;;
