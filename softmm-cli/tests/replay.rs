@@ -297,3 +297,31 @@ fn a_private_dev_zero_mapping_shows_the_device_in_maps() {
         "{maps}"
     );
 }
+
+#[test]
+fn a_dump_is_read_line_by_line_while_the_other_threads_go_on() {
+    // Threads 2 then 3 unmap A and B while thread 1's maps are read. No single moment has
+    // A mapped and B unmapped, but Linux reads the file VMA by VMA in address order: A
+    // before thread 2's munmap, then B's place after thread 3's.
+    let a = "7f0000010000-7f0000011000 rw-p 00000000 00:00 0 \n";
+    let lines = [
+        "1 mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000010000\n",
+        "1 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000020000\n",
+        THREAD,
+        "1 clone(child_stack=0x7f0000400000, flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, parent_tid=[3], tls=0x7f0000500000) = 3\n",
+        "1 munmap(0x1000, 0) = -1 EINVAL (Invalid argument)\n",
+        "2 munmap(0x7f0000010000, 4096) = 0\n",
+        "3 munmap(0x7f0000020000, 4096) = 0\n",
+        "1 munmap(0x2000, 0) = -1 EINVAL (Invalid argument)\n",
+    ];
+    let out = replay_lines(&lines, &[(1, a.to_string())]);
+    assert_eq!(out.replay.summary().diverged, 0);
+    assert_eq!(out.replay.snapshot(1).unwrap().maps, a);
+    // Only B: the moment between the two munmaps.
+    let b = "7f0000020000-7f0000021000 r--p 00000000 00:00 0 \n";
+    let out = replay_lines(&lines, &[(1, b.to_string())]);
+    assert_eq!(out.replay.snapshot(1).unwrap().maps, b);
+    // Without Linux's maps: right after the start marker, both.
+    let out = replay_lines(&lines, &[]);
+    assert_eq!(out.replay.snapshot(1).unwrap().maps, format!("{a}{b}"));
+}

@@ -40,13 +40,14 @@
 //! 7. **Dumps.** The marker `munmap(0x1000, 0)` that capture-trace.sh's destructor makes is
 //!    where `/proc/PID/maps` was read: the maps of that process are kept at its first marker
 //!    (or at its exit, or at the end of the trace) for comparison. Other threads may change
-//!    the address space while it is read; see [`order`] for where the read is placed.
+//!    the address space while it is read; see [`dump`] for how the read is placed.
 //! 8. **Order.** Records arrive in the order strace printed their results, but the kernel
 //!    carried each call out at one point between its start line and its result line (a
 //!    linearization); [`order`] applies them in result order except where a result shows
 //!    that another task's call, in flight at that line, had already taken effect.
 
 mod calls;
+pub mod dump;
 pub mod order;
 
 use std::{
@@ -57,7 +58,7 @@ use std::{
 use serde::Serialize;
 use softmm::{AddressSpace, Config, Errno, Machine, Pid, abi::*, error::SysResult};
 
-use self::order::DumpWindow;
+use self::dump::DumpWindow;
 use super::{
     maps_cmp::{MapsLine, parse_maps},
     ranges::RangeSet,

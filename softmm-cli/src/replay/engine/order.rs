@@ -23,49 +23,18 @@
 //!    first call's result line.
 //! 3. **Nothing is forced.** A result that no such order explains stays a divergence:
 //!    placements are checked (see the engine's rule 2), never imposed.
-//! 4. **A dump is a point too.** capture-trace.sh's destructor reads `/proc/PID/maps`
-//!    after its start marker returns and before its end marker starts, while the other
-//!    threads go on. The dump is placed right after the start marker, or after any of the
-//!    calls of that address space applied before the dumping thread's next record (at most
-//!    [`MAX_DUMP_POINTS`]), provided every call before the point started before the end
-//!    marker did. With Linux's maps text at hand ([`Replay::expect_dump`]) the point whose
-//!    maps differ least from it (fewest pages, then fewest VMAs; the earliest on a tie) is
-//!    the snapshot; without it, the point right after the start marker.
+//! 4. **A dump is read over a stretch of this order**, while other threads go on: see
+//!    [`dump`](super::dump).
 
 use std::sync::Arc;
 
 use softmm::{AddressSpace, Pid, error::SysResult};
 
-use super::{Replay, Snapshot, same};
-use crate::replay::{
-    maps_cmp::{MapsLine, compare, parse_maps},
-    strace::{Event, Op, Record, Ret},
-};
+use super::{Replay, same};
+use crate::replay::strace::{Event, Op, Record, Ret};
 
 /// How many calls a call may be pulled ahead of, one through the other.
 pub const MAX_DEPTH: u32 = 4;
-
-/// At most this many points of a dump are considered.
-pub const MAX_DUMP_POINTS: usize = 256;
-
-/// A dump whose reading may overlap other tasks' calls (rule 4).
-pub struct DumpWindow {
-    pid: Pid,
-    mm: Arc<AddressSpace>,
-    expected: Vec<MapsLine>,
-    /// The points so far: the latest start line of the calls before it, how far its maps
-    /// are from Linux's (pages, VMAs), and the snapshot there.
-    points: Vec<(usize, (u64, u64), Snapshot)>,
-    /// The latest start line of the calls applied since the dump began.
-    latest_start: usize,
-}
-
-impl DumpWindow {
-    /// The dumping task.
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-}
 
 /// The page ranges a call names: where its effect or its failure can come from.
 fn spans(op: &Op, ret: Ret) -> Vec<(u64, u64)> {
@@ -217,77 +186,4 @@ impl Replay {
         }
         out
     }
-
-    /// The start marker of `pid`'s dump, on `mm`, at `line` (rule 4): the first point.
-    pub(super) fn open_window(&mut self, pid: Pid, mm: &Arc<AddressSpace>, line: usize) {
-        if self.snapshots.contains_key(&pid) {
-            return;
-        }
-        self.close_window(usize::MAX);
-        self.take_snapshot(pid, line);
-        let Some(expected) = self.dumps.remove(&pid) else {
-            return;
-        };
-        let mut w = DumpWindow {
-            pid,
-            mm: Arc::clone(mm),
-            expected,
-            points: Vec::new(),
-            latest_start: 0,
-        };
-        if let Some(snap) = self.snapshots.get(&pid).cloned() {
-            let d = distance(&w.expected, &snap);
-            w.points.push((0, d, snap));
-        }
-        self.window = Some(w);
-    }
-
-    /// A call of task `pid` that started at line `start` was applied to `mm`: a new point
-    /// of the dump being read, if it is on that address space.
-    pub(super) fn dump_candidate(&mut self, pid: Pid, mm: &Arc<AddressSpace>, start: usize) {
-        let Some(w) = &mut self.window else {
-            return;
-        };
-        if w.pid == pid || !Arc::ptr_eq(&w.mm, mm) {
-            return;
-        }
-        w.latest_start = w.latest_start.max(start);
-        let latest = w.latest_start;
-        let line = w.points.first().map_or(0, |p| p.2.line);
-        let snap = self.snapshot_of(mm, line);
-        let Some(w) = &mut self.window else {
-            return;
-        };
-        let d = distance(&w.expected, &snap);
-        w.points.push((latest, d, snap));
-        if w.points.len() >= MAX_DUMP_POINTS {
-            self.close_window(usize::MAX);
-        }
-    }
-
-    /// The dump's end marker started at line `end`: keep the point nearest Linux's maps among
-    /// those whose calls all started before it.
-    pub(super) fn close_window(&mut self, end: usize) {
-        let Some(w) = self.window.take() else {
-            return;
-        };
-        let best = w
-            .points
-            .into_iter()
-            .filter(|(latest, _, _)| *latest < end)
-            .min_by_key(|(_, d, _)| *d);
-        if let Some((_, _, snap)) = best {
-            self.snapshots.insert(w.pid, snap);
-        }
-    }
-}
-
-/// How far a snapshot's maps are from Linux's: (pages, VMAs) that differ, over what the
-/// replay knows.
-fn distance(linux: &[MapsLine], snap: &Snapshot) -> (u64, u64) {
-    let Ok(ours) = parse_maps(&snap.maps) else {
-        return (u64::MAX, u64::MAX);
-    };
-    let c = compare(&ours, linux, &snap.known);
-    (c.pages - c.matched, c.vmas - c.vmas_identical)
 }
