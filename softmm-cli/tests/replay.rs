@@ -325,3 +325,32 @@ fn a_dump_is_read_line_by_line_while_the_other_threads_go_on() {
     let out = replay_lines(&lines, &[]);
     assert_eq!(out.replay.snapshot(1).unwrap().maps, format!("{a}{b}"));
 }
+
+#[test]
+fn a_failure_that_a_call_in_flight_explains_pulls_it_first() {
+    // The mprotect failed over the hole thread 2's munmap made, and the second
+    // MAP_FIXED_NOREPLACE found thread 2's mapping: both calls of thread 2 had taken effect.
+    // Run in result order, both would succeed instead, and their effects could not be undone.
+    let out = replay_lines(
+        &[
+            "1 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000010000\n",
+            THREAD,
+            "2 munmap(0x7f0000011000, 4096 <unfinished ...>\n",
+            "1 mprotect(0x7f0000010000, 8192, PROT_READ) = -1 ENOMEM (Cannot allocate memory)\n",
+            "2 <... munmap resumed>) = 0\n",
+            "2 mmap(0x7f0000030000, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE, -1, 0 <unfinished ...>\n",
+            "1 mmap(0x7f0000030000, 4096, PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE, -1, 0) = -1 EEXIST (File exists)\n",
+            "2 <... mmap resumed>) = 0x7f0000030000\n",
+            "1 munmap(0x1000, 0) = -1 EINVAL (Invalid argument)\n",
+        ],
+        &[],
+    );
+    let s = out.replay.summary();
+    assert_eq!((s.diverged, s.reordered), (0, 2), "{:?}", s.divergences);
+    // mprotect changed the part before the hole, as Linux's does.
+    assert_eq!(
+        out.replay.snapshot(1).unwrap().maps,
+        "7f0000010000-7f0000011000 r--p 00000000 00:00 0 \n\
+         7f0000030000-7f0000031000 r--p 00000000 00:00 0 \n"
+    );
+}

@@ -21,14 +21,20 @@
 //!    are counted as *reordered* and skipped at their own turn. A pulled call may pull
 //!    others the same way, up to [`MAX_DEPTH`] deep, but only calls that started before the
 //!    first call's result line.
-//! 3. **Nothing is forced.** A result that no such order explains stays a divergence:
+//! 3. **So does a failure softmm would not see.** A call that failed in the kernel with
+//!    `ENOMEM` over a range that is all mapped here (`mprotect`, `madvise`, `mlock`,
+//!    `munlock`, `msync` over a hole that another task's `munmap` made), or with `EEXIST`
+//!    for a `MAP_FIXED_NOREPLACE` over a range that is all free here, would succeed, and
+//!    its success could not be undone: such a call first pulls the calls in flight that
+//!    meet it, until it would fail.
+//! 4. **Nothing is forced.** A result that no such order explains stays a divergence:
 //!    placements are checked (see the engine's rule 2), never imposed.
-//! 4. **A dump is read over a stretch of this order**, while other threads go on: see
+//! 5. **A dump is read over a stretch of this order**, while other threads go on: see
 //!    [`dump`](super::dump).
 
 use std::sync::Arc;
 
-use softmm::{AddressSpace, Pid, error::SysResult};
+use softmm::{AddressSpace, Errno, Pid, abi::*, error::SysResult};
 
 use super::{Replay, same};
 use crate::replay::strace::{Event, Op, Record, Ret};
@@ -87,6 +93,45 @@ fn spans(op: &Op, ret: Ret) -> Vec<(u64, u64)> {
     out
 }
 
+/// Whether `op` would succeed now where the kernel's failed as `ret` says, for the
+/// failures a call in flight can explain: `ENOMEM` of a range call over memory that is
+/// all mapped, `EEXIST` of `MAP_FIXED_NOREPLACE` over memory that is all free.
+fn would_succeed(mm: &AddressSpace, op: &Op, ret: Ret) -> bool {
+    let end = |a: u64, len: u64| a.saturating_add(len.saturating_add(0xfff) & !0xfff);
+    match (op, ret) {
+        (
+            Op::Mprotect { addr, len, .. }
+            | Op::Madvise { addr, len, .. }
+            | Op::Mlock { addr, len }
+            | Op::Mlock2 { addr, len, .. }
+            | Op::Munlock { addr, len }
+            | Op::Msync { addr, len, .. },
+            Ret::Err(e),
+        ) if e == Errno::ENOMEM.0 && *len != 0 => all_mapped(mm, addr & !0xfff, end(*addr, *len)),
+        (
+            Op::Mmap {
+                addr, len, flags, ..
+            },
+            Ret::Err(e),
+        ) if e == Errno::EEXIST.0 && flags & MAP_FIXED_NOREPLACE != 0 && *len != 0 => {
+            mm.is_unmapped(*addr, end(*addr, *len))
+        }
+        _ => false,
+    }
+}
+
+/// Whether every page of `[start, end)` is in some VMA.
+fn all_mapped(mm: &AddressSpace, start: u64, end: u64) -> bool {
+    let mut at = start;
+    while at < end {
+        match mm.find_vma(at) {
+            Some((_, e)) if e > at => at = e,
+            _ => return false,
+        }
+    }
+    true
+}
+
 fn meet(a: &[(u64, u64)], b: &[(u64, u64)]) -> bool {
     a.iter()
         .any(|&(s, e)| b.iter().any(|&(t, f)| s < f && t < e))
@@ -104,6 +149,13 @@ impl Replay {
         before: usize,
         depth: u32,
     ) -> Option<SysResult<u64>> {
+        if depth < MAX_DEPTH && would_succeed(mm, op, ret) {
+            for r in self.in_flight(pid, mm, before, &spans(op, ret)) {
+                if self.pull(&r, mm, before, depth) && !would_succeed(mm, op, ret) {
+                    break;
+                }
+            }
+        }
         let mut got = self.exec(mm, pid, op, ret);
         if !matches!((ret, &got), (Ret::Val(_), Some(Err(_)))) || depth >= MAX_DEPTH {
             return got;
