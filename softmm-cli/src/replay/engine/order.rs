@@ -16,8 +16,10 @@
 //!    source is not one mapping yet, an `mprotect` over a hole), the calls of *other* tasks
 //!    of the same address space that had started before its result line and are not applied
 //!    yet, and whose ranges meet its ranges, are applied first, oldest result first, each
-//!    judged against its own result; the call is run again after each. Such failures change
-//!    nothing in softmm, so running the call again is its only run. The calls pulled ahead
+//!    judged against its own result; the call is run again after each. Such a failure
+//!    changes nothing that running the call again does not redo (a failed placement or
+//!    `mremap` nothing at all, an `mprotect` the part before the hole), so the last run is
+//!    the call's effect. The calls pulled ahead
 //!    are counted as *reordered* and skipped at their own turn. A pulled call may pull
 //!    others the same way, up to [`MAX_DEPTH`] deep, but only calls that started before the
 //!    first call's result line.
