@@ -214,3 +214,22 @@ fn madv_remove_zeroes_the_page_in_every_mapping() {
     assert_eq!(s["mismatches"], 0, "{s:#}");
     assert_eq!(code, Some(0));
 }
+
+/// MADV_REMOVE under threads, two address spaces and forks: every punch the oracle sees
+/// zeroes the page in every mapping, and the run passes (`--help` says so).
+#[test]
+fn madv_remove_passes_with_threads_spaces_and_forks() {
+    let (code, s) = stress_json("--ops 3000 --threads 2 --spaces 2 --seed 5 --madv-remove");
+    assert_eq!(s["mismatches"], 0, "{s:#}");
+    assert!(s["ops"]["madvise_remove"].as_u64() > Some(0), "{s:#}");
+    assert!(s["ops"]["fork"].as_u64() > Some(0), "{s:#}");
+    assert_eq!(code, Some(0));
+    let help = stress(&["--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    let line = help
+        .lines()
+        .find(|l| l.contains("--madv-remove"))
+        .unwrap_or_default();
+    assert!(line.contains("checked in every mapping"), "{help}");
+    assert!(!line.contains("fail"), "{help}");
+}

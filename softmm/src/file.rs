@@ -75,11 +75,12 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// An empty namespace whose files live in `pm`.
+    /// A namespace whose files live in `pm`, empty but for the device `/dev/zero`.
     pub fn new(pm: &Arc<PhysMem>) -> Self {
+        let zero = PageCache::zero_device(pm);
         Self {
             pm: Arc::clone(pm),
-            files: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::from([("/dev/zero".to_string(), zero)])),
         }
     }
 
@@ -137,7 +138,8 @@ impl Namespace {
         }
         let readable = acc == O_RDONLY || acc == O_RDWR;
         let writable = acc == O_WRONLY || acc == O_RDWR;
-        let truncate = flags & O_TRUNC != 0 && writable;
+        // O_TRUNC means nothing to a device.
+        let truncate = flags & O_TRUNC != 0 && writable && obj.kind() != &ObjectKind::ZeroDevice;
         Ok((OpenFile::new(obj, readable, writable), truncate))
     }
 

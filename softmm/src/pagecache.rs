@@ -74,6 +74,9 @@ pub enum ObjectKind {
     /// A file a trace replay knows only by its path (on the traced machine's disk file
     /// system, whose placement aligns big mappings to 2 MiB, `thp_get_unmapped_area`).
     DiskFile,
+    /// The character device `/dev/zero`: it has no pages; a shared mapping of it is new
+    /// shmem, a private one anonymous memory that shows the device's path.
+    ZeroDevice,
 }
 
 /// A memory object's cached pages.
@@ -94,6 +97,16 @@ impl PageCache {
     /// A shmem object of `size` bytes named `name` (e.g. `/dev/zero (deleted)`).
     pub fn new(pm: &Arc<PhysMem>, size: u64, name: &str) -> Arc<Self> {
         Self::with_kind(pm, size, name, ObjectKind::Shmem, (0, 1))
+    }
+
+    /// `/dev/zero` as maps shows it on the reference host (Linux 6.18, devtmpfs mounted
+    /// as 00:06, the device's inode 4).
+    pub fn zero_device(pm: &Arc<PhysMem>) -> Arc<Self> {
+        let mut obj = Self::with_kind(pm, 0, "/dev/zero", ObjectKind::ZeroDevice, (0, 6));
+        if let Some(o) = Arc::get_mut(&mut obj) {
+            o.ino = 4;
+        }
+        obj
     }
 
     /// An object of `kind` shown as `name` on device `dev`.

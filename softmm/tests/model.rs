@@ -12,7 +12,9 @@
 //! `MAP_LOCKED`, `MAP_NORESERVE`), `munmap`, `mprotect`, `madvise` (DONTNEED, FREE,
 //! WILLNEED, COLD, the flag advice, POPULATE_READ/WRITE, GUARD_INSTALL/REMOVE), `mremap`
 //! (in place, MAYMOVE, FIXED, DONTUNMAP, FIXED|DONTUNMAP; growing, shrinking, moving,
-//! several VMAs at once), `mlock2` (with and without MLOCK_ONFAULT), `munlock`, and
+//! several VMAs at once), `mlock2` (with and without MLOCK_ONFAULT), `munlock`,
+//! `mlockall(MCL_CURRENT)` (with and without MCL_ONFAULT: every VMA, the fence too, is
+//! locked and populated across the holes), `munlockall`, and
 //! `fill`/`read` through a [`Cpu`]. Addresses are window page indexes and lengths page
 //! counts, clamped to the window, so proptest's `Vec` shrinking yields a short list of
 //! small numbers; a failure prints it as a script.
@@ -35,7 +37,8 @@
 //! their effect on merging is observable, and that is compared); VM_MAYBE_GUARD, which
 //! softmm lacks (bug 14). Not generated: exec-only protection (with protection keys
 //! Linux makes it unreadable and gives it a pkey), memory pressure (MADV_FREE'd pages
-//! keep their contents, as softmm has no reclaim), fork, files, brk, mlockall.
+//! keep their contents, as softmm has no reclaim), fork, files, brk,
+//! `mlockall(MCL_FUTURE)`.
 //!
 //! # The model
 //!

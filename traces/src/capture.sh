@@ -1,6 +1,6 @@
 #!/bin/bash
 # capture.sh NAME...   (re)records traces/NAME/ with tools/capture-trace.sh.
-# Names: threads fork mremap files spawn pyfork xz gcc java (ls, perl, python came from
+# Names: threads fork mremap files spawn pyfork xz gcc java mtchurn arenas mtshare pythreads (ls, perl, python came from
 # the project's reference traces and are not produced here). Builds the C and Java sources into
 # /tmp/softmm-build first. Pids, addresses and temp-dir names differ from run to run.
 # Needs: strace, gcc, xz, python3 (/usr/bin/python3), a JDK 17 (java, javac).
@@ -15,12 +15,13 @@ gcc -O2 -o "$b/fork" "$src/fork.c"
 gcc -O2 -o "$b/mremap" "$src/mremap.c"
 gcc -O2 -o "$b/files" "$src/files.c"
 gcc -O2 -o "$b/spawn" "$src/spawn.c"
+for p in mtchurn arenas mtshare; do gcc -O2 -pthread -o "$b/$p" "$src/$p.c"; done
 javac -d "$b" "$src/Alloc.java"
 for name in "$@"; do
   out=$traces/$name
   rm -rf "$out"
   case $name in
-    threads|fork|mremap|spawn) "$cap" "$out" "$b/$name" ;;
+    threads|fork|mremap|spawn|mtchurn|arenas|mtshare) "$cap" "$out" "$b/$name" ;;
     files)
       w=$(mktemp -d /tmp/softmm-files-XXXXXX)
       "$cap" "$out" "$b/files" "$w"; rm -rf "$w" ;;
@@ -47,6 +48,7 @@ else:
       w=$(mktemp -d /tmp/softmm-gcc-XXXXXX)
       printf '#include <stdio.h>\nint main(void) { printf("hello %%d\\n", 42); return 0; }\n' > "$w/hello.c"
       (cd "$w" && "$cap" "$out" env PATH=/usr/local/bin:/usr/bin:/bin gcc -O2 -c hello.c -o hello.o); rm -rf "$w" ;;
+    pythreads) (cd "$traces/.." && "$cap" "$out" /usr/bin/python3 traces/src/pythreads.py) ;;
     java)
       "$cap" "$out" java -XX:+UseSerialGC -Xmx64m -cp "$b" Alloc ;;
     *) echo "unknown trace name: $name" >&2; exit 1 ;;

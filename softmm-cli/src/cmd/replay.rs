@@ -5,9 +5,10 @@
 //! placement agreement, replay speed), the first divergences, and on request a process's
 //! maps or smaps at its dump marker, next to Linux's `maps.PID` when the capture saved one.
 //! `--compare` compares every `maps.PID` next to the trace page by page. `--json` prints
-//! the same as one JSON object. Exit status: 0; 1 with `--check` when a call diverged or a
-//! compared page differs; 2 when the trace cannot be read (or, with `--strict`, has a
-//! malformed line).
+//! the same as one JSON object. The `maps.PID` files also tell the replay where each dump
+//! was read among the calls other threads had in flight. Exit status: 0; 1 with `--check`
+//! when a call diverged or a page or VMA of a `maps.PID` differs (`--check` compares every
+//! one); 2 when the trace cannot be read (or, with `--strict`, has a malformed line).
 
 use std::{path::PathBuf, process::ExitCode, time::Instant};
 
@@ -16,7 +17,7 @@ use softmm::Config;
 
 use crate::replay::{
     maps_cmp::PageCompare,
-    run::{MapsCompare, Outcome, Report, compare_pid, maps_files, replay_text},
+    run::{MapsCompare, Outcome, Report, compare_pid, dump_files, maps_files, replay_against},
 };
 
 /// Arguments of `softmm replay`.
@@ -37,7 +38,7 @@ pub struct ReplayArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Exit 1 when a call diverged or a compared page differs.
+    /// Exit 1 when a call diverged or a page or VMA of any `maps.PID` differs.
     #[arg(long)]
     pub check: bool,
     /// Fail (exit 2) at the first malformed line instead of skipping it.
@@ -88,7 +89,8 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
     };
     let pb = progress_bar(text.len() as u64 / 80);
     let t0 = Instant::now();
-    let out = match replay_text(&text, config, args.strict, &pb) {
+    let dumps = dump_files(&args.trace);
+    let out = match replay_against(&text, config, args.strict, &pb, &dumps) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("softmm: {shown}:{e}");
@@ -104,7 +106,7 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
     let files = maps_files(&args.trace);
     let mut compares = Vec::new();
     for (pid, path) in &files {
-        if !args.compare && args.maps != Some(*pid) {
+        if !args.compare && !args.check && args.maps != Some(*pid) {
             continue;
         }
         match std::fs::read_to_string(path)
@@ -131,9 +133,11 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
     } else {
         print_text(args, &out, &files, &compares, calls_per_second);
     }
-    let bad_pages = compares
-        .iter()
-        .any(|c| c.result.as_ref().is_none_or(|r| r.matched != r.pages));
+    let bad_pages = compares.iter().any(|c| {
+        c.result
+            .as_ref()
+            .is_none_or(|r| r.matched != r.pages || r.vmas_identical != r.vmas)
+    });
     if args.check && (summary.diverged > 0 || bad_pages) {
         return ExitCode::from(1);
     }
@@ -181,6 +185,12 @@ fn print_text(
         "calls: {} — matched {}, diverged {}, outside view {}, ignored {}",
         s.calls, s.matched, s.diverged, s.outside_view, s.ignored
     );
+    if s.reordered > 0 {
+        println!(
+            "reordered: {} calls applied ahead of results printed before theirs",
+            s.reordered
+        );
+    }
     let p = s.placement;
     println!(
         "placement agreement: {}/{} non-fixed mmaps ({:.1}%)",

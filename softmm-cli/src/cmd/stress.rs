@@ -55,8 +55,9 @@ pub struct StressArgs {
     /// Print every operation and its result on stderr (`[thread] call = result`).
     #[arg(long)]
     pub trace: bool,
-    /// Also use MADV_REMOVE on shared mappings (softmm does not yet unmap the other
-    /// mappings of a punched page, so runs with it fail).
+    /// Also use MADV_REMOVE (hole punch) on shared mappings, checked in every mapping of
+    /// the punched page. Off by default so that a seed draws the same operations as
+    /// before the option existed.
     #[arg(long)]
     pub madv_remove: bool,
 }

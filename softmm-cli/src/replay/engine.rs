@@ -9,12 +9,14 @@
 //!    completing later), so the records of a task not made yet wait, in order, and run
 //!    right after the clone that makes it; a task no traced clone made runs at the end
 //!    as a fresh process. A successful `execve` gives the task a fresh address space;
-//!    `exit_group` ends its thread group; `+++ exited`/`+++ killed` end the task. The
-//!    replay needs no look-ahead, so records can stream in while the trace is parsed.
-//! 2. **Placement is the kernel's.** A non-fixed `mmap` that succeeded is placed where the
-//!    trace says (`MAP_FIXED_NOREPLACE` at the traced address: it fails if softmm's view has
-//!    something there); an `mremap` that moved goes to the traced address
-//!    (`MREMAP_FIXED`). Before that, softmm's own policy is asked where it would have put
+//!    `exit_group` ends its thread group; `+++ exited`/`+++ killed` end the task.
+//! 2. **Placement is the kernel's, checked.** A non-fixed `mmap` that succeeded is placed
+//!    where the trace says (`MAP_FIXED_NOREPLACE` at the traced address: it fails with
+//!    `EEXIST` if softmm's view has something there); an `mremap` that moved goes to the
+//!    traced address (`MREMAP_FIXED`) only if nothing is mapped there (`EEXIST` otherwise:
+//!    the kernel found that range free, so a mapping there means the replay's order is
+//!    wrong, and forcing the move would hide it); one that stayed put is run without
+//!    `MREMAP_MAYMOVE`. Before that, softmm's own policy is asked where it would have put
 //!    the mapping, given the `mmap_base` inferred for the address space (the end of its first
 //!    non-fixed mapping: what the kernel mapped above it at `execve` is unknown): that is the
 //!    **placement agreement**.
@@ -37,17 +39,28 @@
 //!    writes chunk headers).
 //! 7. **Dumps.** The marker `munmap(0x1000, 0)` that capture-trace.sh's destructor makes is
 //!    where `/proc/PID/maps` was read: the maps of that process are kept at its first marker
-//!    (or at its exit, or at the end of the trace) for comparison.
+//!    (or at its exit, or at the end of the trace) for comparison. Other threads may change
+//!    the address space while it is read; see [`dump`] for how the read is placed.
+//! 8. **Order.** Records arrive in the order strace printed their results, but the kernel
+//!    carried each call out at one point between its start line and its result line (a
+//!    linearization); [`order`] applies them in result order except where a result shows
+//!    that another task's call, in flight at that line, had already taken effect.
+
+mod calls;
+pub mod dump;
+pub mod order;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     sync::{Arc, Weak},
 };
 
 use serde::Serialize;
-use softmm::{AddressSpace, Config, Errno, Machine, Pid, abi::*, error::SysResult, file::OpenFile};
+use softmm::{AddressSpace, Config, Errno, Machine, Pid, abi::*, error::SysResult};
 
+use self::dump::DumpWindow;
 use super::{
+    maps_cmp::{MapsLine, parse_maps},
     ranges::RangeSet,
     strace::{Event, Op, Record, Ret},
 };
@@ -97,6 +110,9 @@ pub struct Summary {
     pub outside_view: u64,
     /// Calls the replay does not model (other system calls, `?` results).
     pub ignored: u64,
+    /// Calls applied ahead of calls whose results strace printed first: another task's call
+    /// that was in flight when a result showed it had already taken effect (rule 8).
+    pub reordered: u64,
     /// Placement agreement.
     pub placement: Placement,
     /// The first divergences.
@@ -136,6 +152,17 @@ pub struct Replay {
     summary: Summary,
     /// The address space of the task of the last call (tasks change rarely).
     last: Option<(Pid, Arc<AddressSpace>)>,
+    /// Records received and not applied yet, in the order the log completes them.
+    queue: VecDeque<Record>,
+    /// Queued split records (`start < line`), line → start: the calls that can be in
+    /// flight when an earlier-completing call is applied.
+    split: BTreeMap<usize, usize>,
+    /// Lines of queued records already applied ahead of their turn.
+    early: HashSet<usize>,
+    /// Linux's maps of each process at its dump, when known: where the dump is placed.
+    dumps: HashMap<Pid, Vec<MapsLine>>,
+    /// The dump being read, while other tasks may change its address space.
+    window: Option<DumpWindow>,
 }
 
 impl Replay {
@@ -150,7 +177,21 @@ impl Replay {
             processes: HashSet::new(),
             summary: Summary::default(),
             last: None,
+            queue: VecDeque::new(),
+            split: BTreeMap::new(),
+            early: HashSet::new(),
+            dumps: HashMap::new(),
+            window: None,
         })
+    }
+
+    /// Linux's `/proc/PID/maps` of `pid` at its dump (capture-trace.sh's `maps.PID`): the
+    /// replay places the dump among the calls in flight while it was read so that it agrees
+    /// with this text where some order allows (rule 7). Unparsable text is ignored.
+    pub fn expect_dump(&mut self, pid: Pid, maps: &str) {
+        if let Ok(lines) = parse_maps(maps) {
+            self.dumps.insert(pid, lines);
+        }
     }
 
     /// The machine the trace runs on.
@@ -171,6 +212,8 @@ impl Replay {
     /// The end of the trace: tasks that no traced clone made run now as fresh processes
     /// (their records in order), then every live task without a snapshot gets one.
     pub fn finish(&mut self, line: usize) {
+        self.release(usize::MAX);
+        self.close_window(usize::MAX);
         let mut orphans: Vec<Pid> = self.waiting.keys().copied().collect();
         orphans.sort_unstable();
         for pid in orphans {
@@ -185,9 +228,40 @@ impl Replay {
         }
     }
 
-    /// Apply one record (or keep it until its task exists).
-    pub fn step(&mut self, rec: &Record) {
+    /// Take one record, in the order the log completes them. It is applied by the
+    /// [`release`](Self::release) that passes its line (or by [`finish`](Self::finish)).
+    pub fn push(&mut self, rec: Record) {
         self.summary.records += 1;
+        if rec.start < rec.line {
+            self.split.insert(rec.line, rec.start);
+        }
+        self.queue.push_back(rec);
+    }
+
+    /// Apply, in order, the records that completed at lines below `below`. The caller
+    /// promises that every call that started below `below` has been pushed (a parser knows
+    /// it from its oldest unfinished call), so the calls that were in flight when each of
+    /// those records completed are at hand (rule 8).
+    pub fn release(&mut self, below: usize) {
+        while self.queue.front().is_some_and(|r| r.line < below) {
+            let Some(rec) = self.queue.pop_front() else {
+                break;
+            };
+            if rec.start < rec.line {
+                self.split.remove(&rec.line);
+            }
+            if !self.early.remove(&rec.line) {
+                self.step(&rec);
+            }
+        }
+    }
+
+    /// Apply one record (or keep it until its task exists).
+    fn step(&mut self, rec: &Record) {
+        if self.window.as_ref().is_some_and(|w| w.pid() == rec.pid) {
+            // The dumping thread's next record: the read is over.
+            self.close_window(rec.start);
+        }
         if !self.machine.exists(rec.pid) {
             if self.started {
                 self.waiting.entry(rec.pid).or_default().push(rec.clone());
@@ -205,7 +279,7 @@ impl Replay {
     fn apply(&mut self, rec: &Record) {
         let pid = rec.pid;
         match &rec.event {
-            Event::Call { op, ret } => self.call(rec.line, pid, op, *ret),
+            Event::Call { op, ret } => self.call(rec, op, *ret),
             Event::Exited { .. } | Event::Killed { .. } => {
                 self.take_snapshot(pid, rec.line);
                 self.last = None;
@@ -271,19 +345,22 @@ impl Replay {
         let Ok(mm) = self.machine.mm(pid) else {
             return;
         };
-        let known = self.view(&mm).known.clone();
-        self.snapshots.insert(
-            pid,
-            Snapshot {
-                maps: mm.maps_text(),
-                smaps: mm.smaps_text(),
-                known,
-                line,
-            },
-        );
+        let snap = self.snapshot_of(&mm, line);
+        self.snapshots.insert(pid, snap);
     }
 
-    fn call(&mut self, line: usize, pid: Pid, op: &Op, ret: Ret) {
+    /// `mm`'s maps and smaps now, with what the replay knows of it.
+    fn snapshot_of(&mut self, mm: &Arc<AddressSpace>, line: usize) -> Snapshot {
+        Snapshot {
+            maps: mm.maps_text(),
+            smaps: mm.smaps_text(),
+            known: self.view(mm).known.clone(),
+            line,
+        }
+    }
+
+    fn call(&mut self, rec: &Record, op: &Op, ret: Ret) {
+        let (line, pid) = (rec.line, rec.pid);
         match op {
             Op::Clone { flags } => {
                 if let Ret::Val(child) = ret {
@@ -308,12 +385,15 @@ impl Replay {
             }
             _ => {
                 self.summary.calls += 1;
-                self.mm_call(line, pid, op, ret);
+                self.mm_call(rec, op, ret, line, 0);
             }
         }
     }
 
-    fn mm_call(&mut self, line: usize, pid: Pid, op: &Op, ret: Ret) {
+    /// A memory-management call, placed before line `before` (its own line, or that of
+    /// the call it is applied ahead of); `depth` counts how many calls it is pulled ahead of.
+    fn mm_call(&mut self, rec: &Record, op: &Op, ret: Ret, before: usize, depth: u32) {
+        let (line, pid) = (rec.line, rec.pid);
         let mm = match &self.last {
             Some((p, mm)) if *p == pid => Arc::clone(mm),
             _ => match self.machine.mm(pid) {
@@ -330,79 +410,17 @@ impl Replay {
         if let Op::Munmap { addr, len: 0 } = op
             && *addr == DUMP_MARKER
         {
-            self.take_snapshot(pid, line);
+            self.open_window(pid, &mm, line);
         }
-        let got = match *op {
-            Op::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                ref path,
-                off,
-            } => self.mmap(
-                &mm,
-                pid,
-                ret,
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                path.as_deref(),
-                off,
-            ),
-            Op::Mremap {
-                old_addr,
-                old_len,
-                new_len,
-                flags,
-                new_addr,
-            } => self.mremap(&mm, ret, old_addr, old_len, new_len, flags, new_addr),
-            Op::Brk { addr } => self.brk(&mm, ret, addr),
-            Op::Munmap { addr, len } => {
-                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.munmap(a, l))
-            }
-            Op::Mprotect { addr, len, prot } => self.ranged(&mm, ret, addr, len, |mm, a, l| {
-                let r = mm.mprotect(a, l, prot);
-                if r.is_ok() && prot & PROT_WRITE != 0 {
-                    mm.assume_written(a, a.saturating_add(l));
-                }
-                r
-            }),
-            Op::Madvise { addr, len, advice } => {
-                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.madvise(a, l, advice))
-            }
-            Op::Mlock { addr, len } => self.ranged(&mm, ret, addr, len, |mm, a, l| mm.mlock(a, l)),
-            Op::Mlock2 { addr, len, flags } => {
-                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.mlock2(a, l, flags))
-            }
-            Op::Munlock { addr, len } => {
-                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.munlock(a, l))
-            }
-            Op::Msync { addr, len, flags } => {
-                self.ranged(&mm, ret, addr, len, |mm, a, l| mm.msync(a, l, flags))
-            }
-            Op::Mlockall { flags } => Some(mm.mlockall(flags)),
-            Op::Munlockall => Some(mm.munlockall()),
-            Op::Clone { .. } | Op::Execve { .. } | Op::ExitGroup { .. } | Op::Other { .. } => {
-                return;
-            }
-        };
-        match got {
+        match self.linearized(pid, &mm, op, ret, before, depth) {
             None => self.summary.outside_view += 1,
             Some(got) => self.judge(line, pid, ret, got),
         }
+        self.dump_candidate(pid, &mm, rec.start);
     }
 
     fn judge(&mut self, line: usize, pid: Pid, ret: Ret, got: SysResult<u64>) {
-        let same = match (ret, &got) {
-            (Ret::Val(v), Ok(g)) => v == *g,
-            (Ret::Err(e), Err(g)) => e == g.0,
-            _ => false,
-        };
-        if same {
+        if same(ret, &got) {
             self.summary.matched += 1;
             return;
         }
@@ -419,159 +437,14 @@ impl Replay {
             });
         }
     }
+}
 
-    /// A call over `[addr, addr + len)` (rule 4): `None` when it is outside the view.
-    fn ranged(
-        &mut self,
-        mm: &Arc<AddressSpace>,
-        ret: Ret,
-        addr: u64,
-        len: u64,
-        f: impl Fn(&AddressSpace, u64, u64) -> SysResult<u64>,
-    ) -> Option<SysResult<u64>> {
-        let end = addr.saturating_add(len.saturating_add(0xfff) & !0xfff);
-        let known = &self.view(mm).known;
-        if matches!(ret, Ret::Val(_)) && len != 0 && !known.intersects(addr, end) {
-            return None;
-        }
-        let got = f(mm, addr, len);
-        if matches!(ret, Ret::Val(_)) && got == Err(Errno::ENOMEM) {
-            let parts = known.clip(addr, end);
-            if parts.iter().map(|(a, b)| b - a).sum::<u64>() < end - addr {
-                let mut r = Ok(0);
-                for (a, b) in parts {
-                    r = r.and(f(mm, a, b - a));
-                }
-                return Some(r);
-            }
-        }
-        Some(got)
-    }
-
-    /// The open file `fd`/`path` names in `pid` (rule 5); a writable one when `write`.
-    fn file(&mut self, pid: Pid, fd: i64, path: &str, write: bool) -> SysResult<Arc<OpenFile>> {
-        if let Ok(f) = self.machine.file(pid, fd)
-            && f.object.name() == path
-            && (f.writable || !write)
-        {
-            return Ok(f);
-        }
-        let obj = self.machine.namespace().object(path);
-        let f = OpenFile::new(obj, true, write);
-        self.machine.install_fd(pid, fd, Arc::clone(&f))?;
-        Ok(f)
-    }
-
-    #[expect(clippy::too_many_arguments, reason = "the mmap argument list")]
-    fn mmap(
-        &mut self,
-        mm: &Arc<AddressSpace>,
-        pid: Pid,
-        ret: Ret,
-        addr: u64,
-        len: u64,
-        prot: u64,
-        mut flags: u64,
-        mut fd: i64,
-        path: Option<&str>,
-        off: u64,
-    ) -> Option<SysResult<u64>> {
-        // A private mapping of /dev/zero is anonymous memory (`vma_set_anonymous`).
-        if path == Some("/dev/zero") && flags & MAP_TYPE == MAP_PRIVATE {
-            flags |= MAP_ANONYMOUS;
-            fd = -1;
-        }
-        // A shared writable mapping that succeeded needs a writable open file.
-        let write =
-            flags & MAP_TYPE != MAP_PRIVATE && prot & PROT_WRITE != 0 && matches!(ret, Ret::Val(_));
-        let file = match (flags & MAP_ANONYMOUS == 0, path) {
-            (true, Some(p)) => self.file(pid, fd, p, write),
-            (true, None) => self.machine.file(pid, fd),
-            (false, _) => Err(Errno::EBADF),
-        };
-        let Ret::Val(at) = ret else {
-            return Some(mm.mmap_file(addr, len, prot, flags, file, off));
-        };
-        let plen = len.saturating_add(0xfff) & !0xfff;
-        let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
-        let mut call_flags = flags;
-        let mut call_addr = addr;
-        if !fixed {
-            let view = self.view(mm);
-            match view.mmap_base {
-                Some(base) => {
-                    let f = file.as_deref().ok().filter(|_| flags & MAP_ANONYMOUS == 0);
-                    let probe = mm.probe_placement(f, addr, len, flags, off >> 12, base);
-                    self.summary.placement.total += 1;
-                    if probe == Some(at) {
-                        self.summary.placement.agreed += 1;
-                    }
-                }
-                None => view.mmap_base = Some(at.saturating_add(plen)),
-            }
-            call_flags |= MAP_FIXED_NOREPLACE;
-            call_addr = at;
-        }
-        let got = mm.mmap_file(call_addr, len, prot, call_flags, file, off);
-        if let Ok(a) = got {
-            self.view(mm).known.insert(a, a.saturating_add(plen));
-            mm.assume_written(a, a.saturating_add(plen));
-        }
-        Some(got)
-    }
-
-    #[expect(clippy::too_many_arguments, reason = "the mremap argument list")]
-    fn mremap(
-        &mut self,
-        mm: &Arc<AddressSpace>,
-        ret: Ret,
-        old_addr: u64,
-        old_len: u64,
-        new_len: u64,
-        flags: u64,
-        new_addr: Option<u64>,
-    ) -> Option<SysResult<u64>> {
-        let Ret::Val(at) = ret else {
-            return Some(mm.mremap(old_addr, old_len, new_len, flags, new_addr.unwrap_or(0)));
-        };
-        let old_end = old_addr.saturating_add(old_len.max(1));
-        if !self.view(mm).known.intersects(old_addr & !0xfff, old_end) {
-            return None;
-        }
-        let (flags, target) = if flags & MREMAP_MAYMOVE != 0
-            && flags & MREMAP_FIXED == 0
-            && (at != old_addr || flags & MREMAP_DONTUNMAP != 0)
-        {
-            (flags | MREMAP_FIXED, at)
-        } else {
-            (flags, new_addr.unwrap_or(0))
-        };
-        let got = mm.mremap(old_addr, old_len, new_len, flags, target);
-        if let Ok(a) = got {
-            let plen = new_len.saturating_add(0xfff) & !0xfff;
-            self.view(mm).known.insert(a, a.saturating_add(plen));
-            mm.assume_written(a, a.saturating_add(plen));
-        }
-        Some(got)
-    }
-
-    fn brk(&mut self, mm: &Arc<AddressSpace>, ret: Ret, addr: u64) -> Option<SysResult<u64>> {
-        let view = self.view(mm);
-        if view.brk_start.is_none()
-            && let Ret::Val(v) = ret
-        {
-            // The heap starts where the first brk(NULL) says (rule 3).
-            if addr == 0 && mm.set_brk_start(v) {
-                self.view(mm).brk_start = Some(v);
-            }
-        }
-        let got = mm.brk(addr);
-        if let (Ok(b), Some(start)) = (got, self.view(mm).brk_start) {
-            let end = b.saturating_add(0xfff) & !0xfff;
-            self.view(mm).known.insert(start, end.max(start));
-            mm.assume_written(start, end);
-        }
-        Some(got)
+/// Whether softmm's result is the traced one: the same value, or the same errno.
+fn same(ret: Ret, got: &SysResult<u64>) -> bool {
+    match (ret, got) {
+        (Ret::Val(v), Ok(g)) => v == *g,
+        (Ret::Err(e), Err(g)) => e == g.0,
+        _ => false,
     }
 }
 

@@ -59,23 +59,41 @@ const CHUNK: usize = 4096;
 
 /// What the parsing thread sends.
 enum Parsed {
-    Records(Vec<Record>),
+    /// Records, and the line below which every call that started has been sent.
+    Records(Vec<Record>, usize),
     /// The end: malformed lines and the line count (or the first error with `strict`).
     End(Result<(Vec<ParseError>, usize), ParseError>),
 }
 
 /// Replay `text` on a fresh machine with `config`. The trace is parsed in a second
-/// thread while the first replays what is parsed so far (the engine needs no look-ahead).
+/// thread while the first replays what is parsed so far (the engine looks ahead only as
+/// far as the oldest call still unfinished).
 pub fn replay_text(
     text: &str,
     config: Config,
     strict: bool,
     progress: &ProgressBar,
 ) -> Result<Outcome, ParseError> {
+    replay_against(text, config, strict, progress, &[])
+}
+
+/// [`replay_text`], with Linux's maps of some processes at their dumps (`(pid, text)`, from
+/// [`dump_files`]): each dump is placed among the calls in flight while it was read so
+/// that it agrees with Linux's where some order allows.
+pub fn replay_against(
+    text: &str,
+    config: Config,
+    strict: bool,
+    progress: &ProgressBar,
+    dumps: &[(u64, String)],
+) -> Result<Outcome, ParseError> {
     let mut replay = Replay::new(config).map_err(|e| ParseError {
         line: 0,
         message: format!("cannot create the machine: {}", e.message()),
     })?;
+    for (pid, maps) in dumps {
+        replay.expect_dump(*pid, maps);
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(8);
     let end = std::thread::scope(|s| {
         s.spawn(move || {
@@ -90,7 +108,8 @@ pub fn replay_text(
                         chunk.push(r);
                         if chunk.len() == CHUNK {
                             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                            if tx.send(Parsed::Records(full)).is_err() {
+                            let below = parser.oldest_pending().unwrap_or(usize::MAX);
+                            if tx.send(Parsed::Records(full, below)).is_err() {
                                 return;
                             }
                         }
@@ -103,7 +122,7 @@ pub fn replay_text(
                     None => {}
                 }
             }
-            let _ = tx.send(Parsed::Records(chunk));
+            let _ = tx.send(Parsed::Records(chunk, usize::MAX));
             let left = parser.finish();
             let end = match (strict, left.first()) {
                 (true, Some(e)) => Err(e.clone()),
@@ -117,11 +136,12 @@ pub fn replay_text(
         let mut done = 0u64;
         loop {
             match rx.recv() {
-                Ok(Parsed::Records(rs)) => {
-                    for r in &rs {
-                        replay.step(r);
-                    }
+                Ok(Parsed::Records(rs, below)) => {
                     done += rs.len() as u64;
+                    for r in rs {
+                        replay.push(r);
+                    }
+                    replay.release(below);
                     progress.set_position(done);
                 }
                 Ok(Parsed::End(end)) => return end,
@@ -168,6 +188,14 @@ pub fn maps_files(trace: &Path) -> Vec<(u64, std::path::PathBuf)> {
         .collect();
     out.sort();
     out
+}
+
+/// The `maps.PID` files next to `trace`, read (those that cannot be read are left out).
+pub fn dump_files(trace: &Path) -> Vec<(u64, String)> {
+    maps_files(trace)
+        .into_iter()
+        .filter_map(|(pid, path)| Some((pid, std::fs::read_to_string(path).ok()?)))
+        .collect()
 }
 
 /// Compare the snapshot of `pid` with the Linux maps text `linux`.

@@ -24,8 +24,8 @@
 //!    error at that line, ignored (blank, strace's notes), or the head of an unfinished call
 //!    that a later `resumed` line consumes ([`Stats`] counts each). So nothing is lost
 //!    silently, and the property test checks it.
-//! 2. **A split call is one record, at its `resumed` line**, with the argument text of the two
-//!    halves joined; interleaved lines of other pids do not disturb it. A head that never
+//! 2. **A split call is one record, at its `resumed` line** (its [`Record::start`] is the
+//!    head's line), with the argument text of the two halves joined; interleaved lines of other pids do not disturb it. A head that never
 //!    resumes is an error at its own line, reported by [`Parser::finish`] (or when the same pid
 //!    starts another call). Consequence for the engine: a child's first records may come
 //!    *before* the parent's [`Op::Clone`] record (`vfork`, `clone3` with `CLONE_VFORK`, or any
@@ -79,6 +79,9 @@ pub use self::parser::{Parser, Stats};
 pub struct Record {
     /// 1-based line where the call completed (the `resumed` line of a split call).
     pub line: usize,
+    /// 1-based line where the call started: the `<unfinished ...>` line of a split call,
+    /// `line` otherwise. The kernel carried the call out somewhere between the two.
+    pub start: usize,
     /// The process (thread) id; 0 for "the first process" of a log without pids.
     pub pid: u64,
     /// What happened.

@@ -95,9 +95,11 @@ pub fn measure(calls: usize) -> (f64, f64, f64) {
     let (records, _, _) = parse_trace(&text, true, &ProgressBar::hidden()).unwrap_or_default();
     let t1 = Instant::now();
     if let Ok(mut r) = Replay::new(Config::default()) {
-        for rec in &records {
-            r.step(rec);
+        let last = records.last().map_or(0, |rec| rec.line);
+        for rec in records {
+            r.push(rec);
         }
+        r.finish(last);
     }
     let t2 = Instant::now();
     let _ = replay_text(&text, Config::default(), true, &ProgressBar::hidden());

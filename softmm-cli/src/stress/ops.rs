@@ -259,9 +259,9 @@ impl Op {
     }
 
     /// Draw the next operation for a thread whose state is `oracle`. MADV_REMOVE is
-    /// drawn only with `remove`: softmm does not yet zap the other mappings of a punched
-    /// shmem page (Linux's `unmap_mapping_range`), so it fails runs that map an object
-    /// page twice (a grown move, a DONTUNMAP move).
+    /// drawn only with `remove`, so that without it a seed draws what it always drew; the
+    /// punch zaps every mapping of the page in every process (Linux's
+    /// `unmap_mapping_range`), which the oracle checks.
     pub fn draw(rng: &mut impl RngCore, oracle: &Oracle, remove: bool) -> Op {
         let heap = oracle.regions.len() > HEAP;
         let drawn = |k: &Kind| (heap || *k != Kind::Brk) && (remove || *k != Kind::Remove);

@@ -64,7 +64,7 @@ pub struct Settings {
     pub progress: bool,
     /// Print every operation and its result on stderr.
     pub trace: bool,
-    /// Also draw MADV_REMOVE (fails with softmm as it is; see `Op::draw`).
+    /// Also draw MADV_REMOVE (see `Op::draw`).
     pub madv_remove: bool,
     /// Options, besides `--seed`, `--threads` and `--ops`, that reproduce this run.
     pub repro: Vec<String>,

@@ -44,6 +44,11 @@ pub(crate) fn thp_offset(
     }
 }
 
+/// The window MAP_32BIT mappings are placed in, bottom-up (x86-64 `find_start_end`
+/// without ASLR).
+const MAP_32BIT_START: u64 = 0x4000_0000;
+const MAP_32BIT_END: u64 = 0x8000_0000;
+
 /// Start of a VMA including the guard gap below a grows-down VMA (`vm_start_gap`).
 pub(crate) fn start_gap(v: &Vma) -> u64 {
     if v.flags.intersects(VM_GROWSDOWN) {
@@ -203,17 +208,24 @@ impl AddressSpace {
         if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
+        let zero = file
+            .as_ref()
+            .is_some_and(|f| f.object.kind() == &ObjectKind::ZeroDevice);
         let backing = match file {
-            Some(f) => Backing::File(f),
-            None if vm_flags.intersects(VM_SHARED) => {
+            // `mmap_zero`: a private mapping of /dev/zero is anonymous memory that keeps
+            // the file; a shared one is new shmem, as shared anonymous memory is.
+            Some(f) if zero && !vm_flags.intersects(VM_SHARED) => Backing::AnonFile(f),
+            Some(f) if !zero => Backing::File(f),
+            _ if vm_flags.intersects(VM_SHARED) => {
                 // `shmem_zero_setup`: shared anonymous memory is a new shmem file.
                 let obj = PageCache::new(&self.pm, len, "/dev/zero (deleted)");
                 Backing::File(OpenFile::new(obj, true, true))
             }
-            None => Backing::Anon,
+            _ => Backing::Anon,
         };
         let pgoff = match &backing {
             Backing::Anon => addr >> PAGE_SHIFT,
+            Backing::AnonFile(_) => pgoff,
             Backing::File(f) if f.object.kind() == &ObjectKind::Shmem => 0,
             Backing::File(_) => pgoff,
         };
@@ -347,11 +359,18 @@ impl AddressSpace {
             }
             return Ok(addr);
         }
-        if addr != 0 && addr <= TASK_SIZE - len && self.range_free(edit, addr, len) {
+        // MAP_32BIT searches bottom-up in [1 GiB, 2 GiB) (x86-64 `find_start_end`) and takes
+        // a hint only if the mapping ends by 2 GiB (`end - len >= addr`; below 1 GiB too).
+        let hint_end = if flags & MAP_32BIT != 0 {
+            MAP_32BIT_END
+        } else {
+            TASK_SIZE
+        };
+        if addr != 0 && addr <= hint_end.saturating_sub(len) && self.range_free(edit, addr, len) {
             return Ok(addr);
         }
         let found = if flags & MAP_32BIT != 0 {
-            edit.find_gap_bottom_up(len, 0x4000_0000, 0x8000_0000, start_gap)
+            edit.find_gap_bottom_up(len, MAP_32BIT_START, MAP_32BIT_END, start_gap)
         } else {
             edit.find_gap_top_down(
                 len,

@@ -123,7 +123,7 @@ impl AddressSpace {
         }
         let file = match &vma.backing {
             Backing::File(f) => Some(&**f),
-            Backing::Anon => None,
+            Backing::Anon | Backing::AnonFile(_) => None,
         };
         let thp = super::mmap::thp_offset(file, mflags != 0, 0, new_len, vma.pgoff_at(addr));
         let dst = self.get_unmapped_area(edit, 0, new_len, mflags, thp)?;
@@ -239,7 +239,7 @@ impl AddressSpace {
         }
         let file = match &vma.backing {
             Backing::File(f) => Some(&**f),
-            Backing::Anon => None,
+            Backing::Anon | Backing::AnonFile(_) => None,
         };
         let thp = super::mmap::thp_offset(
             file,

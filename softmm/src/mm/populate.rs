@@ -19,7 +19,9 @@ impl AddressSpace {
     /// otherwise; lock-on-fault VMAs are skipped; a PROT_NONE VMA is `EFAULT` (GUP's
     /// `check_vma_flags` without FOLL_FORCE), a failed fault `EFAULT` or `ENOMEM`. With
     /// `ignore_errors` a failing VMA is skipped, else the first error is returned. Holes
-    /// end the walk without an error.
+    /// are skipped, as `__mm_populate` does (mlockall(MCL_CURRENT) populates every VMA
+    /// from address 0 up; the other callers' ranges have no holes: mlock and mprotect
+    /// fail on them first).
     pub(crate) fn populate(
         &self,
         start: u64,
@@ -34,12 +36,7 @@ impl AddressSpace {
             .cloned()
             .collect();
         drop(g);
-        let mut at = start;
         for v in vmas {
-            if v.start > at {
-                break; // a hole
-            }
-            at = v.end;
             if v.flags.intersects(VM_LOCKONFAULT) || v.flags.intersects(VM_IO | VM_PFNMAP) {
                 continue;
             }

@@ -24,7 +24,7 @@ impl AddressSpace {
                 let heap_vma = v.start <= heap.1 && v.end >= heap.0 && heap.1 > heap.0;
                 (0, 0, 0, 0, heap_vma.then(|| "[heap]".to_string()))
             }
-            Backing::File(f) => {
+            Backing::File(f) | Backing::AnonFile(f) => {
                 let o = &f.object;
                 let (major, minor) = o.dev();
                 (
@@ -66,6 +66,15 @@ impl AddressSpace {
     pub fn find_vma(&self, addr: u64) -> Option<(u64, u64)> {
         let g = rcu::read_lock();
         self.tree.find_bounds(addr, &g)
+    }
+
+    /// Whether no VMA intersects `[start, end)` (one RCU lookup of the first VMA that ends
+    /// above `start`, Linux's `find_vma`).
+    pub fn is_unmapped(&self, start: u64, end: u64) -> bool {
+        let g = rcu::read_lock();
+        self.tree
+            .find_from(start, &g)
+            .is_none_or(|v| v.start >= end)
     }
 
     /// Nodes a VMA lookup visits, root and leaf included.

@@ -386,3 +386,20 @@ mod concurrency {
         assert_eq!(mm.smaps_field(a, "Rss"), Ok(256));
     }
 }
+
+mod query {
+    use super::*;
+
+    #[test]
+    fn is_unmapped_sees_every_vma_touching_the_range() {
+        let mm = mm();
+        let a = mm.mmap(0x1000_0000, 3 * 4096, RW, ANON, -1, 0).unwrap();
+        mm.munmap(a + 4096, 4096).unwrap();
+        assert!(mm.is_unmapped(a + 4096, a + 2 * 4096));
+        assert!(!mm.is_unmapped(a + 4096, a + 2 * 4096 + 1));
+        assert!(!mm.is_unmapped(a - 4096, a + 1));
+        assert!(mm.is_unmapped(a - 4096, a));
+        assert!(mm.is_unmapped(a + 3 * 4096, u64::MAX));
+        assert!(!mm.is_unmapped(0, u64::MAX));
+    }
+}

@@ -34,6 +34,10 @@ pub const ANON_FORKED: AnonId = 1 << 63;
 pub enum Backing {
     /// Private anonymous memory (zero-filled on demand).
     Anon,
+    /// Private anonymous memory that keeps the file it was mapped from, which maps shows
+    /// and which merging compares: a private mapping of `/dev/zero` (`vma_set_anonymous`
+    /// leaves `vm_file` set).
+    AnonFile(Arc<OpenFile>),
     /// An open file (`vm_file`): a file, a memfd, or the shmem object behind shared
     /// anonymous memory (Linux's `shmem_zero_setup` gives those a file too).
     File(Arc<OpenFile>),
@@ -45,7 +49,9 @@ impl Backing {
     pub(crate) fn same(&self, other: &Backing) -> bool {
         match (self, other) {
             (Backing::Anon, Backing::Anon) => true,
-            (Backing::File(a), Backing::File(b)) => Arc::ptr_eq(a, b),
+            (Backing::File(a), Backing::File(b)) | (Backing::AnonFile(a), Backing::AnonFile(b)) => {
+                Arc::ptr_eq(a, b)
+            }
             _ => false,
         }
     }
@@ -53,7 +59,7 @@ impl Backing {
     /// The memory object of a file backing.
     pub fn object(&self) -> Option<&Arc<PageCache>> {
         match self {
-            Backing::Anon => None,
+            Backing::Anon | Backing::AnonFile(_) => None,
             Backing::File(f) => Some(&f.object),
         }
     }
@@ -157,9 +163,9 @@ impl Vma {
         }
     }
 
-    /// Whether this is private anonymous memory.
+    /// Whether this is private anonymous memory (`vma_is_anonymous`).
     pub fn is_anon(&self) -> bool {
-        matches!(self.backing, Backing::Anon)
+        matches!(self.backing, Backing::Anon | Backing::AnonFile(_))
     }
 
     /// Whether the VMA is shared (`MAP_SHARED`).

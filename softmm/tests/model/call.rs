@@ -44,6 +44,10 @@ pub enum Call {
         off: u64,
         len: u64,
     },
+    Mlockall {
+        flags: u64,
+    },
+    Munlockall,
     Fill {
         off: u64,
         len: u64,
@@ -156,6 +160,10 @@ impl Op {
                 let (off, len) = span(page, pages);
                 Call::Munlock { off, len }
             }
+            Op::Mlockall { onfault } => Call::Mlockall {
+                flags: MCL_CURRENT | if onfault { MCL_ONFAULT } else { 0 },
+            },
+            Op::Munlockall => Call::Munlockall,
             Op::Write {
                 page,
                 offset,
@@ -286,6 +294,11 @@ impl Call {
                 format!("mlock2({}, {}, {f})", a(off), len(l))
             }
             Call::Munlock { off, len: l } => format!("munlock({}, {})", a(off), len(l)),
+            Call::Mlockall { flags } => {
+                let table = [(MCL_CURRENT, "MCL_CURRENT"), (MCL_ONFAULT, "MCL_ONFAULT")];
+                format!("mlockall({})", names(flags, &table, "0"))
+            }
+            Call::Munlockall => "munlockall()".to_string(),
             Call::Fill { off, len, byte } => format!("fill({}, {len}, {byte:#04x})", a(off)),
             Call::Read { off, len } => format!("peek({}, {len})", a(off)),
         }

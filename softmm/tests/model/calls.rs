@@ -273,6 +273,39 @@ impl Space {
         Ok(())
     }
 
+    /// `mlockall(MCL_CURRENT)` (with MCL_ONFAULT when `onfault`): every VMA gets the lock
+    /// bits, VMA by VMA from the lowest as `mlock_fixup` does (merging as it goes), then
+    /// every VMA is populated, holes skipped and errors ignored (`__mm_populate`).
+    pub fn mlockall(&mut self, onfault: bool) -> Res {
+        self.lock_all(if onfault {
+            VM_LOCKED | VM_LOCKONFAULT
+        } else {
+            VM_LOCKED
+        });
+        let _ = self.populate(0, TASK_SIZE, true);
+        Ok(0)
+    }
+
+    /// `munlockall()`: every VMA loses its lock bits.
+    pub fn munlockall(&mut self) -> Res {
+        self.lock_all(0);
+        Ok(0)
+    }
+
+    fn lock_all(&mut self, bits: u64) {
+        let starts: Vec<u64> = self.vmas.keys().copied().collect();
+        for s in starts {
+            // The VMA may have merged into the one before it.
+            let Some(v) = self.find(s).cloned() else {
+                continue;
+            };
+            let nf = (v.flags & !(VM_LOCKED | VM_LOCKONFAULT)) | bits;
+            if nf != v.flags {
+                self.modify(v.start, v.start, v.end, nf);
+            }
+        }
+    }
+
     /// `mlock2(start, len, flags)` (`mlock` is flags 0); `lock` false is `munlock`.
     pub fn mlock(&mut self, start: u64, len: u64, onfault: bool, lock: bool) -> Res {
         let len = page_up(len + start % PAGE);

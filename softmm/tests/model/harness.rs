@@ -141,6 +141,8 @@ impl Case {
                 mm.munlock(w + off, len),
                 m.mlock(w + off, len, false, false),
             ),
+            Call::Mlockall { flags } => (mm.mlockall(flags), m.mlockall(flags & MCL_ONFAULT != 0)),
+            Call::Munlockall => (mm.munlockall(), m.munlockall()),
             Call::Fill { off, len, byte } => {
                 let lib = mm.cpu().fill(w + off, byte, len).map_err(stop_of);
                 let model = m.fill(w + off, len, byte);

@@ -115,6 +115,11 @@ pub enum Op {
         page: u8,
         pages: u8,
     },
+    /// `mlockall(MCL_CURRENT)`, with MCL_ONFAULT when `onfault`.
+    Mlockall {
+        onfault: bool,
+    },
+    Munlockall,
     Write {
         page: u8,
         offset: u16,
@@ -227,6 +232,8 @@ pub fn op() -> impl Strategy<Value = Op> {
             onfault
         }),
         1 => (page(), pages()).prop_map(|(page, pages)| Op::Munlock { page, pages }),
+        1 => any::<bool>().prop_map(|onfault| Op::Mlockall { onfault }),
+        1 => Just(Op::Munlockall),
         5 => (access(), any::<u8>()).prop_map(|((page, offset, len), byte)| Op::Write {
             page,
             offset,

@@ -175,7 +175,7 @@ fn signal_note(r: &str) -> Result<Body<'_>, String> {
 /// `name resumed>tail) = ret`, the tail possibly ` <unfinished ...>` (the process died in
 /// the call).
 fn resumed(r: &str) -> Result<Body<'_>, String> {
-    let len = ident_len(r);
+    let len = name_len(r);
     let name = &r[..len];
     let rest = r[len..]
         .strip_prefix(" resumed>")
@@ -190,7 +190,7 @@ fn resumed(r: &str) -> Result<Body<'_>, String> {
 
 /// `name(args) = ret` or `name(head <unfinished ...>`.
 fn call(body: &str) -> Result<Body<'_>, String> {
-    let len = ident_len(body);
+    let len = name_len(body);
     let name = &body[..len];
     let after = body[len..]
         .strip_prefix('(')
@@ -221,6 +221,16 @@ fn split_result(s: &str) -> Option<(&str, &str)> {
         end = eq;
     }
     None
+}
+
+/// The length of the call name at the start of `s`: an identifier, or `???`, which strace
+/// prints for a call it could not name (a thread killed as it entered one).
+fn name_len(s: &str) -> usize {
+    if s.starts_with("???") {
+        3
+    } else {
+        ident_len(s)
+    }
 }
 
 /// The length of the identifier (`[A-Za-z0-9_]*`) at the start of `s`.

@@ -145,6 +145,15 @@ impl Parser {
         self.pending.len() + usize::from(!self.carry.is_empty())
     }
 
+    /// The line of the oldest call still unfinished (or of a line strace cut), if any: every
+    /// call that starts before it has been returned as a record or is still to come at a
+    /// later line, so a consumer that needs every call begun before line `n` has them once
+    /// this is above `n`.
+    pub fn oldest_pending(&self) -> Option<usize> {
+        let cut = (!self.carry.is_empty()).then_some(self.carry_line);
+        self.pending.values().map(|p| p.line).chain(cut).min()
+    }
+
     fn step(&mut self, n: usize, text: &str) -> Option<Result<Record, ParseError>> {
         let (raw, body) = match line::split(text) {
             Ok(split) => split,
@@ -163,11 +172,12 @@ impl Parser {
             first_pending: pending.get(&0).map(|p| p.name.as_str()),
             own_pending: raw.is_some_and(|r| pending.contains_key(&r)),
         });
+        let mut start = n;
         let event = match body {
             Body::Blank | Body::Ignored => return None,
             Body::Call { name, args, ret } => self.call(name, args, ret),
             Body::Unfinished { name, head } => return self.unfinished(n, pid, name, head),
-            Body::Resumed { name, tail, ret } => self.resumed(pid, name, tail, ret),
+            Body::Resumed { name, tail, ret } => self.resumed(pid, name, tail, ret, &mut start),
             Body::Superseded(from) => {
                 self.stats.ignored += 1;
                 return self.supersede(pid, from);
@@ -189,6 +199,7 @@ impl Parser {
         Some(match event {
             Ok(event) => Ok(Record {
                 line: n,
+                start,
                 pid,
                 event,
             }),
@@ -228,13 +239,22 @@ impl Parser {
         Some(Err(ParseError { line, message }))
     }
 
-    fn resumed(&mut self, pid: u64, name: &str, tail: &str, ret: &str) -> Result<Event, String> {
+    /// The second half of `pid`'s unfinished call; `start` becomes the head's line.
+    fn resumed(
+        &mut self,
+        pid: u64,
+        name: &str,
+        tail: &str,
+        ret: &str,
+        start: &mut usize,
+    ) -> Result<Event, String> {
         let Some(head) = self.pending.remove(&pid) else {
             return Err(format!(
                 "<... {name} resumed> without an unfinished call of pid {pid}"
             ));
         };
         self.stats.resumed += 1;
+        *start = head.line;
         let out = if head.name == name {
             let mut joined = std::mem::take(&mut self.joined);
             joined.clear();

@@ -75,6 +75,22 @@ mod resumed {
             ]
         );
         let by_line = |l: usize| p.records.iter().find(|r| r.line == l).unwrap().clone();
+        // Each record spans from its head's line to its result's; an unsplit call is one line.
+        let spans: Vec<(usize, usize)> = p.records.iter().map(|r| (r.start, r.line)).collect();
+        assert_eq!(
+            spans,
+            [
+                (1, 3),
+                (4, 4),
+                (2, 5),
+                (7, 7),
+                (6, 8),
+                (9, 11),
+                (10, 13),
+                (12, 15),
+                (14, 16)
+            ]
+        );
         assert_eq!(
             by_line(8).event,
             Event::Call {
@@ -86,6 +102,7 @@ mod resumed {
             by_line(11),
             Record {
                 line: 11,
+                start: 9,
                 pid: 13333,
                 event: Event::Call {
                     op: Op::Mmap {
@@ -111,6 +128,24 @@ mod resumed {
                 },
                 ret: Ret::Val(0)
             }
+        );
+    }
+
+    #[test]
+    fn oldest_pending_is_the_first_head_still_unresumed() {
+        let mut parser = crate::replay::strace::Parser::new();
+        let oldest: Vec<Option<usize>> = THREADS
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                let _ = parser.feed(i + 1, l);
+                parser.oldest_pending()
+            })
+            .collect();
+        let at = |l: &[usize]| l.iter().map(|&n| (n != 0).then_some(n)).collect::<Vec<_>>();
+        assert_eq!(
+            oldest,
+            at(&[1, 1, 2, 2, 0, 6, 6, 0, 9, 9, 10, 10, 12, 12, 14, 0])
         );
     }
 
@@ -143,6 +178,26 @@ mod resumed {
             Event::Call {
                 op: Op::Clone { flags: 0x4111 },
                 ret: Ret::Val(21307)
+            }
+        );
+    }
+
+    #[test]
+    fn a_call_strace_cannot_name_is_other() {
+        // mtchurn: exit_group kills a thread as it enters a call.
+        let p = assert_accounted(
+            "9098  ???( <unfinished ...>\n\
+             9097  <... munmap resumed>)             = ? <unavailable>\n\
+             9098  <... ??? resumed>)                = ?\n",
+        );
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert_eq!(p.errors[0].line, 2);
+        assert_eq!(summary(&p), [rec(3, 9098, "???")]);
+        assert_eq!(
+            p.records[0].event,
+            Event::Call {
+                op: Op::Other { name: "???".into() },
+                ret: Ret::Unknown
             }
         );
     }
