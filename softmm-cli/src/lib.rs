@@ -1,8 +1,9 @@
-//! The `softmm` command: run scripts against the softmm memory manager (and, in later
-//! issues, replay traces, stress and benchmark it).
+//! The `softmm` command: run scripts against the softmm memory manager, replay traces,
+//! stress and benchmark it.
 //!
-//! [`script`] is the script language and its runner; [`replay`] re-runs recorded traces (so
-//! far, the parser of strace logs); [`cmd`] holds one module per subcommand, called by
+//! [`script`] is the script language and its runner; [`replay`] re-runs recorded traces;
+//! [`stress`] and [`bench`] are the checking and measuring harnesses; [`input`] reads every
+//! text input within its limits; [`cmd`] holds one module per subcommand, called by
 //! `main.rs`.
 #![warn(missing_docs)]
 // Only `bench`'s host side (real mmap and real loads and stores) opts back in.
@@ -10,6 +11,7 @@
 
 pub mod bench;
 pub mod cmd;
+pub mod input;
 pub mod replay;
 pub mod script;
 pub mod stress;

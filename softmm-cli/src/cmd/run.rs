@@ -11,7 +11,10 @@ use std::{
 
 use softmm::Config;
 
-use crate::script::{SoftmmBackend, errno::errno_message, parse_script, run_script};
+use crate::{
+    input::{SCRIPT, read_text},
+    script::{SoftmmBackend, parse_script, run_script},
+};
 
 /// Arguments of `softmm run`.
 #[derive(Debug, clap::Args)]
@@ -26,14 +29,10 @@ pub struct RunArgs {
 /// Runs the command; the exit status is the run's.
 pub fn main(args: &RunArgs) -> ExitCode {
     let shown = args.script.display();
-    let text = match std::fs::read_to_string(&args.script) {
-        Ok(text) => text,
+    let text = match read_text(&args.script, SCRIPT, false) {
+        Ok(t) => t.text,
         Err(e) => {
-            let why = match e.raw_os_error() {
-                Some(code) => errno_message(code),
-                None => e.to_string(),
-            };
-            eprintln!("softmm: {shown}: {why}");
+            eprintln!("{}", e.at(&shown.to_string()));
             return ExitCode::from(2);
         }
     };
