@@ -69,15 +69,22 @@ pub enum InputError {
 }
 
 impl InputError {
-    /// The line the commands print for this error in file `shown`: `softmm: FILE: message`
-    /// for the whole file, `FILE:LINE[:COL]: message` (as a parse error) for a place in it.
+    /// The message after the file name `shown`: `FILE: message` for the whole file,
+    /// `FILE:LINE[:COL]: message` for a place in it.
     pub fn at(&self, shown: &str) -> String {
-        match self {
-            InputError::Io(_) | InputError::TooLarge { .. } => {
-                format!("softmm: {shown}: {self}")
-            }
-            InputError::LineTooLong { .. } | InputError::Utf8 { .. } => format!("{shown}:{self}"),
+        if self.is_located() {
+            format!("{shown}:{self}")
+        } else {
+            format!("{shown}: {self}")
         }
+    }
+
+    /// Whether the error names a line (then it reads as a parse error, `FILE:LINE...`).
+    pub fn is_located(&self) -> bool {
+        matches!(
+            self,
+            InputError::LineTooLong { .. } | InputError::Utf8 { .. }
+        )
     }
 }
 

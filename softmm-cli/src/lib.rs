@@ -11,6 +11,8 @@
 
 pub mod bench;
 pub mod cmd;
+pub mod config;
+pub mod fuzz;
 pub mod input;
 pub mod replay;
 pub mod script;

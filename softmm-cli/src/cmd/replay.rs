@@ -6,17 +6,24 @@
 //! maps or smaps at its dump marker, next to Linux's `maps.PID` when the capture saved one.
 //! `--compare` compares every `maps.PID` next to the trace page by page. `--json` prints
 //! the same as one JSON object. Exit status: 0; 1 with `--check` when a call diverged or a
-//! compared page differs; 2 when the trace cannot be read (or, with `--strict`, has a
-//! malformed line).
+//! compared page differs; 2 when the trace cannot be read (see [`input`](crate::input) for
+//! the limits), holds no memory-management call at all, `--maps`/`--smaps` names a process it does
+//! not have, or (with `--strict`) a line is malformed or not UTF-8. Without `--strict`, a
+//! malformed or non-UTF-8 line is skipped and reported on stderr.
 
 use std::{path::PathBuf, process::ExitCode, time::Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use softmm::Config;
 
-use crate::replay::{
-    maps_cmp::PageCompare,
-    run::{MapsCompare, Outcome, Report, compare_pid, maps_files, replay_text},
+use crate::{
+    config::{Format, load_config},
+    input::{TRACE, Text, read_text},
+    replay::{
+        maps_cmp::PageCompare,
+        run::{MapsCompare, Outcome, Report, compare_pid, maps_files, replay_text},
+        strace::ParseError,
+    },
 };
 
 /// Arguments of `softmm replay`.
@@ -48,14 +55,6 @@ pub struct ReplayArgs {
     pub config: Option<PathBuf>,
 }
 
-fn load_config(path: &Option<PathBuf>) -> Result<Config, String> {
-    let Some(p) = path else {
-        return Ok(Config::default());
-    };
-    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
-}
-
 fn progress_bar(len: u64) -> ProgressBar {
     // Only long traces, and only on a terminal, get a bar.
     if len < 200_000 {
@@ -69,37 +68,70 @@ fn progress_bar(len: u64) -> ProgressBar {
     pb
 }
 
+/// Reads the trace; without `--strict` a line that is not UTF-8 is read as empty and
+/// listed. The error is the line to print.
+fn read_trace(args: &ReplayArgs) -> Result<Text, String> {
+    let shown = args.trace.display().to_string();
+    read_text(&args.trace, TRACE, !args.strict).map_err(|e| format!("softmm: {}", e.at(&shown)))
+}
+
 /// Runs the command.
 pub fn main(args: &ReplayArgs) -> ExitCode {
     let shown = args.trace.display();
-    let text = match std::fs::read_to_string(&args.trace) {
+    let trace = match read_trace(args) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("softmm: {shown}: {e}");
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let config = match load_config(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("softmm: {e}");
-            return ExitCode::from(2);
-        }
+    let config = match &args.config {
+        None => Config::default(),
+        Some(path) => match load_config(path, Format::Toml) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("softmm: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
+    let text = &trace.text;
     let pb = progress_bar(text.len() as u64 / 80);
     let t0 = Instant::now();
-    let out = match replay_text(&text, config, args.strict, &pb) {
+    let mut out = match replay_text(text, config, args.strict, &pb) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("softmm: {shown}:{e}");
             return ExitCode::from(2);
         }
     };
+    out.malformed
+        .extend(trace.invalid.iter().map(|bad| ParseError {
+            line: bad.line,
+            message: format!("invalid UTF-8 at column {}", bad.col),
+        }));
+    out.malformed.sort_by_key(|e| e.line);
     let secs = t0.elapsed().as_secs_f64();
     let summary = out.replay.summary().clone();
     let calls_per_second = summary.records as f64 / secs.max(1e-9);
     for e in &out.malformed {
         eprintln!("softmm: {shown}:{e} (skipped)");
+    }
+    if summary.calls == 0 {
+        eprintln!(
+            "softmm: {shown}: not an strace log: none of its {} lines is a memory-management \
+             call (nothing was replayed)",
+            out.lines
+        );
+        return ExitCode::from(2);
+    }
+    if let Some(pid) = [args.maps, args.smaps]
+        .into_iter()
+        .flatten()
+        .find(|&pid| out.replay.snapshot(pid).is_none())
+    {
+        eprintln!("softmm: {shown}: no process {pid} in this trace");
+        return ExitCode::from(2);
     }
     let files = maps_files(&args.trace);
     let mut compares = Vec::new();
@@ -107,7 +139,8 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
         if !args.compare && args.maps != Some(*pid) {
             continue;
         }
-        match std::fs::read_to_string(path)
+        match read_text(path, TRACE, false)
+            .map(|t| t.text)
             .map_err(|e| e.to_string())
             .and_then(|t| compare_pid(&out, *pid, &t))
         {
@@ -150,12 +183,13 @@ fn print_text(
     let s = out.replay.summary();
     for pid in [args.maps, args.smaps].into_iter().flatten() {
         match out.replay.snapshot(pid) {
-            None => println!("no process {pid} in this trace"),
+            // `main` refuses a pid without a snapshot before printing anything.
+            None => {}
             Some(snap) if Some(pid) == args.maps => {
                 println!("== softmm /proc/{pid}/maps (trace line {})", snap.line);
                 print!("{}", snap.maps);
                 if let Some((_, path)) = files.iter().find(|(p, _)| *p == pid)
-                    && let Ok(linux) = std::fs::read_to_string(path)
+                    && let Ok(Text { text: linux, .. }) = read_text(path, TRACE, false)
                 {
                     println!("== Linux {}", path.display());
                     print!("{linux}");
@@ -216,6 +250,14 @@ fn print_compare(pid: u64, r: &PageCompare) {
         r.vmas_identical,
         r.vmas
     );
+    if !r.left_out.is_empty() {
+        println!(
+            "  left out: {} of Linux's {} VMAs, outside the replay's view: {}",
+            r.left_out_count(),
+            r.linux_vmas,
+            r.left_out_text()
+        );
+    }
     for m in &r.mismatches {
         println!(
             "  {:x}-{:x}: softmm {} | Linux {}",

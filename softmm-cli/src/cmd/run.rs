@@ -32,7 +32,9 @@ pub fn main(args: &RunArgs) -> ExitCode {
     let text = match read_text(&args.script, SCRIPT, false) {
         Ok(t) => t.text,
         Err(e) => {
-            eprintln!("{}", e.at(&shown.to_string()));
+            // A place in the script reads as a parse error; the whole file as softmm's.
+            let prefix = if e.is_located() { "" } else { "softmm: " };
+            eprintln!("{prefix}{}", e.at(&shown.to_string()));
             return ExitCode::from(2);
         }
     };
