@@ -236,3 +236,26 @@ mod bench {
         );
     }
 }
+
+mod help {
+    use super::*;
+
+    #[test]
+    fn run_help_points_at_the_spec_in_the_repository() {
+        let out = softmm(&["run", "--help"]);
+        let o = text(&out.stdout);
+        assert!(o.contains("The script format is docs/scripts.md"), "{o}");
+        let spec = format!("{}/../docs/scripts.md", env!("CARGO_MANIFEST_DIR"));
+        let spec = std::fs::read_to_string(spec).expect("the spec is in the repository");
+        assert!(spec.contains("## Limits"));
+    }
+
+    #[test]
+    fn every_command_states_the_exit_status_of_io_errors() {
+        for cmd in ["run", "replay", "bench", "stress"] {
+            let o = text(&softmm(&[cmd, "--help"]).stdout);
+            assert!(o.contains("Exit status: 0"), "{cmd}: {o}");
+            assert!(o.contains("I/O error"), "{cmd}: {o}");
+        }
+    }
+}

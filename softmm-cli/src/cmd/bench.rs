@@ -21,6 +21,9 @@ use crate::{
 
 /// Arguments of `softmm bench`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Exit status: 0 a complete run; 1 a benchmarked operation failed; 2 bad arguments or an
+I/O error (an output that cannot be written), as in every softmm command.")]
 pub struct BenchArgs {
     /// Short run with small regions (tests, CI); the numbers are noisy.
     #[arg(long)]

@@ -28,6 +28,14 @@ use crate::{
 
 /// Arguments of `softmm replay`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Limits: a trace of at most 1 GiB with lines of at most 1 MiB; a --config file of at most
+1 MiB. A line that is not UTF-8 is skipped (reported with its column) unless --strict.
+
+Exit status: 0 replayed; 1 with --check when a call diverged or a compared page differs;
+2 the trace cannot be read, breaks a limit, holds no memory-management call, --maps or
+--smaps names a process it lacks, or (--strict) a line is malformed (I/O errors are 2 in
+every softmm command).")]
 pub struct ReplayArgs {
     /// The trace (`strace -f -y` output).
     pub trace: PathBuf,

@@ -18,11 +18,21 @@ use crate::{
 
 /// Arguments of `softmm run`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The script format is docs/scripts.md in the softmm repository.
+
+Limits: a script of at most 16 MiB, lines of at most 1 MiB, UTF-8, expressions at most 256
+levels deep; peek reads at most 16 MiB and count at most 1 GiB per call; pwrite64 counts are
+capped at 0x7ffff000 (EFAULT past the buffer).
+
+Exit status: 0 every expectation held; 1 an expectation failed; 2 the script is malformed
+(FILE:LINE:COL: message, nothing run), cannot be read or breaks a limit (I/O errors are 2
+in every softmm command).")]
 pub struct RunArgs {
     /// Print only FAIL lines (with the failing call) and the summary.
     #[arg(short, long)]
     pub quiet: bool,
-    /// The script to run (`shared/spec/scripts.md`).
+    /// The script to run (format: docs/scripts.md).
     pub script: PathBuf,
 }
 

@@ -22,6 +22,12 @@ use crate::{
 
 /// Arguments of `softmm stress`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+A --config file (at most 1 MiB) may not change mmap_base, mmap_min_addr or brk_start, nor
+set a max_map_count the run could reach: the oracle does not model them.
+
+Exit status: 0 no mismatch and no leak; 1 a mismatch or a leak; 2 bad arguments, a
+configuration the oracle does not model, or an I/O error (as in every softmm command).")]
 pub struct StressArgs {
     /// Worker threads.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
