@@ -233,3 +233,28 @@ mod input_limits {
         );
     }
 }
+
+mod processes {
+    use super::*;
+
+    #[test]
+    fn twenty_thousand_forks_stop_at_64_processes() {
+        let path = file("forks.sm", "fork()\n".repeat(20_000).as_bytes());
+        let out = run(&path);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        // pid 1 and 63 children; every later fork fails as at RLIMIT_NPROC.
+        assert_eq!(stdout.matches("fork() = -1 EAGAIN").count(), 20_000 - 63);
+        assert!(stdout.ends_with("20000 calls, 0 expectations, 0 failed\n"));
+    }
+
+    #[test]
+    fn an_exited_process_frees_its_place() {
+        let mut s = "fork()\n".repeat(63);
+        s.push_str("fork() = -1 EAGAIN\n$c exit_group(0)\nfork() = $d\n");
+        let s = format!("fork() = $c\n{s}");
+        let path = file("fork-exit.sm", s.as_bytes());
+        let out = run(&path);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    }
+}

@@ -76,92 +76,98 @@ fn progress_bar(len: u64) -> ProgressBar {
     pb
 }
 
-/// Reads the trace; without `--strict` a line that is not UTF-8 is read as empty and
-/// listed. The error is the line to print.
-fn read_trace(args: &ReplayArgs) -> Result<Text, String> {
+/// The replay of the trace named by `args`, with the time it took (seconds); the error is
+/// the message to print (exit 2). Lines skipped for invalid UTF-8 join the malformed ones.
+fn replay(args: &ReplayArgs) -> Result<(Outcome, f64), String> {
     let shown = args.trace.display().to_string();
-    read_text(&args.trace, TRACE, !args.strict).map_err(|e| format!("softmm: {}", e.at(&shown)))
-}
-
-/// Runs the command.
-pub fn main(args: &ReplayArgs) -> ExitCode {
-    let shown = args.trace.display();
-    let trace = match read_trace(args) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    // Without --strict a line that is not UTF-8 is read as empty, and listed.
+    let trace = read_text(&args.trace, TRACE, !args.strict)
+        .map_err(|e| format!("softmm: {}", e.at(&shown)))?;
     let config = match &args.config {
         None => Config::default(),
-        Some(path) => match load_config(path, Format::Toml) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("softmm: {e}");
-                return ExitCode::from(2);
-            }
-        },
+        Some(path) => load_config(path, Format::Toml).map_err(|e| format!("softmm: {e}"))?,
     };
-    let text = &trace.text;
-    let pb = progress_bar(text.len() as u64 / 80);
+    let pb = progress_bar(trace.text.len() as u64 / 80);
     let t0 = Instant::now();
-    let mut out = match replay_text(text, config, args.strict, &pb) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("softmm: {shown}:{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let mut out = replay_text(&trace.text, config, args.strict, &pb)
+        .map_err(|e| format!("softmm: {shown}:{e}"))?;
+    let secs = t0.elapsed().as_secs_f64();
     out.malformed
         .extend(trace.invalid.iter().map(|bad| ParseError {
             line: bad.line,
             message: format!("invalid UTF-8 at column {}", bad.col),
         }));
     out.malformed.sort_by_key(|e| e.line);
-    let secs = t0.elapsed().as_secs_f64();
-    let summary = out.replay.summary().clone();
-    let calls_per_second = summary.records as f64 / secs.max(1e-9);
-    for e in &out.malformed {
-        eprintln!("softmm: {shown}:{e} (skipped)");
-    }
-    if summary.calls == 0 {
-        eprintln!(
+    Ok((out, secs))
+}
+
+/// Refuses a replay that cannot answer the arguments: a file in which nothing was
+/// replayed, or `--maps`/`--smaps` of a process the trace lacks.
+fn check_usable(args: &ReplayArgs, out: &Outcome) -> Result<(), String> {
+    let shown = args.trace.display();
+    if out.replay.summary().calls == 0 {
+        return Err(format!(
             "softmm: {shown}: not an strace log: none of its {} lines is a memory-management \
              call (nothing was replayed)",
             out.lines
-        );
-        return ExitCode::from(2);
+        ));
     }
-    if let Some(pid) = [args.maps, args.smaps]
+    let missing = [args.maps, args.smaps]
         .into_iter()
         .flatten()
-        .find(|&pid| out.replay.snapshot(pid).is_none())
-    {
-        eprintln!("softmm: {shown}: no process {pid} in this trace");
-        return ExitCode::from(2);
+        .find(|&pid| out.replay.snapshot(pid).is_none());
+    match missing {
+        Some(pid) => Err(format!("softmm: {shown}: no process {pid} in this trace")),
+        None => Ok(()),
     }
-    let files = maps_files(&args.trace);
+}
+
+/// The comparisons with Linux's `maps.PID` files that the arguments ask for.
+fn compare_maps(args: &ReplayArgs, out: &Outcome, files: &[(u64, PathBuf)]) -> Vec<MapsCompare> {
     let mut compares = Vec::new();
-    for (pid, path) in &files {
+    for (pid, path) in files {
         if !args.compare && args.maps != Some(*pid) {
             continue;
         }
         match read_text(path, TRACE, false)
             .map(|t| t.text)
             .map_err(|e| e.to_string())
-            .and_then(|t| compare_pid(&out, *pid, &t))
+            .and_then(|t| compare_pid(out, *pid, &t))
         {
             Ok(c) => compares.push(c),
             Err(e) => eprintln!("softmm: {}: {e}", path.display()),
         }
     }
+    compares
+}
+
+/// Runs the command.
+pub fn main(args: &ReplayArgs) -> ExitCode {
+    let (out, secs) = match replay(args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let shown = args.trace.display();
+    for e in &out.malformed {
+        eprintln!("softmm: {shown}:{e} (skipped)");
+    }
+    if let Err(e) = check_usable(args, &out) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    let summary = out.replay.summary();
+    let calls_per_second = summary.records as f64 / secs.max(1e-9);
+    let files = maps_files(&args.trace);
+    let compares = compare_maps(args, &out, &files);
     if args.json {
         let report = Report {
             trace: shown.to_string(),
             lines: out.lines,
             malformed: out.malformed.len(),
-            summary: &summary,
+            summary,
             calls_per_second,
             maps: compares.clone(),
         };

@@ -23,7 +23,7 @@ The script format is docs/scripts.md in the softmm repository.
 
 Limits: a script of at most 16 MiB, lines of at most 1 MiB, UTF-8, expressions at most 256
 levels deep; peek reads at most 16 MiB and count at most 1 GiB per call; pwrite64 counts are
-capped at 0x7ffff000 (EFAULT past the buffer).
+capped at 0x7ffff000 (EFAULT past the buffer); at most 64 processes alive (fork: EAGAIN).
 
 Exit status: 0 every expectation held; 1 an expectation failed; 2 the script is malformed
 (FILE:LINE:COL: message, nothing run), cannot be read or breaks a limit (I/O errors are 2
