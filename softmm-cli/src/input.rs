@@ -221,8 +221,8 @@ mod tests {
 
     #[test]
     fn invalid_utf8_names_line_and_column() {
-        let e = read("ok\nmmäp\u{0}\n".as_bytes(), 100, false);
-        assert!(e.is_ok(), "a NUL is valid UTF-8");
+        let nul = read("ok\nmmäp\u{0}\n".as_bytes(), 100, false).unwrap();
+        assert_eq!(nul.text, "ok\nmmäp\u{0}\n", "a NUL is valid UTF-8");
         let e = read(b"ok\nm\xc3\xa4p\xff(\n", 100, false).unwrap_err();
         assert_eq!(e.to_string(), "2:4: invalid UTF-8");
     }
