@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! { "machine": { "cpu_model": str, "cores": int, "kernel": str, "arch": str },
-//!   "commit": str | null,            // `git rev-parse HEAD` where available
+//!   "commit": str | null,            // the commit softmm was built from (build.rs)
 //!   "reps": int, "quick": bool,
 //!   "results": [ { "workload": str,
 //!                  "case": str?,             // translate: "hit" | "walk";
@@ -34,7 +34,7 @@
 //!
 //! Skipped cells are host cells whose VMAs do not fit under `vm.max_map_count`.
 
-use std::{fmt::Write as _, process::Command};
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -183,7 +183,7 @@ impl ResultRow {
 pub struct Report {
     /// Where it ran.
     pub machine: Machine,
-    /// The commit of the working tree, if known.
+    /// The commit softmm was built from (recorded by `build.rs`), if known.
     pub commit: Option<String>,
     /// Timed repetitions per cell.
     pub reps: u32,
@@ -200,7 +200,7 @@ impl Report {
     pub(crate) fn new(opts: &Options, results: Vec<ResultRow>, skipped: Vec<Skipped>) -> Self {
         Self {
             machine: Machine::detect(),
-            commit: git_commit(),
+            commit: option_env!("SOFTMM_COMMIT").map(str::to_string),
             reps: opts.reps,
             quick: opts.quick,
             results,
@@ -349,17 +349,6 @@ impl Report {
 /// A row's VMA count for the table, `-` where it has none.
 fn vmas(v: Option<u64>) -> String {
     v.map_or_else(|| "-".to_string(), count)
-}
-
-/// `git rev-parse HEAD` of the current directory, if git and a repository are there.
-fn git_commit() -> Option<String> {
-    let out = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let s = String::from_utf8(out.stdout).ok()?;
-    (out.status.success() && !s.trim().is_empty()).then(|| s.trim().to_string())
 }
 
 #[cfg(test)]

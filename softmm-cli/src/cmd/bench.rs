@@ -3,15 +3,27 @@
 //! `Config` variant and on the host kernel, and print a table with the softmm/host
 //! ratios.
 //!
-//! Exit status: 0 after a complete run, 1 when an operation failed or an output file
-//! could not be written, 2 for an unknown workload or bad arguments.
+//! Exit status (the convention of every subcommand): 0 after a complete run, 1 when a
+//! benchmarked operation failed, 2 for an unknown workload, bad arguments or an I/O error
+//! (an output file that cannot be written). `--json -` writes the JSON to stdout instead
+//! of the table.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    io::{self, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
-use crate::bench::{self, Options, plot::write_plots};
+use crate::{
+    bench::{self, Options, plot::write_plots},
+    input::io_message,
+};
 
 /// Arguments of `softmm bench`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Exit status: 0 a complete run; 1 a benchmarked operation failed; 2 bad arguments or an
+I/O error (an output that cannot be written), as in every softmm command.")]
 pub struct BenchArgs {
     /// Short run with small regions (tests, CI); the numbers are noisy.
     #[arg(long)]
@@ -19,7 +31,7 @@ pub struct BenchArgs {
     /// Timed repetitions of every cell, after one warm-up run [default: 10, quick: 2].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub reps: Option<u32>,
-    /// Write the results as JSON to FILE.
+    /// Write the results as JSON to FILE (`-`: to stdout, instead of the table).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write one SVG chart per workload into DIR.
@@ -79,19 +91,27 @@ pub fn main(args: &BenchArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    print!("{}", report.table());
+    let to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    if !to_stdout {
+        print!("{}", report.table());
+    }
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report).expect("a report serialises");
-        if let Err(e) = std::fs::write(path, text + "\n") {
-            eprintln!("softmm bench: {}: {e}", path.display());
-            return ExitCode::from(1);
+        let text = serde_json::to_string_pretty(&report).expect("a report serialises") + "\n";
+        let written = if to_stdout {
+            io::stdout().write_all(text.as_bytes())
+        } else {
+            std::fs::write(path, text)
+        };
+        if let Err(e) = written {
+            eprintln!("softmm bench: {}: {}", path.display(), io_message(&e));
+            return ExitCode::from(2);
         }
     }
     if let Some(dir) = &args.plot
         && let Err(e) = write_plots(&report, dir)
     {
         eprintln!("softmm bench: {e}");
-        return ExitCode::from(1);
+        return ExitCode::from(2);
     }
     ExitCode::SUCCESS
 }

@@ -8,20 +8,37 @@
 //! the same as one JSON object. The `maps.PID` files also tell the replay where each dump
 //! was read among the calls other threads had in flight. Exit status: 0; 1 with `--check`
 //! when a call diverged or a page or VMA of a `maps.PID` differs (`--check` compares every
-//! one); 2 when the trace cannot be read (or, with `--strict`, has a malformed line).
+//! one); 2 when the trace cannot be read (see [`input`](crate::input) for the limits), holds
+//! no memory-management call at all, `--maps`/`--smaps` names a process it does not have,
+//! or (with `--strict`) a line is malformed or not UTF-8. Without `--strict`, a malformed
+//! or non-UTF-8 line is skipped and reported on stderr.
 
 use std::{path::PathBuf, process::ExitCode, time::Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use softmm::Config;
 
-use crate::replay::{
-    maps_cmp::PageCompare,
-    run::{MapsCompare, Outcome, Report, compare_pid, dump_files, maps_files, replay_against},
+use crate::{
+    config::{Format, load_config},
+    input::{TRACE, Text, read_text},
+    replay::{
+        maps_cmp::PageCompare,
+        run::{MapsCompare, Outcome, Report, compare_pid, dump_files, maps_files, replay_against},
+        strace::ParseError,
+    },
 };
 
 /// Arguments of `softmm replay`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Limits: a trace of at most 1 GiB with lines of at most 1 MiB; a --config file of at most
+1 MiB. A line that is not UTF-8 is skipped (reported with its column) unless --strict.
+
+Exit status: 0 replayed; 1 with --check when a call diverged or a page or VMA of a
+maps.PID differs;
+2 the trace cannot be read, breaks a limit, holds no memory-management call, --maps or
+--smaps names a process it lacks, or (--strict) a line is malformed (I/O errors are 2 in
+every softmm command).")]
 pub struct ReplayArgs {
     /// The trace (`strace -f -y` output).
     pub trace: PathBuf,
@@ -49,14 +66,6 @@ pub struct ReplayArgs {
     pub config: Option<PathBuf>,
 }
 
-fn load_config(path: &Option<PathBuf>) -> Result<Config, String> {
-    let Some(p) = path else {
-        return Ok(Config::default());
-    };
-    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
-}
-
 fn progress_bar(len: u64) -> ProgressBar {
     // Only long traces, and only on a terminal, get a bar.
     if len < 200_000 {
@@ -70,59 +79,99 @@ fn progress_bar(len: u64) -> ProgressBar {
     pb
 }
 
-/// Runs the command.
-pub fn main(args: &ReplayArgs) -> ExitCode {
-    let shown = args.trace.display();
-    let text = match std::fs::read_to_string(&args.trace) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("softmm: {shown}: {e}");
-            return ExitCode::from(2);
-        }
+/// The replay of the trace named by `args`, with the time it took (seconds); the error is
+/// the message to print (exit 2). Lines skipped for invalid UTF-8 join the malformed ones.
+fn replay(args: &ReplayArgs) -> Result<(Outcome, f64), String> {
+    let shown = args.trace.display().to_string();
+    // Without --strict a line that is not UTF-8 is read as empty, and listed.
+    let trace = read_text(&args.trace, TRACE, !args.strict)
+        .map_err(|e| format!("softmm: {}", e.at(&shown)))?;
+    let config = match &args.config {
+        None => Config::default(),
+        Some(path) => load_config(path, Format::Toml).map_err(|e| format!("softmm: {e}"))?,
     };
-    let config = match load_config(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("softmm: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let pb = progress_bar(text.len() as u64 / 80);
+    let pb = progress_bar(trace.text.len() as u64 / 80);
     let t0 = Instant::now();
     let dumps = dump_files(&args.trace);
-    let out = match replay_against(&text, config, args.strict, &pb, &dumps) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("softmm: {shown}:{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let mut out = replay_against(&trace.text, config, args.strict, &pb, &dumps)
+        .map_err(|e| format!("softmm: {shown}:{e}"))?;
     let secs = t0.elapsed().as_secs_f64();
-    let summary = out.replay.summary().clone();
-    let calls_per_second = summary.records as f64 / secs.max(1e-9);
-    for e in &out.malformed {
-        eprintln!("softmm: {shown}:{e} (skipped)");
+    out.malformed
+        .extend(trace.invalid.iter().map(|bad| ParseError {
+            line: bad.line,
+            message: format!("invalid UTF-8 at column {}", bad.col),
+        }));
+    out.malformed.sort_by_key(|e| e.line);
+    Ok((out, secs))
+}
+
+/// Refuses a replay that cannot answer the arguments: a file in which nothing was
+/// replayed, or `--maps`/`--smaps` of a process the trace lacks.
+fn check_usable(args: &ReplayArgs, out: &Outcome) -> Result<(), String> {
+    let shown = args.trace.display();
+    if out.replay.summary().calls == 0 {
+        return Err(format!(
+            "softmm: {shown}: not an strace log: none of its {} lines is a memory-management \
+             call (nothing was replayed)",
+            out.lines
+        ));
     }
-    let files = maps_files(&args.trace);
+    let missing = [args.maps, args.smaps]
+        .into_iter()
+        .flatten()
+        .find(|&pid| out.replay.snapshot(pid).is_none());
+    match missing {
+        Some(pid) => Err(format!("softmm: {shown}: no process {pid} in this trace")),
+        None => Ok(()),
+    }
+}
+
+/// The comparisons with Linux's `maps.PID` files that the arguments ask for.
+fn compare_maps(args: &ReplayArgs, out: &Outcome, files: &[(u64, PathBuf)]) -> Vec<MapsCompare> {
     let mut compares = Vec::new();
-    for (pid, path) in &files {
+    for (pid, path) in files {
         if !args.compare && !args.check && args.maps != Some(*pid) {
             continue;
         }
-        match std::fs::read_to_string(path)
+        match read_text(path, TRACE, false)
+            .map(|t| t.text)
             .map_err(|e| e.to_string())
-            .and_then(|t| compare_pid(&out, *pid, &t))
+            .and_then(|t| compare_pid(out, *pid, &t))
         {
             Ok(c) => compares.push(c),
             Err(e) => eprintln!("softmm: {}: {e}", path.display()),
         }
     }
+    compares
+}
+
+/// Runs the command.
+pub fn main(args: &ReplayArgs) -> ExitCode {
+    let (out, secs) = match replay(args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let shown = args.trace.display();
+    for e in &out.malformed {
+        eprintln!("softmm: {shown}:{e} (skipped)");
+    }
+    if let Err(e) = check_usable(args, &out) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    let summary = out.replay.summary();
+    let calls_per_second = summary.records as f64 / secs.max(1e-9);
+    let files = maps_files(&args.trace);
+    let compares = compare_maps(args, &out, &files);
     if args.json {
         let report = Report {
             trace: shown.to_string(),
             lines: out.lines,
             malformed: out.malformed.len(),
-            summary: &summary,
+            summary,
             calls_per_second,
             maps: compares.clone(),
         };
@@ -154,12 +203,13 @@ fn print_text(
     let s = out.replay.summary();
     for pid in [args.maps, args.smaps].into_iter().flatten() {
         match out.replay.snapshot(pid) {
-            None => println!("no process {pid} in this trace"),
+            // `main` refuses a pid without a snapshot before printing anything.
+            None => {}
             Some(snap) if Some(pid) == args.maps => {
                 println!("== softmm /proc/{pid}/maps (trace line {})", snap.line);
                 print!("{}", snap.maps);
                 if let Some((_, path)) = files.iter().find(|(p, _)| *p == pid)
-                    && let Ok(linux) = std::fs::read_to_string(path)
+                    && let Ok(Text { text: linux, .. }) = read_text(path, TRACE, false)
                 {
                     println!("== Linux {}", path.display());
                     print!("{linux}");
@@ -226,6 +276,14 @@ fn print_compare(pid: u64, r: &PageCompare) {
         r.vmas_identical,
         r.vmas
     );
+    if !r.left_out.is_empty() {
+        println!(
+            "  left out: {} of Linux's {} VMAs, outside the replay's view: {}",
+            r.left_out_count(),
+            r.linux_vmas,
+            r.left_out_text()
+        );
+    }
     for m in &r.mismatches {
         println!(
             "  {:x}-{:x}: softmm {} | Linux {}",

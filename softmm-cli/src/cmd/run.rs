@@ -11,29 +11,40 @@ use std::{
 
 use softmm::Config;
 
-use crate::script::{SoftmmBackend, errno::errno_message, parse_script, run_script};
+use crate::{
+    input::{SCRIPT, read_text},
+    script::{SoftmmBackend, parse_script, run_script},
+};
 
 /// Arguments of `softmm run`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The script format is docs/scripts.md in the softmm repository.
+
+Limits: a script of at most 16 MiB, lines of at most 1 MiB, UTF-8, expressions at most 256
+levels deep; peek reads at most 16 MiB and count at most 1 GiB per call; pwrite64 counts are
+capped at 0x7ffff000 (EFAULT past the buffer); at most 64 processes alive (fork: EAGAIN).
+
+Exit status: 0 every expectation held; 1 an expectation failed; 2 the script is malformed
+(FILE:LINE:COL: message, nothing run), cannot be read or breaks a limit (I/O errors are 2
+in every softmm command).")]
 pub struct RunArgs {
     /// Print only FAIL lines (with the failing call) and the summary.
     #[arg(short, long)]
     pub quiet: bool,
-    /// The script to run (`shared/spec/scripts.md`).
+    /// The script to run (format: docs/scripts.md).
     pub script: PathBuf,
 }
 
 /// Runs the command; the exit status is the run's.
 pub fn main(args: &RunArgs) -> ExitCode {
     let shown = args.script.display();
-    let text = match std::fs::read_to_string(&args.script) {
-        Ok(text) => text,
+    let text = match read_text(&args.script, SCRIPT, false) {
+        Ok(t) => t.text,
         Err(e) => {
-            let why = match e.raw_os_error() {
-                Some(code) => errno_message(code),
-                None => e.to_string(),
-            };
-            eprintln!("softmm: {shown}: {why}");
+            // A place in the script reads as a parse error; the whole file as softmm's.
+            let prefix = if e.is_located() { "" } else { "softmm: " };
+            eprintln!("{prefix}{}", e.at(&shown.to_string()));
             return ExitCode::from(2);
         }
     };

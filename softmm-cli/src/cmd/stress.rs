@@ -1,7 +1,8 @@
 //! `softmm stress`: random concurrent mm calls and accesses checked by an oracle.
 //!
 //! Exit status: 0 when no mismatch and no leak, 1 otherwise, 2 for bad arguments (a
-//! configuration file that cannot be read or parsed, a machine too small for the run).
+//! configuration file that cannot be read or parsed, a `Config` field the oracle does
+//! not model, a machine too small for the run) or an I/O error.
 //! With `--json` the summary is one JSON object on stdout; otherwise text. A failing run
 //! prints the command that reproduces it (on stderr too, with `--json`).
 
@@ -14,10 +15,19 @@ use std::{
 use clap::ValueEnum;
 use softmm::Config;
 
-use crate::stress::{self, Breakage, Limit, Settings};
+use crate::{
+    config::{Format, load_config},
+    stress::{self, Breakage, Limit, Settings},
+};
 
 /// Arguments of `softmm stress`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+A --config file (at most 1 MiB) may not change mmap_base, mmap_min_addr or brk_start, nor
+set a max_map_count the run could reach: the oracle does not model them.
+
+Exit status: 0 no mismatch and no leak; 1 a mismatch or a leak; 2 bad arguments, a
+configuration the oracle does not model, or an I/O error (as in every softmm command).")]
 pub struct StressArgs {
     /// Worker threads.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -70,21 +80,53 @@ fn parse_seed(s: &str) -> Result<u64, String> {
     r.map_err(|e| e.to_string())
 }
 
-fn load_config(path: &PathBuf) -> Result<Config, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let toml = path.extension().is_some_and(|e| e == "toml");
-    let parsed = if toml {
-        toml::from_str(&text).map_err(|e| e.to_string())
-    } else {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|e| format!("{}: {e}", path.display()))
+/// The most VMAs a run can make in one address space: one per page of the window and
+/// heap of each thread there (every page its own VMA at worst), plus slack.
+fn max_vmas(threads: usize, spaces: usize, window_pages: usize) -> usize {
+    threads.div_ceil(spaces) * (window_pages + stress::runner::HEAP_PAGES + 16) + 64
+}
+
+/// Refuses the `Config` fields the stress oracle does not model: the oracle predicts
+/// every call's result and layout from the default address-space layout (`mmap_base`,
+/// `mmap_min_addr`, `brk_start`) and never expects `ENOMEM` from the map count limit, so
+/// a changed layout, or a `max_map_count` the run could reach, would show as false
+/// mismatches. (The default `max_map_count` is allowed whatever the run: no run of
+/// realistic size comes near it.)
+fn check_modelled(
+    config: &Config,
+    threads: usize,
+    spaces: usize,
+    pages: usize,
+) -> Result<(), String> {
+    let default = Config::default();
+    let layout = [
+        ("mmap_base", config.mmap_base, default.mmap_base),
+        ("mmap_min_addr", config.mmap_min_addr, default.mmap_min_addr),
+        ("brk_start", config.brk_start, default.brk_start),
+    ];
+    for (name, value, want) in layout {
+        if value != want {
+            return Err(format!(
+                "{name} {value:#x}: the stress oracle models only the default layout \
+                 ({name} {want:#x}); leave it unset"
+            ));
+        }
+    }
+    let need = max_vmas(threads, spaces, pages);
+    if config.max_map_count != default.max_map_count && config.max_map_count < need {
+        return Err(format!(
+            "max_map_count {}: the stress oracle does not model the map count limit; \
+             this run may make {need} VMAs, so it must be at least that",
+            config.max_map_count
+        ));
+    }
+    Ok(())
 }
 
 /// Check the arguments and build the run's settings.
 pub fn settings(args: &StressArgs) -> Result<Settings, String> {
     let mut config = match &args.config {
-        Some(path) => load_config(path)?,
+        Some(path) => load_config(path, Format::Json)?,
         None => Config::default(),
     };
     if let Some(mb) = args.phys_mb {
@@ -98,6 +140,7 @@ pub fn settings(args: &StressArgs) -> Result<Settings, String> {
     };
     let (threads, spaces) = (args.threads as usize, args.spaces as usize);
     let window_pages = args.window_pages as usize;
+    check_modelled(&config, threads, spaces, window_pages)?;
     let need = stress::max_frames(threads, spaces, window_pages) * 4096;
     if config.phys_mem_bytes < need {
         return Err(format!(

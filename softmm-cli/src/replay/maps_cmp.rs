@@ -8,6 +8,8 @@
 //! cannot know them. The walk goes segment by segment (between any two boundaries of
 //! either side nothing changes), so a 1 TiB reservation costs what a page does.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::ranges::RangeSet;
@@ -89,9 +91,49 @@ pub struct PageCompare {
     /// How many of them Linux shows as one line with the same range, permissions, offset
     /// and path (VMA boundaries agree: splits and merges happened as in Linux).
     pub vmas_identical: u64,
+    /// Linux's VMAs (maps lines).
+    pub linux_vmas: u64,
+    /// Linux's VMAs left out of the comparison: none of their pages is in the replay's
+    /// view (the executable, ld.so, the stack, the vdso: what the kernel mapped without a
+    /// traced call), by kind ([`vma_kind`]) and count.
+    pub left_out: BTreeMap<String, u64>,
+}
+
+/// The kind of a maps line, for the list of VMAs left out: its pseudo-name (`[stack]`), the
+/// file name of its path (`ld-linux-x86-64.so.2`), or `anonymous`.
+pub fn vma_kind(line: &MapsLine) -> String {
+    if line.path.is_empty() {
+        "anonymous".to_string()
+    } else if line.path.starts_with('[') {
+        line.path.clone()
+    } else {
+        let path = line.path.strip_suffix(" (deleted)").unwrap_or(&line.path);
+        path.rsplit('/').next().unwrap_or(path).to_string()
+    }
 }
 
 impl PageCompare {
+    /// Linux's VMAs left out of the comparison, in all.
+    pub fn left_out_count(&self) -> u64 {
+        self.left_out.values().sum()
+    }
+
+    /// The left-out kinds as a list: `[stack], [vdso], python3.11 ×2`.
+    pub fn left_out_text(&self) -> String {
+        let kinds: Vec<String> = self
+            .left_out
+            .iter()
+            .map(|(k, &n)| {
+                if n == 1 {
+                    k.clone()
+                } else {
+                    format!("{k} ×{n}")
+                }
+            })
+            .collect();
+        kinds.join(", ")
+    }
+
     /// Matched pages in percent (100 when nothing was compared).
     pub fn percent(&self) -> f64 {
         if self.pages == 0 {
@@ -128,7 +170,13 @@ pub fn compare(ours: &[MapsLine], linux: &[MapsLine], scope: &RangeSet) -> PageC
     for l in ours {
         ranges.insert(l.start, l.end);
     }
-    let mut result = PageCompare::default();
+    let mut result = PageCompare {
+        linux_vmas: linux.len() as u64,
+        ..PageCompare::default()
+    };
+    for l in linux.iter().filter(|l| !ranges.intersects(l.start, l.end)) {
+        *result.left_out.entry(vma_kind(l)).or_default() += 1;
+    }
     for l in ours {
         result.vmas += 1;
         let i = linux.partition_point(|x| x.start < l.start);
@@ -223,6 +271,10 @@ mod tests {
         assert_eq!(c.matched, c.pages, "{:?}", c.mismatches);
         // Same pages, but only the r-xp line is the same VMA.
         assert_eq!((c.vmas, c.vmas_identical), (5, 1));
+        // The executable and the gconv cache and anonymous page are outside the view.
+        assert_eq!(c.linux_vmas, 6);
+        assert_eq!(c.left_out_count(), 3);
+        assert_eq!(c.left_out_text(), "anonymous, gconv.cache, python3.11");
     }
 
     #[test]

@@ -36,6 +36,21 @@ pub struct Cursor {
     line: usize,
 }
 
+/// `c` as an error message shows it: a control character (a NUL, an escape) as its Rust
+/// escape (`\u{0}`), so that the message stays readable on a terminal.
+pub fn visible(c: char) -> String {
+    if c.is_control() {
+        c.escape_default().to_string()
+    } else {
+        c.to_string()
+    }
+}
+
+/// `s` as an error message shows it: control characters escaped as by [`visible`].
+pub fn visible_str(s: &str) -> String {
+    s.chars().map(visible).collect()
+}
+
 /// Whether `c` may appear in an identifier (a call, constant, variable or errno name).
 pub fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
@@ -117,7 +132,7 @@ impl Cursor {
             return Ok(());
         }
         let found = match self.peek() {
-            Some(c) => format!("'{c}'"),
+            Some(c) => format!("'{}'", visible(c)),
             None => "end of line".to_string(),
         };
         self.err(format!("expected '{ch}', found {found}"))

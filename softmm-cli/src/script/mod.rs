@@ -1,5 +1,5 @@
 //! Scripts: strace-syntax scenarios of memory-management calls with expected results
-//! (`shared/spec/scripts.md`), run by `softmm run`.
+//! (`docs/scripts.md`), run by `softmm run`.
 //!
 //! The pipeline is `text → parse → Script → run → output`:
 //! - [`lexer`] and [`parse`] turn the text into a [`Script`] ([`ast`]), or the first

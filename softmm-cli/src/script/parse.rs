@@ -20,7 +20,7 @@ use super::{
     ast::{BinOp, CallName, Expect, Expr, Line, Script},
     consts,
     errno::{errno_by_name, expectable_signal},
-    lexer::{Cursor, PResult, is_ident_char},
+    lexer::{Cursor, PResult, is_ident_char, visible, visible_str},
 };
 
 /// Parses a whole script. Lines are numbered from 1; blank and comment lines are dropped.
@@ -75,7 +75,7 @@ pub fn parse_line(no: usize, text: &str, bound: &mut HashSet<String>) -> PResult
     }
     if c.peek().is_some() {
         let rest = c.rest_from(c.i);
-        return c.err(format!("unexpected text '{}'", rest.trim()));
+        return c.err(format!("unexpected text '{}'", visible_str(rest.trim())));
     }
     Ok(Some(Line {
         no,
@@ -229,8 +229,9 @@ fn skip_message(c: &mut Cursor) -> PResult<()> {
     c.err("unterminated (message)")
 }
 
-/// Whether the `$name` at the cursor is all that is left on the line (a binding result, not
-/// the start of an expression such as `$a+4K`).
+/// Whether the `$name` at the cursor is a binding result rather than the start of an
+/// expression such as `$a+4K`: no operator follows it. Whatever else follows (a comment, or
+/// stray text that the caller then reports) leaves it a binding.
 fn lone_var(c: &Cursor) -> bool {
     let mut j = c.i + 1;
     while c.at(j).is_some_and(is_ident_char) {
@@ -238,55 +239,102 @@ fn lone_var(c: &Cursor) -> bool {
     }
     let rest = c.rest_from(j);
     let rest = rest.trim_start_matches([' ', '\t', '\r']);
-    rest.is_empty() || rest.starts_with('#')
+    !rest.starts_with(['+', '-', '*', '|'])
 }
+
+/// The deepest expression tree a script may write: parentheses, signs and binary operators
+/// each add a level (`0+0+0` is two levels deep, as evaluation sees it). The parser, the
+/// evaluator and the tree's drop all recurse over the levels, so the limit keeps them far
+/// from the end of a 2 MiB thread stack; a deeper expression is a malformed line.
+pub const MAX_DEPTH: usize = 256;
+
+/// An expression and the depth of its tree.
+type Parsed = (Expr, usize);
 
 /// An integer expression: `|` binds loosest, then `+ -`, then `*`, then unary `-`.
 pub fn expr(c: &mut Cursor, bound: &HashSet<String>) -> PResult<Expr> {
-    let mut e = sum(c, bound)?;
-    while c.eat('|') {
-        e = Expr::Bin(BinOp::Or, Box::new(e), Box::new(sum(c, bound)?));
+    Ok(or_expr(c, bound, 0)?.0)
+}
+
+/// The error of an expression deeper than [`MAX_DEPTH`], at 0-based column `col`.
+fn too_deep<T>(c: &Cursor, col: usize) -> PResult<T> {
+    c.err_at(
+        col,
+        format!("expression nested too deeply (more than {MAX_DEPTH} levels)"),
+    )
+}
+
+/// `a OP b`, unless that makes the tree deeper than [`MAX_DEPTH`] (the operator is at `col`).
+fn bin(c: &Cursor, col: usize, op: BinOp, a: Parsed, b: Parsed) -> PResult<Parsed> {
+    let depth = 1 + a.1.max(b.1);
+    if depth > MAX_DEPTH {
+        return too_deep(c, col);
+    }
+    Ok((Expr::Bin(op, Box::new(a.0), Box::new(b.0)), depth))
+}
+
+/// `sum ('|' sum)*`; `nest` counts the parentheses and signs the parser is inside.
+fn or_expr(c: &mut Cursor, bound: &HashSet<String>, nest: usize) -> PResult<Parsed> {
+    let mut e = sum(c, bound, nest)?;
+    while c.peek() == Some('|') {
+        let col = c.i;
+        c.i += 1;
+        let rhs = sum(c, bound, nest)?;
+        e = bin(c, col, BinOp::Or, e, rhs)?;
     }
     Ok(e)
 }
 
-fn sum(c: &mut Cursor, bound: &HashSet<String>) -> PResult<Expr> {
-    let mut e = prod(c, bound)?;
+fn sum(c: &mut Cursor, bound: &HashSet<String>, nest: usize) -> PResult<Parsed> {
+    let mut e = prod(c, bound, nest)?;
     loop {
         let op = match c.peek() {
             Some('+') => BinOp::Add,
             Some('-') => BinOp::Sub,
             _ => return Ok(e),
         };
+        let col = c.i;
         c.i += 1;
-        e = Expr::Bin(op, Box::new(e), Box::new(prod(c, bound)?));
+        let rhs = prod(c, bound, nest)?;
+        e = bin(c, col, op, e, rhs)?;
     }
 }
 
-fn prod(c: &mut Cursor, bound: &HashSet<String>) -> PResult<Expr> {
-    let mut e = unary(c, bound)?;
-    while c.eat('*') {
-        e = Expr::Bin(BinOp::Mul, Box::new(e), Box::new(unary(c, bound)?));
+fn prod(c: &mut Cursor, bound: &HashSet<String>, nest: usize) -> PResult<Parsed> {
+    let mut e = unary(c, bound, nest)?;
+    while c.peek() == Some('*') {
+        let col = c.i;
+        c.i += 1;
+        let rhs = unary(c, bound, nest)?;
+        e = bin(c, col, BinOp::Mul, e, rhs)?;
     }
     Ok(e)
 }
 
-fn unary(c: &mut Cursor, bound: &HashSet<String>) -> PResult<Expr> {
-    if c.eat('-') {
-        return Ok(Expr::Neg(Box::new(unary(c, bound)?)));
+fn unary(c: &mut Cursor, bound: &HashSet<String>, nest: usize) -> PResult<Parsed> {
+    if c.peek() == Some('-') {
+        if nest >= MAX_DEPTH {
+            return too_deep(c, c.i);
+        }
+        c.i += 1;
+        let (x, depth) = unary(c, bound, nest + 1)?;
+        return Ok((Expr::Neg(Box::new(x)), depth + 1));
     }
-    atom(c, bound)
+    atom(c, bound, nest)
 }
 
-fn atom(c: &mut Cursor, bound: &HashSet<String>) -> PResult<Expr> {
+fn atom(c: &mut Cursor, bound: &HashSet<String>, nest: usize) -> PResult<Parsed> {
     let ch = c.peek();
     let col = c.i;
-    match ch {
+    let leaf = match ch {
         Some('(') => {
+            if nest >= MAX_DEPTH {
+                return too_deep(c, col);
+            }
             c.i += 1;
-            let e = expr(c, bound)?;
+            let e = or_expr(c, bound, nest + 1)?;
             c.expect(')')?;
-            Ok(e)
+            return Ok(e);
         }
         Some('$') => {
             c.i += 1;
@@ -297,18 +345,19 @@ fn atom(c: &mut Cursor, bound: &HashSet<String>) -> PResult<Expr> {
             if !bound.contains(&name) {
                 return c.err_at(col, format!("variable ${name} is used before it is bound"));
             }
-            Ok(Expr::Var(name))
+            Expr::Var(name)
         }
-        Some(d) if d.is_ascii_digit() => Ok(Expr::Num(c.number()?)),
+        Some(d) if d.is_ascii_digit() => Expr::Num(c.number()?),
         Some(a) if a.is_alphabetic() || a == '_' => {
             let name = c.ident();
             match consts::lookup(&name) {
-                Some(v) => Ok(Expr::Num(v)),
-                None => c.err_at(col, format!("unknown constant {name}")),
+                Some(v) => Expr::Num(v),
+                None => return c.err_at(col, format!("unknown constant {name}")),
             }
         }
-        Some('"') => c.err("a string is not allowed here"),
-        Some(other) => c.err(format!("expected a value, found '{other}'")),
-        None => c.err("expected a value, found end of line"),
-    }
+        Some('"') => return c.err("a string is not allowed here"),
+        Some(other) => return c.err(format!("expected a value, found '{}'", visible(other))),
+        None => return c.err("expected a value, found end of line"),
+    };
+    Ok((leaf, 1))
 }

@@ -3,7 +3,8 @@
 //! The parser already rejects a string literal where an integer belongs and the reverse, but a
 //! variable may hold bytes (from `peek`), so the executor checks again with linux-run's
 //! messages: `argument N of CALL must be an integer`, `poke: a byte string is used as an
-//! integer`, `poke data must be a string`, `peek of more than 16777216 bytes`. A missing
+//! integer`, `poke data must be a string`, `peek of more than 16777216 bytes` (and, softmm's
+//! own bound, `count of more than 1073741824 bytes`). A missing
 //! optional argument (`mremap`'s new address, `openat`'s mode) is 0, as the raw system call
 //! sees it.
 
@@ -14,6 +15,10 @@ use super::{
 
 /// The most bytes one `peek` may read (and a `pwrite64` string is padded to).
 pub const PEEK_MAX: u64 = 16 << 20;
+
+/// The most bytes one `count` may read: it reads through the MMU a chunk at a time, and a
+/// range of untouched memory costs no frames, so only this bounds its time.
+pub const COUNT_MAX: u64 = 1 << 30;
 
 /// Builds the call a line makes from its evaluated arguments, or the FAIL message.
 pub fn resolve(call: CallName, args: &[Value]) -> Result<Call, String> {
@@ -156,6 +161,9 @@ fn check_types(call: CallName, args: &[Value]) -> Result<(), String> {
         (CallName::Peek, Some(Value::Int(len))) if *len > PEEK_MAX => {
             Err(format!("peek of more than {PEEK_MAX} bytes"))
         }
+        (CallName::Count, Some(Value::Int(len))) if *len > COUNT_MAX => {
+            Err(format!("count of more than {COUNT_MAX} bytes"))
+        }
         _ => Ok(()),
     }
 }
@@ -250,5 +258,10 @@ mod tests {
             Err("peek of more than 16777216 bytes".into())
         );
         assert!(resolve(CallName::Peek, &ints(&[0x1000, PEEK_MAX])).is_ok());
+        assert_eq!(
+            resolve(CallName::Count, &ints(&[0x1000, COUNT_MAX + 1, 0])),
+            Err("count of more than 1073741824 bytes".to_string())
+        );
+        assert!(resolve(CallName::Count, &ints(&[0x1000, COUNT_MAX, 0])).is_ok());
     }
 }

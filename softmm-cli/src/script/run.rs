@@ -10,7 +10,8 @@
 //! the [`Summary`] line `N calls, E expectations, F failed`.
 //!
 //! The executor owns the process table: pid 1 exists from the start, `fork`'s result adds the
-//! child, `exit_group` ends a process (later lines in it get `-1 ESRCH`).
+//! child, `exit_group` ends a process (later lines in it get `-1 ESRCH`). At most
+//! [`MAX_PROCS`] processes are alive at once: a `fork` beyond gets `-1 EAGAIN`.
 
 use std::{
     collections::BTreeMap,
@@ -19,7 +20,7 @@ use std::{
 };
 
 use super::{
-    ast::{Line, Script, Value},
+    ast::{CallName, Line, Script, Value},
     backend::{Backend, Call, Outcome, Pid},
     check::check,
     eval::{EvalError, Vars},
@@ -29,6 +30,14 @@ use super::{
 
 /// `ESRCH`: the errno of a call in a process that has exited.
 const ESRCH: i32 = 3;
+
+/// `EAGAIN`: the errno of a `fork` beyond [`MAX_PROCS`] (as Linux's at `RLIMIT_NPROC`).
+const EAGAIN: i32 = 11;
+
+/// The most processes a script may have alive at once. Each fork copies the address
+/// space's VMAs and page tables, so without a bound a script of many `fork()` lines would
+/// make the runner grow without limit.
+pub const MAX_PROCS: usize = 64;
 
 /// Counts of a run; displayed as the summary line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -154,6 +163,10 @@ impl<B: Backend + ?Sized, W: Write> Runner<'_, B, W> {
     fn execute(&mut self, line: &Line, pid: Pid, args: &[Value]) -> Outcome {
         if self.procs.get(&pid) == Some(&ProcState::Exited) {
             return Outcome::Err(ESRCH);
+        }
+        let alive = self.procs.values().filter(|&&p| p == ProcState::Alive);
+        if line.call == CallName::Fork && alive.count() >= MAX_PROCS {
+            return Outcome::Err(EAGAIN);
         }
         let call = match resolve(line.call, args) {
             Ok(call) => call,

@@ -18,6 +18,17 @@ use super::{
 /// Bytes `count` reads at a time.
 const CHUNK: u64 = 1 << 20;
 
+/// The page size: `pwrite64` from an address copies one source page at a time.
+const PAGE: usize = 4096;
+
+/// The end of the user address space (x86-64 `TASK_SIZE_MAX`, 47 bits less a guard page):
+/// a buffer that reaches past it fails `access_ok`.
+const TASK_SIZE: u64 = (1 << 47) - 4096;
+
+/// The most bytes one `read` or `write` transfers (Linux's `MAX_RW_COUNT`, `INT_MAX`
+/// rounded down to a page): a longer count is cut to it.
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
 /// A softmm machine running a script's processes.
 pub struct SoftmmBackend {
     machine: Machine,
@@ -85,29 +96,58 @@ impl SoftmmBackend {
                 ref data,
                 len,
                 off,
-            } => {
-                let bytes = match data {
-                    Buf::Bytes(b) => {
-                        let mut b = b.clone();
-                        b.resize(len as usize, 0);
-                        b
-                    }
-                    Buf::Addr(a) => {
-                        // The descriptor is checked before the buffer is read.
-                        m.file(pid, fd as i64)?;
-                        let mut b = vec![0; len as usize];
-                        mm.cpu().read(*a, &mut b).map_err(|_| Errno::EFAULT)?;
-                        b
-                    }
-                };
-                m.pwrite(pid, fd as i64, &bytes, off as i64)
-                    .map(|n| n as u64)
-            }
+            } => self.pwrite64(pid, fd as i64, data, len, off as i64),
             Call::Close { fd } => m.close(pid, fd as i64).map(|()| 0),
             Call::Fork => m.fork(pid),
             // Dispatched elsewhere by `call`.
             _ => Err(Errno::ENOSYS),
         }
+    }
+
+    /// `pwrite64(fd, data, len, off)` as `ksys_pwrite64` and `vfs_write` check it: the
+    /// descriptor, its mode and the offset first (a zero-byte write makes the library check
+    /// them without changing the file), then the buffer: `EFAULT` when it does not hold
+    /// `len` bytes (a string shorter than `len`, or a range past the user address space),
+    /// then `len` is capped at `MAX_RW_COUNT`. From an address, the bytes are copied a
+    /// page at a time, as `generic_perform_write` copies them, so nothing the script asks
+    /// for is allocated at once, and a fault after the first page ends the write short.
+    fn pwrite64(&self, pid: Pid, fd: i64, data: &Buf, len: u64, off: i64) -> Result<u64, Errno> {
+        let m = &self.machine;
+        m.pwrite(pid, fd, &[], off)?;
+        let addr = match data {
+            Buf::Bytes(b) => {
+                let Some(b) = b.get(..usize::try_from(len).map_err(|_| Errno::EFAULT)?) else {
+                    return Err(Errno::EFAULT);
+                };
+                return m.pwrite(pid, fd, b, off).map(|n| n as u64);
+            }
+            Buf::Addr(a) => *a,
+        };
+        if addr.checked_add(len).is_none_or(|end| end > TASK_SIZE) {
+            return Err(Errno::EFAULT);
+        }
+        let len = len.min(MAX_RW_COUNT);
+        let cpu = m.cpu(pid)?;
+        let mut page = [0u8; PAGE];
+        let mut done = 0u64;
+        while done < len {
+            let src = addr + done;
+            let step = (len - done).min(PAGE as u64 - src % PAGE as u64) as usize;
+            let piece = &mut page[..step];
+            if cpu.read(src, piece).is_err() {
+                return if done == 0 {
+                    Err(Errno::EFAULT)
+                } else {
+                    Ok(done)
+                };
+            }
+            let n = m.pwrite(pid, fd, piece, off + done as i64)?;
+            done += n as u64;
+            if n < step {
+                break;
+            }
+        }
+        Ok(done)
     }
 
     /// A memory access through the CPU; a fault answers its signal.

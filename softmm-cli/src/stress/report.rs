@@ -47,6 +47,9 @@ pub struct Summary {
     pub ok: bool,
     /// The run's seed.
     pub seed: u64,
+    /// The seed as a decimal string: JSON readers that hold numbers as doubles lose the
+    /// low bits of a seed above 2^53.
+    pub seed_text: String,
     /// Worker threads.
     pub threads: usize,
     /// Address spaces.
@@ -117,6 +120,7 @@ impl Summary {
         Self {
             ok,
             seed: s.seed,
+            seed_text: s.seed.to_string(),
             threads: s.threads,
             spaces: s.spaces,
             ops_per_thread: match s.limit {
