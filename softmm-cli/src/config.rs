@@ -3,7 +3,7 @@
 //! A file whose name ends in `.json` is JSON, one ending in `.toml` TOML, any other is the
 //! command's default format; unset fields keep their defaults and an unknown field is an
 //! error. The file is read through
-//! [`input::read_text`](crate::input::read_text) with the [`SMALL`](crate::input::SMALL)
+//! [`crate::input::read_text`] with the [`SMALL`]
 //! limit.
 
 use std::path::Path;
