@@ -261,25 +261,32 @@ fn vma_read_lock_excludes_the_epoch_writer() {
 }
 
 /// Releasing `mmap_lock` ends the writer's epoch, and with it every VMA write lock taken
-/// in it: a VMA the writer locked (and kept in the tree) takes faults on the per-VMA path
-/// again as soon as the call returns.
+/// in it: a VMA the writer locked and kept in the tree (fork write-locks every VMA of the
+/// parent) takes faults on the per-VMA path again as soon as the call returns. A fault
+/// racing the writer may fall back to `mmap_lock`; one that starts after it must not.
 #[test]
 fn write_unlock_ends_the_epoch() {
-    check(1, || {
+    check(2, || {
         let mm = model_space(FaultLocking::PerVma);
         let a = map_one_page(&mm);
         let cpu = mm.cpu();
         cpu.write(a, &[1]).unwrap();
-        // DONTNEED write-locks the VMA (to exclude faults under its read lock), zaps it
-        // and keeps it in the tree.
-        mm.madvise(a, 4096, MADV_DONTNEED).unwrap();
-        let t = spawn(move || cpu.write(a, &[2]).unwrap());
+        let t = {
+            let cpu = cpu.clone();
+            spawn(move || cpu.write(a, &[2]).unwrap())
+        };
+        let child = mm.fork().unwrap();
         t.join().unwrap();
+        // Fork write-protected the page: unless the racing write broke copy-on-write
+        // after the fork, this write faults.
+        let before = mm.counters.vma_lock_fallbacks.sum();
+        cpu.write(a, &[3]).unwrap();
         assert_eq!(
             mm.counters.vma_lock_fallbacks.sum(),
-            0,
+            before,
             "a fault after the writer returned found its VMA still write-locked"
         );
+        drop(child);
     });
 }
 
