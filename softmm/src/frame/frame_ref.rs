@@ -17,7 +17,7 @@
 
 use std::{fmt, mem::ManuallyDrop};
 
-use super::{PageFlags, Pfn, PhysMem};
+use super::{Pfn, PhysMem};
 
 /// One owned reference to a frame of a [`PhysMem`]: the frame stays allocated (its bytes
 /// are not reused by another owner) until this is dropped.
@@ -99,14 +99,8 @@ impl<'pm> FrameRef<'pm> {
 impl Clone for FrameRef<'_> {
     /// Another reference to the same frame (an increment: the frame is alive, we hold it).
     fn clone(&self) -> Self {
-        let m = self.pm.meta(self.pfn);
-        if !m.has(PageFlags::ZERO) {
-            m.get();
-        }
-        Self {
-            pm: self.pm,
-            pfn: self.pfn,
-        }
+        // SAFETY: (1) we hold a reference to `pfn`, so it stays allocated.
+        unsafe { self.pm.get(self.pfn) }
     }
 }
 
