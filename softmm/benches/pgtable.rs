@@ -7,6 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use softmm::{
     PhysMem,
+    addr::PageAddr,
     testing::{PageTable, Pte, PteFlags, sync::rcu},
 };
 
@@ -19,7 +20,7 @@ fn populated() -> (std::sync::Arc<PhysMem>, PageTable) {
     let pt = PageTable::new(&pm).expect("root table");
     for i in 0..PAGES {
         let l = pt
-            .pte_lock(BASE + i * 4096, true)
+            .pte_lock(PageAddr::down(BASE + i * 4096), true)
             .expect("tables")
             .expect("no huge leaf");
         l.set(Pte::leaf(
@@ -54,7 +55,9 @@ fn walk(c: &mut Criterion) {
     });
     g.bench_function("pte_lock", |b| {
         b.iter(|| {
-            let l = pt.pte_lock(black_box(BASE + 4096), false).expect("tables");
+            let l = pt
+                .pte_lock(black_box(PageAddr::down(BASE + 4096)), false)
+                .expect("tables");
             black_box(l.map(|l| l.get()))
         })
     });

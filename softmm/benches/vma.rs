@@ -6,6 +6,7 @@ use std::{hint::black_box, sync::Arc};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use softmm::{
+    addr::PageAddr,
     testing::{Backing, Vma, VmaTree, sync::rcu},
     vma::VM_READ,
 };
@@ -17,12 +18,13 @@ fn tree(n: u64) -> VmaTree {
     let t = VmaTree::new();
     let mut e = t.edit();
     for i in 0..n {
-        let start = BASE + i * 0x2000;
+        let start = PageAddr::down(BASE + i * 0x2000);
+        let end = start.next_page();
         e.insert(Arc::new(Vma::new(
             start,
-            start + 0x1000,
+            end,
             VM_READ,
-            start >> 12,
+            start.vpn(),
             Backing::Anon,
         )));
     }

@@ -18,6 +18,7 @@ use std::{hint::black_box, sync::Arc, time::Duration};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use softmm::{
+    addr::PageAddr,
     testing::{Backing, Vma, VmaTree, sync::rcu},
     vma::VM_READ,
 };
@@ -28,7 +29,8 @@ const SIZE: u64 = 0x4000;
 const SIZES: [u64; 3] = [1 << 10, 1 << 16, 1 << 20];
 
 fn vma(start: u64, end: u64) -> Arc<Vma> {
-    Arc::new(Vma::new(start, end, VM_READ, start >> 12, Backing::Anon))
+    let (lo, hi) = (PageAddr::down(start), PageAddr::down(end));
+    Arc::new(Vma::new(lo, hi, VM_READ, lo.vpn(), Backing::Anon))
 }
 
 /// A tree of `n` VMAs `[BASE + i * STRIDE, + SIZE)`.
@@ -101,7 +103,7 @@ fn edits(c: &mut Criterion) {
             b.iter(|| {
                 let mut e = t.edit();
                 let a = e
-                    .find_gap_top_down(0x2000, BASE, top, |v| v.start)
+                    .find_gap_top_down(0x2000, BASE, top, |v| v.start.get())
                     .expect("a gap");
                 e.insert(vma(a, a + 0x2000));
                 e.commit();

@@ -44,3 +44,198 @@ pub const fn is_page_aligned(v: u64) -> bool {
 pub const fn pages(len: u64) -> u64 {
     len >> PAGE_SHIFT
 }
+
+/// A page-aligned user virtual address: a VMA boundary, the page a page-table entry
+/// maps, the bounds of a page-table walk.
+///
+/// Alignment is checked where one is made ([`PageAddr::new`], [`PageAddr::down`],
+/// [`PageAddr::up`], and the arithmetic below, which adds only whole pages), so code
+/// that holds one never re-checks it. It orders and compares with plain addresses, so
+/// `vma.start <= addr && addr < vma.end` reads as it would in C.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct PageAddr(u64);
+
+impl PageAddr {
+    /// Address zero.
+    pub const ZERO: PageAddr = PageAddr(0);
+
+    /// `v` if it is page aligned.
+    #[inline]
+    pub const fn new(v: u64) -> Option<PageAddr> {
+        if is_page_aligned(v) {
+            Some(PageAddr(v))
+        } else {
+            None
+        }
+    }
+
+    /// The page that contains `v`.
+    #[inline]
+    pub const fn down(v: u64) -> PageAddr {
+        PageAddr(page_down(v))
+    }
+
+    /// `v` rounded up to a page boundary, `None` on overflow.
+    #[inline]
+    pub const fn up(v: u64) -> Option<PageAddr> {
+        match page_up(v) {
+            Some(x) => Some(PageAddr(x)),
+            None => None,
+        }
+    }
+
+    /// The address of virtual page number `vpn`.
+    #[inline]
+    pub const fn from_vpn(vpn: u64) -> PageAddr {
+        PageAddr(vpn << PAGE_SHIFT)
+    }
+
+    /// The address as a plain integer.
+    #[inline]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The virtual page number.
+    #[inline]
+    pub const fn vpn(self) -> u64 {
+        self.0 >> PAGE_SHIFT
+    }
+
+    /// The next page.
+    #[inline]
+    pub const fn next_page(self) -> PageAddr {
+        PageAddr(self.0 + PAGE_SIZE)
+    }
+
+    /// `n` pages further on.
+    #[inline]
+    pub const fn add_pages(self, n: u64) -> PageAddr {
+        PageAddr(self.0 + (n << PAGE_SHIFT))
+    }
+
+    /// `len` bytes further on, `None` when `len` is not page aligned or the sum
+    /// overflows.
+    #[inline]
+    pub const fn checked_add(self, len: u64) -> Option<PageAddr> {
+        match self.0.checked_add(len) {
+            Some(x) if is_page_aligned(len) => Some(PageAddr(x)),
+            _ => None,
+        }
+    }
+
+    /// Number of pages from `self` up to `end` (`end >= self`).
+    #[inline]
+    pub const fn pages_to(self, end: PageAddr) -> u64 {
+        (end.0 - self.0) >> PAGE_SHIFT
+    }
+}
+
+impl From<PageAddr> for u64 {
+    fn from(a: PageAddr) -> u64 {
+        a.0
+    }
+}
+
+/// The byte distance between two page addresses (a page-aligned length).
+impl core::ops::Sub for PageAddr {
+    type Output = u64;
+    #[inline]
+    fn sub(self, rhs: PageAddr) -> u64 {
+        self.0 - rhs.0
+    }
+}
+
+/// `len` bytes further on; `len` must be page aligned (checked).
+impl core::ops::Add<u64> for PageAddr {
+    type Output = PageAddr;
+    #[inline]
+    fn add(self, len: u64) -> PageAddr {
+        assert!(
+            is_page_aligned(len),
+            "PageAddr + {len:#x}: not a page multiple"
+        );
+        PageAddr(self.0 + len)
+    }
+}
+
+/// `len` bytes back; `len` must be page aligned (checked).
+impl core::ops::Sub<u64> for PageAddr {
+    type Output = PageAddr;
+    #[inline]
+    fn sub(self, len: u64) -> PageAddr {
+        assert!(
+            is_page_aligned(len),
+            "PageAddr - {len:#x}: not a page multiple"
+        );
+        PageAddr(self.0 - len)
+    }
+}
+
+impl PartialEq<u64> for PageAddr {
+    #[inline]
+    fn eq(&self, other: &u64) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<PageAddr> for u64 {
+    #[inline]
+    fn eq(&self, other: &PageAddr) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialOrd<u64> for PageAddr {
+    #[inline]
+    fn partial_cmp(&self, other: &u64) -> Option<core::cmp::Ordering> {
+        Some(self.0.cmp(other))
+    }
+}
+
+impl PartialOrd<PageAddr> for u64 {
+    #[inline]
+    fn partial_cmp(&self, other: &PageAddr) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(&other.0))
+    }
+}
+
+impl core::fmt::Debug for PageAddr {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+impl core::fmt::LowerHex for PageAddr {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_addr_is_checked_where_made() {
+        assert_eq!(PageAddr::new(0x1001), None);
+        assert_eq!(PageAddr::new(0x1000), Some(PageAddr::down(0x1fff)));
+        assert_eq!(PageAddr::up(0x1001).map(PageAddr::get), Some(0x2000));
+        assert_eq!(PageAddr::up(u64::MAX), None);
+        let a = PageAddr::down(0x5000);
+        assert_eq!(a.checked_add(0x800), None);
+        assert_eq!(a.checked_add(0x1000), Some(a.next_page()));
+        assert_eq!(a.add_pages(3) - a, 0x3000);
+        assert_eq!(a.pages_to(a + 0x4000), 4);
+        assert_eq!(PageAddr::from_vpn(a.vpn()), a);
+        assert!(a < 0x5001 && 0x4fff < a && a == 0x5000);
+        assert_eq!(format!("{a:?} {a:08x}"), "0x5000 00005000");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a page multiple")]
+    fn page_addr_refuses_a_partial_page() {
+        let _ = PageAddr::down(0x5000) + 12;
+    }
+}

@@ -84,7 +84,7 @@ pub(crate) mod sync;
 pub mod testing;
 pub mod vma;
 
-pub use addr::{PAGE_SIZE, VirtAddr};
+pub use addr::{PAGE_SIZE, PageAddr, VirtAddr};
 pub use config::Config;
 pub use error::Errno;
 pub use frame::{FrameRef, PhysMem};

@@ -5,9 +5,8 @@
 //! guard gap must stay free). Shrinking unmaps the pages above the new break.
 
 use super::{AddressSpace, mmap::start_gap};
-use crate::addr::PAGE_SHIFT;
 use crate::{
-    addr::{PAGE_SIZE, page_up},
+    addr::{PAGE_SIZE, PageAddr},
     error::SysResult,
     pgtable::Gather,
     vma::{Backing, flags::*},
@@ -35,8 +34,8 @@ impl AddressSpace {
             if brk < state.start_brk {
                 return None;
             }
-            let newbrk = page_up(brk)?;
-            let oldbrk = page_up(state.brk)?;
+            let newbrk = PageAddr::up(brk)?;
+            let oldbrk = PageAddr::up(state.brk)?;
             if newbrk == oldbrk {
                 return Some(brk);
             }
@@ -50,12 +49,12 @@ impl AddressSpace {
             if newbrk > crate::addr::TASK_SIZE {
                 return None;
             }
-            if let Some(next) = edit.next(oldbrk)
-                && newbrk + PAGE_SIZE > start_gap(&next)
+            if let Some(next) = edit.next(oldbrk.get())
+                && newbrk.get() + PAGE_SIZE > start_gap(&next)
             {
                 return None;
             }
-            if !edit.intersecting(oldbrk, newbrk).is_empty() {
+            if !edit.intersecting(oldbrk.get(), newbrk.get()).is_empty() {
                 return None;
             }
             if edit.len() > self.config.max_map_count {
@@ -73,7 +72,7 @@ impl AddressSpace {
                 oldbrk,
                 newbrk,
                 flags,
-                oldbrk >> PAGE_SHIFT,
+                oldbrk.vpn(),
                 Backing::Anon,
             );
             edit.commit();
@@ -81,7 +80,7 @@ impl AddressSpace {
         })();
         let populate = match r {
             Some(b) if b > orig && state.def_flags.intersects(VM_LOCKED) => {
-                page_up(orig).zip(page_up(b))
+                PageAddr::up(orig).zip(PageAddr::up(b))
             }
             _ => None,
         };

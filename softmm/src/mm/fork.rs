@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use super::AddressSpace;
 use crate::{
+    addr::PageAddr,
     error::Errno,
     error::SysResult,
     frame::PageFlags,
@@ -93,7 +94,7 @@ impl AddressSpace {
     /// copy-on-write mapping on both sides.
     fn copy_page_range(&self, child: &AddressSpace, v: &Vma) -> SysResult<()> {
         let cow = v.flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE;
-        let mut copied: Vec<(u64, Pte)> = Vec::new();
+        let mut copied: Vec<(PageAddr, Pte)> = Vec::new();
         self.pt.change(v.start, v.end, |va, pte| {
             // `change` may call again for the same entry when the MMU set A/D meanwhile:
             // the last call's entry is the one kept.

@@ -8,10 +8,9 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
-use crate::addr::is_page_aligned;
 use crate::{
     abi::*,
-    addr::page_up,
+    addr::{PageAddr, page_up},
     error::Errno,
     error::SysResult,
     frame::PageFlags,
@@ -102,9 +101,7 @@ impl AddressSpace {
         if !valid(advice) {
             return Err(Errno::EINVAL);
         }
-        if !is_page_aligned(start) {
-            return Err(Errno::EINVAL);
-        }
+        let start = PageAddr::new(start).ok_or(Errno::EINVAL)?;
         let plen = page_up(len).unwrap_or(0);
         if len != 0 && plen == 0 {
             return Err(Errno::EINVAL);
@@ -138,8 +135,8 @@ impl AddressSpace {
     fn madvise_walk(
         &self,
         edit: &mut TreeEdit<'_>,
-        start: u64,
-        end: u64,
+        start: PageAddr,
+        end: PageAddr,
         advice: u64,
         gather: &mut Gather,
         punches: &mut Vec<Punch>,
@@ -148,9 +145,9 @@ impl AddressSpace {
         let mut unmapped = false;
         let mut at = start;
         while at < end {
-            let v = match edit.find(at) {
+            let v = match edit.find(at.get()) {
                 Some(v) => v,
-                None => match edit.next(at) {
+                None => match edit.next(at.get()) {
                     Some(n) if n.start < end => {
                         unmapped = true;
                         at = n.start;
@@ -174,8 +171,8 @@ impl AddressSpace {
         &self,
         edit: &mut TreeEdit<'_>,
         v: &Arc<Vma>,
-        lo: u64,
-        hi: u64,
+        lo: PageAddr,
+        hi: PageAddr,
         advice: u64,
         gather: &mut Gather,
         punches: &mut Vec<Punch>,
@@ -273,7 +270,7 @@ impl AddressSpace {
 
     /// MADV_GUARD_INSTALL: zap the range (contents are lost) and put a guard marker in
     /// every entry; any access then faults with SIGSEGV.
-    fn guard_install(&self, lo: u64, hi: u64, gather: &mut Gather) -> SysResult<()> {
+    fn guard_install(&self, lo: PageAddr, hi: PageAddr, gather: &mut Gather) -> SysResult<()> {
         self.zap_pages(lo, hi, true, gather);
         let mut a = lo;
         while a < hi {
@@ -285,14 +282,14 @@ impl AddressSpace {
             if l.get().is_none() {
                 l.set(crate::pgtable::Pte::GUARD_MARKER);
             }
-            a += 4096;
+            a = a.next_page();
         }
         Ok(())
     }
 
     /// MADV_FREE: exclusive anonymous pages become clean and lazily freeable; they keep
     /// their contents until memory pressure (none is simulated) or a write re-dirties.
-    fn lazyfree(&self, lo: u64, hi: u64) {
+    fn lazyfree(&self, lo: PageAddr, hi: PageAddr) {
         self.pt.change(lo, hi, |_, pte| {
             if pte.has(PteFlags::SPECIAL) || !pte.has_frame() {
                 return pte;
@@ -307,13 +304,13 @@ impl AddressSpace {
     }
 
     /// MADV_POPULATE_READ/WRITE: fault every page in, failing like GUP does.
-    fn madvise_populate(&self, start: u64, end: u64, advice: u64) -> SysResult<()> {
+    fn madvise_populate(&self, start: PageAddr, end: PageAddr, advice: u64) -> SysResult<()> {
         let write = advice == MADV_POPULATE_WRITE;
         let access = if write { Access::Write } else { Access::Read };
         let mut a = start;
         while a < end {
             let g = crate::sync::rcu::read_lock();
-            let Some(v) = self.tree.find(a, &g).cloned() else {
+            let Some(v) = self.tree.find(a.get(), &g).cloned() else {
                 return Err(Errno::ENOMEM);
             };
             drop(g);
@@ -329,11 +326,11 @@ impl AddressSpace {
                 return Err(Errno::EINVAL);
             }
             while a < end.min(v.end) {
-                self.fault_in(a, access).map_err(|f| match f {
+                self.fault_in(a.get(), access).map_err(|f| match f {
                     crate::mm::fault::Fault::Oom { .. } => Errno::ENOMEM,
                     _ => Errno::EFAULT,
                 })?;
-                a += 4096;
+                a = a.next_page();
             }
         }
         Ok(())

@@ -5,7 +5,7 @@
 //! caller runs as root (`CAP_IPC_LOCK`): RLIMIT_MEMLOCK does not apply.
 
 use super::AddressSpace;
-use crate::addr::{PAGE_SIZE, is_page_aligned, page_down};
+use crate::addr::{PAGE_SIZE, PageAddr, TASK_SIZE, is_page_aligned, page_down};
 use crate::{abi::*, error::Errno, error::SysResult, vma::flags::*};
 
 impl AddressSpace {
@@ -52,13 +52,13 @@ impl AddressSpace {
     }
 
     /// Set the lock bits of every VMA in `[start, start + len)` to `flags`.
-    fn apply_lock_flags(&self, start: u64, len: u64, flags: VmFlags) -> SysResult<()> {
+    fn apply_lock_flags(&self, start: PageAddr, len: u64, flags: VmFlags) -> SysResult<()> {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         if end == start {
             return Ok(());
         }
         let mut edit = self.tree.edit();
-        let vmas = edit.intersecting(start, end);
+        let vmas = edit.intersecting(start.get(), end.get());
         let Some(first) = vmas.first() else {
             return Err(Errno::ENOMEM);
         };
@@ -100,7 +100,7 @@ impl AddressSpace {
         }
         if flags & MCL_CURRENT != 0 {
             let _g = self.lock.read();
-            self.populate_range(0, crate::addr::TASK_SIZE);
+            self.populate_range(PageAddr::ZERO, PageAddr::down(TASK_SIZE));
         }
         Ok(0)
     }
@@ -117,7 +117,7 @@ impl AddressSpace {
         let mut edit = self.tree.edit();
         for v in edit.all() {
             // The VMA may have merged into a neighbour processed just before.
-            let Some(cur) = edit.find(v.start) else {
+            let Some(cur) = edit.find(v.start.get()) else {
                 continue;
             };
             if cur.flags.intersects(VM_SPECIAL) {
@@ -159,7 +159,7 @@ impl AddressSpace {
                 if flags == MS_SYNC {
                     return Err(Errno::ENOMEM);
                 }
-                at = v.start;
+                at = v.start.get();
                 if at >= end {
                     return Err(Errno::ENOMEM);
                 }
@@ -168,7 +168,7 @@ impl AddressSpace {
             if flags & MS_INVALIDATE != 0 && v.flags.intersects(VM_LOCKED) {
                 return Err(Errno::EBUSY);
             }
-            at = v.end;
+            at = v.end.get();
             if at >= end {
                 return if unmapped { Err(Errno::ENOMEM) } else { Ok(0) };
             }
@@ -177,12 +177,12 @@ impl AddressSpace {
 }
 
 /// mlock's rounding: the start down, the length up to cover the same bytes.
-fn round(start: u64, len: u64) -> SysResult<(u64, u64)> {
+fn round(start: u64, len: u64) -> SysResult<(PageAddr, u64)> {
     // PAGE_ALIGN(len + offset) wraps like the kernel's arithmetic; a wrapped range is
     // caught as `end < start` (EINVAL) by `apply_lock_flags`.
     let len = page_down(
         len.wrapping_add(start % PAGE_SIZE)
             .wrapping_add(PAGE_SIZE - 1),
     );
-    Ok((page_down(start), len))
+    Ok((PageAddr::down(start), len))
 }

@@ -13,7 +13,7 @@ use super::AddressSpace;
 use crate::addr::PAGE_SHIFT;
 use crate::{
     abi::*,
-    addr::{HUGE_SIZE, PAGE_SIZE, TASK_SIZE, is_page_aligned, page_up},
+    addr::{HUGE_SIZE, PAGE_SIZE, PageAddr, TASK_SIZE, is_page_aligned, page_up},
     error::Errno,
     error::SysResult,
     file::OpenFile,
@@ -52,9 +52,9 @@ const MAP_32BIT_END: u64 = 0x8000_0000;
 /// Start of a VMA including the guard gap below a grows-down VMA (`vm_start_gap`).
 pub(crate) fn start_gap(v: &Vma) -> u64 {
     if v.flags.intersects(VM_GROWSDOWN) {
-        v.start.saturating_sub(STACK_GUARD_GAP)
+        v.start.get().saturating_sub(STACK_GUARD_GAP)
     } else {
-        v.start
+        v.start.get()
     }
 }
 
@@ -137,7 +137,7 @@ impl AddressSpace {
         pgoff: u64,
         file: Option<Arc<OpenFile>>,
         gather: &mut Gather,
-    ) -> SysResult<(u64, Option<(u64, u64)>)> {
+    ) -> SysResult<(u64, Option<(PageAddr, PageAddr)>)> {
         let mtype = flags & MAP_TYPE;
         if len == 0 {
             return Err(Errno::EINVAL);
@@ -166,7 +166,9 @@ impl AddressSpace {
         let shared = matches!(mtype, MAP_SHARED | MAP_SHARED_VALIDATE);
         let thp = thp_offset(file.as_deref(), shared, addr, len, pgoff);
         let addr = self.get_unmapped_area(&edit, addr, len, flags, thp)?;
-        if flags & MAP_FIXED_NOREPLACE != 0 && !edit.intersecting(addr, addr + len).is_empty() {
+        let end = addr + len;
+        if flags & MAP_FIXED_NOREPLACE != 0 && !edit.intersecting(addr.get(), end.get()).is_empty()
+        {
             return Err(Errno::EEXIST);
         }
         let mut vm_flags =
@@ -204,7 +206,7 @@ impl AddressSpace {
             vm_flags |= VM_ACCOUNT;
         }
         // MAP_FIXED over existing mappings: unmap first, atomically for user space.
-        self.unmap_locked(&mut edit, addr, addr + len, gather)?;
+        self.unmap_locked(&mut edit, addr, end, gather)?;
         if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
@@ -224,7 +226,7 @@ impl AddressSpace {
             _ => Backing::Anon,
         };
         let pgoff = match &backing {
-            Backing::Anon => addr >> PAGE_SHIFT,
+            Backing::Anon => addr.vpn(),
             Backing::AnonFile(_) => pgoff,
             Backing::File(f) if f.object.kind() == &ObjectKind::Shmem => 0,
             Backing::File(_) => pgoff,
@@ -233,11 +235,11 @@ impl AddressSpace {
             obj.add_mapper(self.mapper());
         }
         // A new shmem file never merges (no other VMA holds it).
-        let vma = self.insert_merged(&mut edit, addr, addr + len, vm_flags, pgoff, backing);
+        let vma = self.insert_merged(&mut edit, addr, end, vm_flags, pgoff, backing);
         edit.commit();
         let populate = (flags & MAP_POPULATE != 0 && flags & MAP_NONBLOCK == 0)
             || vma.flags.intersects(VM_LOCKED);
-        Ok((addr, populate.then_some((addr, addr + len))))
+        Ok((addr.get(), populate.then_some((addr, end))))
     }
 
     /// The flags a file mapping gets, with Linux's checks of the open mode
@@ -323,8 +325,11 @@ impl AddressSpace {
         len: u64,
         flags: u64,
         thp: Option<u64>,
-    ) -> SysResult<u64> {
-        self.unmapped_area_below(edit, addr, len, flags, self.config.mmap_base, thp)
+    ) -> SysResult<PageAddr> {
+        let a = self.unmapped_area_below(edit, addr, len, flags, self.config.mmap_base, thp)?;
+        // Every path yields a page boundary (hints are rounded down, MAP_FIXED is
+        // checked, gaps lie between VMA bounds); EINVAL rather than trusting it.
+        PageAddr::new(a).ok_or(Errno::EINVAL)
     }
 
     /// `get_unmapped_area` below `mmap_base`; `thp` is the file offset to align to 2 MiB

@@ -38,6 +38,7 @@ use std::sync::{Arc, Weak};
 use crossbeam_utils::CachePadded;
 
 use crate::{
+    addr::PageAddr,
     config::Config,
     error::Errno,
     frame::PhysMem,
@@ -183,13 +184,19 @@ impl AddressSpace {
     /// Clear the leaves of `[start, end)` into `gather`, dropping mapcounts now and
     /// references after the flush; guard markers go too (munmap). Caller holds
     /// `mmap_lock` for write.
-    pub(crate) fn zap_range(&self, start: u64, end: u64, gather: &mut Gather) {
+    pub(crate) fn zap_range(&self, start: PageAddr, end: PageAddr, gather: &mut Gather) {
         self.zap_pages(start, end, false, gather);
     }
 
     /// Clear the leaves that hold frames, keeping guard markers when `keep_guards`
     /// (MADV_DONTNEED, MADV_REMOVE, guard install).
-    pub(crate) fn zap_pages(&self, start: u64, end: u64, keep_guards: bool, gather: &mut Gather) {
+    pub(crate) fn zap_pages(
+        &self,
+        start: PageAddr,
+        end: PageAddr,
+        keep_guards: bool,
+        gather: &mut Gather,
+    ) {
         let keep = |pte: Pte| keep_guards && pte.is_guard();
         self.pt.zap_except(start, end, keep, |_, pte| {
             if pte.has(PteFlags::SPECIAL) || !pte.has_frame() {
@@ -216,9 +223,12 @@ impl Drop for AddressSpace {
     /// VMAs with the tree's last snapshot (one deferred drop).
     fn drop(&mut self) {
         let mut gather = Gather::new(&self.pm);
-        let top = crate::addr::TASK_SIZE;
-        self.zap_range(0, top, &mut gather);
-        self.pt.free_tables(0, 1 << 48, 0, 1 << 48, &mut gather);
+        let top = PageAddr::down(crate::addr::TASK_SIZE);
+        self.zap_range(PageAddr::ZERO, top, &mut gather);
+        let all = PageAddr::down(1 << 48);
+        let (floor, ceiling) = (PageAddr::ZERO, all);
+        self.pt
+            .free_tables(PageAddr::ZERO, all, floor, ceiling, &mut gather);
         gather.finish();
     }
 }

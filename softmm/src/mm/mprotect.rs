@@ -8,10 +8,9 @@
 //! PROT_NONE makes entries not-present but keeps their frames.
 
 use super::AddressSpace;
-use crate::addr::is_page_aligned;
 use crate::{
     abi::*,
-    addr::page_up,
+    addr::{PageAddr, page_up},
     error::Errno,
     error::SysResult,
     frame::PageFlags,
@@ -28,9 +27,7 @@ impl AddressSpace {
         if grows == PROT_GROWSDOWN | PROT_GROWSUP {
             return Err(Errno::EINVAL);
         }
-        if !is_page_aligned(start) {
-            return Err(Errno::EINVAL);
-        }
+        let start = PageAddr::new(start).ok_or(Errno::EINVAL)?;
         if len == 0 {
             return Ok(0);
         }
@@ -45,7 +42,7 @@ impl AddressSpace {
         let _state = self.write_lock();
         let gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
-        let vmas = edit.intersecting(start, end);
+        let vmas = edit.intersecting(start.get(), end.get());
         let Some(first) = vmas.first() else {
             return Err(Errno::ENOMEM);
         };
@@ -90,10 +87,10 @@ impl AddressSpace {
         &self,
         edit: &mut crate::vma::TreeEdit<'_>,
         vma: &std::sync::Arc<crate::vma::Vma>,
-        start: u64,
-        end: u64,
+        start: PageAddr,
+        end: PageAddr,
         mut newflags: VmFlags,
-        populate: &mut Vec<(u64, u64)>,
+        populate: &mut Vec<(PageAddr, PageAddr)>,
     ) -> SysResult<()> {
         let old = vma.flags;
         if newflags == old {
@@ -119,7 +116,7 @@ impl AddressSpace {
     }
 
     /// Rewrite the leaves of `[start, end)` for `vma`'s (new) flags.
-    pub(crate) fn change_protection(&self, vma: &crate::vma::Vma, start: u64, end: u64) {
+    pub(crate) fn change_protection(&self, vma: &crate::vma::Vma, start: PageAddr, end: PageAddr) {
         let base = base_flags(vma);
         let writable = vma.flags.intersects(VM_WRITE);
         let shared = vma.flags.intersects(VM_SHARED);

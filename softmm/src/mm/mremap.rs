@@ -9,11 +9,10 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
-use crate::addr::{PAGE_SHIFT, is_page_aligned, pages};
 use crate::vma::Backing;
 use crate::{
     abi::*,
-    addr::{TASK_SIZE, page_up},
+    addr::{PageAddr, TASK_SIZE, page_up},
     error::Errno,
     error::SysResult,
     pgtable::Gather,
@@ -40,9 +39,7 @@ impl AddressSpace {
         if flags & MREMAP_DONTUNMAP != 0 && (flags & MREMAP_MAYMOVE == 0 || old_len != new_len) {
             return Err(Errno::EINVAL);
         }
-        if !is_page_aligned(addr) {
-            return Err(Errno::EINVAL);
-        }
+        let addr = PageAddr::new(addr).ok_or(Errno::EINVAL)?;
         let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
         let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
         if new_len == 0 || new_len > TASK_SIZE {
@@ -78,20 +75,20 @@ impl AddressSpace {
             let _g = self.lock.read();
             self.populate_range(s, e);
         }
-        r.map(|(a, _)| a)
+        r.map(|(a, _)| a.get())
     }
 
     /// Shrink, grow in place, or move when allowed.
     fn mremap_resize(
         &self,
         edit: &mut TreeEdit<'_>,
-        addr: u64,
+        addr: PageAddr,
         old_len: u64,
         new_len: u64,
         flags: u64,
         gather: &mut Gather,
-    ) -> SysResult<(u64, Option<(u64, u64)>)> {
-        if edit.find(addr).is_none() {
+    ) -> SysResult<(PageAddr, Option<(PageAddr, PageAddr)>)> {
+        if edit.find(addr.get()).is_none() {
             return Err(Errno::EFAULT);
         }
         if old_len >= new_len {
@@ -106,7 +103,7 @@ impl AddressSpace {
             let delta = new_len - old_len;
             if let Some(end) = vma.end.checked_add(delta)
                 && end <= TASK_SIZE
-                && edit.intersecting(vma.end, end).is_empty()
+                && edit.intersecting(vma.end.get(), end.get()).is_empty()
             {
                 let grown = self.expand(edit, &vma, end);
                 let pop =
@@ -134,12 +131,12 @@ impl AddressSpace {
     fn vma_to_resize(
         &self,
         edit: &TreeEdit<'_>,
-        addr: u64,
+        addr: PageAddr,
         old_len: u64,
         new_len: u64,
         flags: u64,
     ) -> SysResult<Arc<Vma>> {
-        let vma = edit.find(addr).ok_or(Errno::EFAULT)?;
+        let vma = edit.find(addr.get()).ok_or(Errno::EFAULT)?;
         if old_len > vma.end - addr {
             return Err(Errno::EFAULT);
         }
@@ -156,13 +153,13 @@ impl AddressSpace {
     }
 
     /// Grow `vma` in place to end at `end`, merging with a compatible next VMA.
-    fn expand(&self, edit: &mut TreeEdit<'_>, vma: &Arc<Vma>, end: u64) -> Arc<Vma> {
+    fn expand(&self, edit: &mut TreeEdit<'_>, vma: &Arc<Vma>, end: PageAddr) -> Arc<Vma> {
         let next = edit.starting_at(end).filter(|n| {
             n.can_merge_before(
                 vma.flags,
                 &vma.backing,
                 vma.pgoff_at(vma.end),
-                pages(end - vma.end),
+                vma.end.pages_to(end),
                 vma.anon(),
             )
         });
@@ -193,16 +190,14 @@ impl AddressSpace {
     fn mremap_to(
         &self,
         edit: &mut TreeEdit<'_>,
-        addr: u64,
+        addr: PageAddr,
         mut old_len: u64,
         new_len: u64,
         flags: u64,
         new_addr: u64,
         gather: &mut Gather,
-    ) -> SysResult<(u64, Option<(u64, u64)>)> {
-        if !is_page_aligned(new_addr) {
-            return Err(Errno::EINVAL);
-        }
+    ) -> SysResult<(PageAddr, Option<(PageAddr, PageAddr)>)> {
+        let new_addr = PageAddr::new(new_addr).ok_or(Errno::EINVAL)?;
         if new_len > TASK_SIZE || new_addr > TASK_SIZE - new_len {
             return Err(Errno::EINVAL);
         }
@@ -215,7 +210,7 @@ impl AddressSpace {
         }
         // `check_prep_vma`: the source is validated before anything changes; the part
         // that will move (for a FIXED shrink, the shrunk range) must lie in its VMA.
-        let first = edit.find(addr).ok_or(Errno::EFAULT)?;
+        let first = edit.find(addr.get()).ok_or(Errno::EFAULT)?;
         if old_len == 0 && !first.flags.intersects(VM_SHARED | VM_MAYSHARE) {
             return Err(Errno::EINVAL);
         }
@@ -244,11 +239,11 @@ impl AddressSpace {
         let thp = super::mmap::thp_offset(
             file,
             mflags & MAP_SHARED != 0,
-            new_addr,
+            new_addr.get(),
             new_len,
             vma.pgoff_at(addr),
         );
-        let got = self.get_unmapped_area(edit, new_addr, new_len, mflags, thp)?;
+        let got = self.get_unmapped_area(edit, new_addr.get(), new_len, mflags, thp)?;
         let dst = if flags & MREMAP_FIXED != 0 {
             new_addr
         } else {
@@ -263,21 +258,21 @@ impl AddressSpace {
     fn move_many(
         &self,
         edit: &mut TreeEdit<'_>,
-        addr: u64,
+        addr: PageAddr,
         len: u64,
-        dst: u64,
+        dst: PageAddr,
         flags: u64,
         gather: &mut Gather,
-    ) -> SysResult<(u64, Option<(u64, u64)>)> {
-        if edit.find(addr).is_none() {
+    ) -> SysResult<(PageAddr, Option<(PageAddr, PageAddr)>)> {
+        if edit.find(addr.get()).is_none() {
             return Err(Errno::EFAULT);
         }
-        for v in edit.intersecting(addr, addr + len) {
+        for v in edit.intersecting(addr.get(), (addr + len).get()) {
             let lo = v.start.max(addr);
             let hi = v.end.min(addr + len);
             let at = dst + (lo - addr);
             self.unmap_locked(edit, at, at + (hi - lo), gather)?;
-            let cur = edit.find(lo).ok_or(Errno::EFAULT)?;
+            let cur = edit.find(lo.get()).ok_or(Errno::EFAULT)?;
             self.move_vma(edit, &cur, lo, hi - lo, hi - lo, at, flags, gather)?;
         }
         Ok((dst, None))
@@ -289,13 +284,13 @@ impl AddressSpace {
         &self,
         edit: &mut TreeEdit<'_>,
         vma: &Arc<Vma>,
-        addr: u64,
+        addr: PageAddr,
         old_len: u64,
         new_len: u64,
-        dst: u64,
+        dst: PageAddr,
         flags: u64,
         gather: &mut Gather,
-    ) -> SysResult<(u64, Option<(u64, u64)>)> {
+    ) -> SysResult<(PageAddr, Option<(PageAddr, PageAddr)>)> {
         // Moving needs one more VMA (and a split of the source may need more).
         if edit.len() + 3 > self.config.max_map_count {
             return Err(Errno::ENOMEM);
@@ -319,7 +314,7 @@ impl AddressSpace {
         // A never-faulted anonymous VMA is relocated: its page offset follows the new
         // address so it can merge there (Linux 6.x `vrm_set_new_addr`/relocate_anon).
         let pgoff = if vma.is_anon() && vma.anon().is_none() {
-            dst >> PAGE_SHIFT
+            dst.vpn()
         } else {
             vma.pgoff_at(addr)
         };
@@ -351,7 +346,7 @@ impl AddressSpace {
             // The source VMA stays mapped and empty; VM_LOCKED is cleared on the whole
             // VMA in place (no split, no merge); a private VMA moved whole loses its
             // anon identity (`unlink_anon_vmas`).
-            if let Some(cur) = edit.find(addr) {
+            if let Some(cur) = edit.find(addr.get()) {
                 let whole = cur.start == addr && cur.end == addr + old_len;
                 let moved_out = !(dst >= cur.start && dst < cur.end);
                 let keep_anon = !(whole && moved_out && cur.is_anon() && !cur.is_shared());
@@ -375,13 +370,18 @@ impl AddressSpace {
     }
 
     /// Move the leaves of `[from, from + len)` to `[to, to + len)`.
-    fn pt_move(&self, from: u64, to: u64, len: u64) -> Result<(), crate::pgtable::TableOom> {
+    fn pt_move(
+        &self,
+        from: PageAddr,
+        to: PageAddr,
+        len: u64,
+    ) -> Result<(), crate::pgtable::TableOom> {
         let mut present = Vec::new();
         self.pt
             .for_each_leaf(from, from + len, |va, _| present.push(va));
         // Allocate every destination table first: nothing moves unless all fit.
         for va in &present {
-            self.pt.pte_lock(to + (va - from), true)?;
+            self.pt.pte_lock(to + (*va - from), true)?;
         }
         for va in present {
             let Some(src) = self.pt.pte_lock(va, false)? else {

@@ -2,6 +2,7 @@
 
 use super::AddressSpace;
 use crate::{
+    addr::PageAddr,
     mm::fault::{Access, Fault},
     sync::rcu,
     vma::flags::*,
@@ -11,7 +12,7 @@ impl AddressSpace {
     /// Fault in `[start, end)` VMA by VMA, ignoring errors (`mm_populate`: mmap with
     /// MAP_POPULATE or VM_LOCKED, mlockall, brk and mremap of locked memory).
     /// The caller holds `mmap_lock` (either side).
-    pub(crate) fn populate_range(&self, start: u64, end: u64) {
+    pub(crate) fn populate_range(&self, start: PageAddr, end: PageAddr) {
         let _ = self.populate(start, end, true);
     }
 
@@ -24,14 +25,14 @@ impl AddressSpace {
     /// fail on them first).
     pub(crate) fn populate(
         &self,
-        start: u64,
-        end: u64,
+        start: PageAddr,
+        end: PageAddr,
         ignore_errors: bool,
     ) -> Result<(), crate::error::Errno> {
         let g = rcu::read_lock();
         let vmas: Vec<_> = self
             .tree
-            .intersecting(start, end, &g)
+            .intersecting(start.get(), end.get(), &g)
             .into_iter()
             .cloned()
             .collect();
@@ -48,14 +49,14 @@ impl AddressSpace {
                 let mut a = start.max(v.start);
                 let mut r = Ok(());
                 while a < end.min(v.end) {
-                    if let Err(f) = self.fault_in(a, access) {
+                    if let Err(f) = self.fault_in(a.get(), access) {
                         r = Err(match f {
                             Fault::Oom { .. } => crate::error::Errno::ENOMEM,
                             _ => crate::error::Errno::EFAULT,
                         });
                         break;
                     }
-                    a += 4096;
+                    a = a.next_page();
                 }
                 r
             };

@@ -5,7 +5,7 @@
 //! guarantee Linux gives, protocol reference §9.3).
 
 use super::AddressSpace;
-use crate::addr::{PAGE_SHIFT, PAGE_SIZE, is_page_aligned, page_down};
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PageAddr};
 use crate::{
     addr::HUGE_SIZE,
     error::Errno,
@@ -37,8 +37,8 @@ impl AddressSpace {
             }
         };
         VmaInfo {
-            start: v.start,
-            end: v.end,
+            start: v.start.get(),
+            end: v.end.get(),
             perms: v.perms(),
             flags: v.flags,
             offset,
@@ -153,9 +153,7 @@ impl AddressSpace {
     /// Pages of `[addr, addr + len)` that are resident (`mincore`): `EINVAL` for an
     /// unaligned address, `ENOMEM` when part of the range is not mapped.
     pub fn resident(&self, addr: u64, len: u64) -> SysResult<u64> {
-        if !is_page_aligned(addr) {
-            return Err(Errno::EINVAL);
-        }
+        let start = PageAddr::new(addr).ok_or(Errno::EINVAL)?;
         let end = addr
             .checked_add(len)
             .filter(|&e| e <= crate::addr::TASK_SIZE)
@@ -163,13 +161,13 @@ impl AddressSpace {
         if len == 0 {
             return Ok(0);
         }
-        let end = page_down(end + (PAGE_SIZE - 1));
+        let end = PageAddr::down(end + (PAGE_SIZE - 1));
         let _s = self.lock.read();
         let g = rcu::read_lock();
-        let mut at = addr;
+        let mut at = start;
         let mut n = 0;
         while at < end {
-            let v = self.tree.find(at, &g).ok_or(Errno::ENOMEM)?;
+            let v = self.tree.find(at.get(), &g).ok_or(Errno::ENOMEM)?;
             let hi = end.min(v.end);
             let mut mapped = std::collections::HashSet::new();
             self.pt.for_each_leaf(at, hi, |va, pte| {
@@ -185,7 +183,7 @@ impl AddressSpace {
                     if !mapped.contains(&p) && cache.lookup(v.pgoff_at(p)).is_some() {
                         n += 1;
                     }
-                    p += 4096;
+                    p = p.next_page();
                 }
             }
             at = hi;
@@ -197,7 +195,7 @@ impl AddressSpace {
 /// THP eligibility as the host's `madvise` mode reports it: private anonymous memory
 /// with MADV_HUGEPAGE (and not NOHUGEPAGE) that spans an aligned 2 MiB range.
 fn thp_eligible(v: &Vma) -> bool {
-    let aligned = v.start.next_multiple_of(HUGE_SIZE);
+    let aligned = v.start.get().next_multiple_of(HUGE_SIZE);
     v.is_anon()
         && v.flags.intersects(VM_HUGEPAGE)
         && !v.flags.intersects(VM_NOHUGEPAGE)

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{AddressSpace, mmap::STACK_GUARD_GAP};
-use crate::addr::page_down;
+use crate::addr::PageAddr;
 use crate::vma::flags::*;
 
 /// Default RLIMIT_STACK.
@@ -16,18 +16,18 @@ impl AddressSpace {
     /// returns whether the VMA grew (the caller retries its access).
     pub(crate) fn expand_stack(&self, addr: u64) -> bool {
         let _state = self.write_lock();
-        let addr = page_down(addr);
+        let addr = PageAddr::down(addr);
         let mut edit = self.tree.edit();
-        if edit.find(addr).is_some() {
+        if edit.find(addr.get()).is_some() {
             return true; // someone else grew it meanwhile
         }
-        let Some(vma) = edit.next(addr) else {
+        let Some(vma) = edit.next(addr.get()) else {
             return false;
         };
         if !vma.flags.intersects(VM_GROWSDOWN) || addr < self.config.mmap_min_addr {
             return false;
         }
-        if let Some(prev) = edit.prev(addr) {
+        if let Some(prev) = edit.prev(addr.get()) {
             let accessible = prev.flags.intersects(VM_ACCESS_FLAGS);
             if !prev.flags.intersects(VM_GROWSDOWN)
                 && accessible

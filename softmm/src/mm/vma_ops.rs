@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::AddressSpace;
-use crate::addr::pages;
+use crate::addr::PageAddr;
 use crate::{
     error::Errno,
     error::SysResult,
@@ -24,14 +24,14 @@ impl AddressSpace {
     pub(crate) fn unmap_locked(
         &self,
         edit: &mut TreeEdit<'_>,
-        start: u64,
-        end: u64,
+        start: PageAddr,
+        end: PageAddr,
         gather: &mut Gather,
     ) -> SysResult<()> {
         if start >= end {
             return Ok(());
         }
-        let vmas = edit.intersecting(start, end);
+        let vmas = edit.intersecting(start.get(), end.get());
         let Some(first) = vmas.first() else {
             return Ok(());
         };
@@ -56,8 +56,10 @@ impl AddressSpace {
         let lo = start.max(first.start);
         let hi = end.min(vmas.last().map_or(end, |v| v.end));
         self.zap_range(lo, hi, gather);
-        let floor = edit.prev(start).map_or(0, |p| p.end);
-        let ceiling = edit.next(start).map_or(1 << 48, |n| n.start);
+        let floor = edit.prev(start.get()).map_or(PageAddr::ZERO, |p| p.end);
+        let ceiling = edit
+            .next(start.get())
+            .map_or(PageAddr::down(1 << 48), |n| n.start);
         self.pt.free_tables(lo, hi, floor, ceiling, gather);
         Ok(())
     }
@@ -69,8 +71,8 @@ impl AddressSpace {
         &self,
         edit: &mut TreeEdit<'_>,
         vma: &Arc<Vma>,
-        start: u64,
-        end: u64,
+        start: PageAddr,
+        end: PageAddr,
         flags: VmFlags,
     ) -> SysResult<Arc<Vma>> {
         debug_assert!(vma.start <= start && end <= vma.end && start < end);
@@ -117,8 +119,8 @@ impl AddressSpace {
     pub(crate) fn insert_merged(
         &self,
         edit: &mut TreeEdit<'_>,
-        start: u64,
-        end: u64,
+        start: PageAddr,
+        end: PageAddr,
         flags: VmFlags,
         pgoff: u64,
         backing: Backing,
@@ -133,13 +135,13 @@ impl AddressSpace {
     /// VMA up afresh, because the previous step may have merged it with a neighbour.
     pub(crate) fn apply_to_range(
         edit: &mut TreeEdit<'_>,
-        start: u64,
-        end: u64,
-        mut fixup: impl FnMut(&mut TreeEdit<'_>, &Arc<Vma>, u64, u64) -> SysResult<()>,
+        start: PageAddr,
+        end: PageAddr,
+        mut fixup: impl FnMut(&mut TreeEdit<'_>, &Arc<Vma>, PageAddr, PageAddr) -> SysResult<()>,
     ) -> SysResult<()> {
         let mut at = start;
         while at < end {
-            let v = edit.find(at).ok_or(Errno::ENOMEM)?;
+            let v = edit.find(at.get()).ok_or(Errno::ENOMEM)?;
             let hi = v.end.min(end);
             fixup(edit, &v, at, hi)?;
             at = hi;
@@ -155,8 +157,8 @@ impl AddressSpace {
 /// alone otherwise).
 pub(crate) fn merge_candidates(
     edit: &TreeEdit<'_>,
-    start: u64,
-    end: u64,
+    start: PageAddr,
+    end: PageAddr,
     flags: VmFlags,
     backing: &Backing,
     pgoff: u64,
@@ -167,7 +169,7 @@ pub(crate) fn merge_candidates(
         .filter(|p| p.can_merge_after(flags, backing, pgoff, anon));
     let next = edit
         .starting_at(end)
-        .filter(|n| n.can_merge_before(flags, backing, pgoff, pages(end - start), anon))
+        .filter(|n| n.can_merge_before(flags, backing, pgoff, start.pages_to(end), anon))
         .filter(|n| {
             prev.as_ref()
                 .is_none_or(|p| anon_compatible_pub(p.anon(), n.anon()))
@@ -186,8 +188,8 @@ pub(crate) fn merge_candidates(
 pub(crate) fn insert_merging(
     mm: &AddressSpace,
     edit: &mut TreeEdit<'_>,
-    start: u64,
-    end: u64,
+    start: PageAddr,
+    end: PageAddr,
     flags: VmFlags,
     pgoff: u64,
     backing: &Backing,

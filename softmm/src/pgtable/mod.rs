@@ -30,6 +30,7 @@ pub use gather::Gather;
 pub use geometry::{Geometry, Level, MmGeometry, Model, Tiny, X86_4K};
 
 use crate::{
+    addr::PageAddr,
     frame::{PageFlags, Pfn, PhysMem},
     sync::{AtomicU64, Ordering, SpinGuard, rcu::RcuGuard},
 };
@@ -232,10 +233,11 @@ impl<G: Geometry> PageTable<G> {
     /// Lock the leaf entry for `va`, allocating missing tables when `alloc` is set.
     /// `Ok(None)`: a table on the way is missing (and `alloc` is false) or a huge leaf
     /// covers `va`.
-    pub fn pte_lock(&self, va: u64, alloc: bool) -> Result<Option<PteLocked<'_>>, TableOom> {
+    pub fn pte_lock(&self, va: PageAddr, alloc: bool) -> Result<Option<PteLocked<'_>>, TableOom> {
         if va >= G::top() {
             return Ok(None); // beyond what this geometry maps (model builds only)
         }
+        let va = va.get();
         loop {
             let mut table = self.root;
             let mut parent_slot = None;
@@ -281,8 +283,14 @@ impl<G: Geometry> PageTable<G> {
 
     /// Visit every leaf table intersecting `[start, end)`: `f(table, lo, hi)` with the
     /// part of the range it covers. Upper-level entries that are none are skipped.
-    fn for_each_leaf_table(&self, start: u64, end: u64, f: &mut dyn FnMut(Pfn, u64, u64)) {
-        self.visit(self.root, G::root(), 0, start, end.min(G::top()), f);
+    fn for_each_leaf_table(
+        &self,
+        start: PageAddr,
+        end: PageAddr,
+        f: &mut dyn FnMut(Pfn, u64, u64),
+    ) {
+        let (start, end) = (start.get(), end.get().min(G::top()));
+        self.visit(self.root, G::root(), 0, start, end, f);
     }
 
     fn visit(
@@ -316,7 +324,7 @@ impl<G: Geometry> PageTable<G> {
 
     /// Semi-locked read walk: `f(va, entry)` for every non-none leaf in `[start, end)`.
     /// The caller holds `mmap_lock` (the layout is stable); entries may change under it.
-    pub fn for_each_leaf(&self, start: u64, end: u64, mut f: impl FnMut(u64, Pte)) {
+    pub fn for_each_leaf(&self, start: PageAddr, end: PageAddr, mut f: impl FnMut(PageAddr, Pte)) {
         self.for_each_leaf_table(start, end, &mut |table, lo, hi| {
             let mut va = lo;
             while va < hi {
@@ -325,7 +333,7 @@ impl<G: Geometry> PageTable<G> {
                     .slot(table, G::index(va, Level::PTE))
                     .load(Ordering::Acquire));
                 if !e.is_none() {
-                    f(va, e);
+                    f(PageAddr::down(va), e);
                 }
                 va += 1 << G::PAGE_SHIFT;
             }
@@ -334,7 +342,7 @@ impl<G: Geometry> PageTable<G> {
 
     /// Locked walk: for every non-none leaf in `[start, end)`, under its table's PTL,
     /// replace it with `f(va, old)` (atomically against MMU A/D updates).
-    pub fn change(&self, start: u64, end: u64, mut f: impl FnMut(u64, Pte) -> Pte) {
+    pub fn change(&self, start: PageAddr, end: PageAddr, mut f: impl FnMut(PageAddr, Pte) -> Pte) {
         self.for_each_leaf_table(start, end, &mut |table, lo, hi| {
             let _ptl = self.pm.meta(table).ptl().lock();
             let mut va = lo;
@@ -343,7 +351,7 @@ impl<G: Geometry> PageTable<G> {
                 // Acquire: as in `lookup`; the CAS below retries if the MMU set A/D.
                 let mut cur = slot.load(Ordering::Acquire);
                 while cur != 0 {
-                    let new = f(va, Pte(cur));
+                    let new = f(PageAddr::down(va), Pte(cur));
                     debug_assert!(!new.is_none(), "change() never clears; use zap()");
                     // AcqRel: as in `PteLocked::set`.
                     match slot.compare_exchange(cur, new.0, Ordering::AcqRel, Ordering::Acquire) {
@@ -358,7 +366,7 @@ impl<G: Geometry> PageTable<G> {
 
     /// Locked walk: clear every leaf in `[start, end)` and hand `f(va, old)` each old
     /// entry (with its final A/D bits). Tables stay linked.
-    pub fn zap(&self, start: u64, end: u64, f: impl FnMut(u64, Pte)) {
+    pub fn zap(&self, start: PageAddr, end: PageAddr, f: impl FnMut(PageAddr, Pte)) {
         self.zap_except(start, end, |_| false, f);
     }
 
@@ -366,10 +374,10 @@ impl<G: Geometry> PageTable<G> {
     /// survive MADV_DONTNEED).
     pub fn zap_except(
         &self,
-        start: u64,
-        end: u64,
+        start: PageAddr,
+        end: PageAddr,
         keep: impl Fn(Pte) -> bool,
-        mut f: impl FnMut(u64, Pte),
+        mut f: impl FnMut(PageAddr, Pte),
     ) {
         self.for_each_leaf_table(start, end, &mut |table, lo, hi| {
             let _ptl = self.pm.meta(table).ptl().lock();
@@ -390,7 +398,7 @@ impl<G: Geometry> PageTable<G> {
                             .meta(table)
                             .table_used
                             .fetch_sub(1, Ordering::Relaxed);
-                        f(va, old);
+                        f(PageAddr::down(va), old);
                     }
                 }
                 va += 1 << G::PAGE_SHIFT;
@@ -403,13 +411,22 @@ impl<G: Geometry> PageTable<G> {
     /// span it covers lies within `[floor, ceiling)`, so tables shared with neighbouring
     /// mappings survive (`free_pgtables` floor/ceiling rule, §2.3). The caller has zapped
     /// the range and holds `mmap_lock` for write.
-    pub fn free_tables(&self, start: u64, end: u64, floor: u64, ceiling: u64, gather: &mut Gather) {
+    pub fn free_tables(
+        &self,
+        start: PageAddr,
+        end: PageAddr,
+        floor: PageAddr,
+        ceiling: PageAddr,
+        gather: &mut Gather,
+    ) {
+        let end = end.get().min(G::top());
+        let (floor, ceiling) = (floor.get(), ceiling.get());
         self.free_level(
             self.root,
             G::root(),
             0,
-            start,
-            end.min(G::top()),
+            start.get(),
+            end,
             floor,
             ceiling,
             gather,
@@ -472,12 +489,13 @@ impl<G: Geometry> Drop for PageTable<G> {
         // The owner zapped every leaf (exit); unlink what is left and free the root.
         let mut gather = Gather::new(&self.pm);
         let mut leaked = Vec::new();
-        self.zap(0, G::top(), |_, pte| leaked.push(pte));
+        let top = PageAddr::down(G::top());
+        self.zap(PageAddr::ZERO, top, |_, pte| leaked.push(pte));
         debug_assert!(
             leaked.is_empty(),
             "page table dropped with mapped leaves: {leaked:?}"
         );
-        self.free_tables(0, G::top(), 0, G::top(), &mut gather);
+        self.free_tables(PageAddr::ZERO, top, PageAddr::ZERO, top, &mut gather);
         let root = self.root;
         gather.finish();
         let pm = Arc::clone(&self.pm);

@@ -1,6 +1,11 @@
 use super::*;
 use crate::{addr::HUGE_SIZE, sync::rcu};
 
+/// The page at `va` (test addresses are page aligned).
+fn pa(va: u64) -> PageAddr {
+    PageAddr::new(va).expect("a page-aligned test address")
+}
+
 fn pm() -> Arc<PhysMem> {
     PhysMem::new(if cfg!(miri) {
         2 * HUGE_SIZE
@@ -13,14 +18,14 @@ fn pm() -> Arc<PhysMem> {
 /// Zap everything (dropping the frames) so the table can be dropped.
 fn clear<G: Geometry>(pt: &PageTable<G>) {
     let mut g = Gather::new(pt.phys());
-    pt.zap(0, G::top(), |_, e| g.add_page(e.pfn()));
+    pt.zap(pa(0), pa(G::top()), |_, e| g.add_page(e.pfn()));
     g.finish();
 }
 
 fn map_one<G: Geometry>(pt: &PageTable<G>, va: u64) -> Pfn {
     // The entry set below owns the allocation's count.
     let pfn = pt.phys().alloc_zeroed(PageFlags::ANON).unwrap().into_raw();
-    let l = pt.pte_lock(va, true).unwrap().unwrap();
+    let l = pt.pte_lock(pa(va), true).unwrap().unwrap();
     assert!(l.get().is_none());
     l.set(Pte::leaf(pfn, PteFlags::P | PteFlags::U | PteFlags::W));
     pfn
@@ -59,7 +64,7 @@ mod install {
         }
         assert_eq!(pt.nr_tables(), 3, "one table per level despite the race");
         let mut n = 0;
-        pt.for_each_leaf(0, 1 << 47, |_, _| n += 1);
+        pt.for_each_leaf(pa(0), pa(1 << 47), |_, _| n += 1);
         assert_eq!(n, 4);
         clear(&pt);
     }
@@ -75,11 +80,11 @@ mod install {
         }
         assert_eq!(pt.nr_tables(), 4);
         let mut seen = Vec::new();
-        pt.for_each_leaf(0, Tiny::top(), |va, _| seen.push(va));
+        pt.for_each_leaf(pa(0), pa(Tiny::top()), |va, _| seen.push(va));
         assert_eq!(seen, (0..16).map(|i| i * 4096).collect::<Vec<_>>());
         let mut g = Gather::new(&pm);
-        pt.zap(0, Tiny::top(), |_, e| g.add_page(e.pfn()));
-        pt.free_tables(0, Tiny::top(), 0, Tiny::top(), &mut g);
+        pt.zap(pa(0), pa(Tiny::top()), |_, e| g.add_page(e.pfn()));
+        pt.free_tables(pa(0), pa(Tiny::top()), pa(0), pa(Tiny::top()), &mut g);
         g.finish();
         assert_eq!(pt.nr_tables(), 0);
     }
@@ -97,8 +102,8 @@ mod free {
         let before = pm.frames_in_use();
         let reader = rcu::read_lock();
         let mut g = Gather::new(&pm);
-        pt.zap(base, base + 4096, |_, e| g.add_page(e.pfn()));
-        pt.free_tables(base, base + 4096, 0, 1 << 47, &mut g);
+        pt.zap(pa(base), pa(base + 4096), |_, e| g.add_page(e.pfn()));
+        pt.free_tables(pa(base), pa(base + 4096), pa(0), pa(1 << 47), &mut g);
         assert_eq!(g.len(), (1, 3));
         g.finish();
         rcu::flush();
@@ -117,8 +122,14 @@ mod free {
         let pages: Vec<Pfn> = (0..3).map(|i| map_one(&pt, base + i * 4096)).collect();
         // Unmap the middle page: its neighbours still use the PTE table.
         let mut g = Gather::new(&pm);
-        pt.zap(base + 4096, base + 8192, |_, e| g.add_page(e.pfn()));
-        pt.free_tables(base + 4096, base + 8192, base + 4096, base + 8192, &mut g);
+        pt.zap(pa(base + 4096), pa(base + 8192), |_, e| g.add_page(e.pfn()));
+        pt.free_tables(
+            pa(base + 4096),
+            pa(base + 8192),
+            pa(base + 4096),
+            pa(base + 8192),
+            &mut g,
+        );
         assert_eq!(g.len(), (1, 0), "no table freed");
         g.finish();
         let guard = rcu::read_lock();
@@ -127,8 +138,8 @@ mod free {
         assert!(pt.lookup(base + 4096, &guard).is_none());
         drop(guard);
         let mut g = Gather::new(&pm);
-        pt.zap(0, 1 << 47, |_, e| g.add_page(e.pfn()));
-        pt.free_tables(0, 1 << 47, 0, 1 << 47, &mut g);
+        pt.zap(pa(0), pa(1 << 47), |_, e| g.add_page(e.pfn()));
+        pt.free_tables(pa(0), pa(1 << 47), pa(0), pa(1 << 47), &mut g);
         g.finish();
     }
 
@@ -142,7 +153,7 @@ mod free {
             for i in 0..10 {
                 map_one(&pt, (i << 30) + 0x1000);
             }
-            pt.zap(0, 1 << 47, |_, e| g.add_page(e.pfn()));
+            pt.zap(pa(0), pa(1 << 47), |_, e| g.add_page(e.pfn()));
             g.finish();
         }
         rcu::barrier();
@@ -158,7 +169,7 @@ mod change {
         let pm = pm();
         let pt: PageTable = PageTable::new(&pm).unwrap();
         let pfn = map_one(&pt, 0x1000_0000);
-        pt.change(0, 1 << 47, |_, e| {
+        pt.change(pa(0), pa(1 << 47), |_, e| {
             e.with_flags((e.flags() & !PteFlags::P & !PteFlags::W) | PteFlags::PROTNONE)
         });
         let g = rcu::read_lock();
@@ -166,7 +177,7 @@ mod change {
         assert!(!e.present() && e.has(PteFlags::PROTNONE) && e.pfn() == pfn);
         drop(g);
         let mut g = Gather::new(&pm);
-        pt.zap(0, 1 << 47, |_, e| g.add_page(e.pfn()));
+        pt.zap(pa(0), pa(1 << 47), |_, e| g.add_page(e.pfn()));
         g.finish();
     }
 }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::{flags::*, lock::VmaLock};
-use crate::addr::{PAGE_SHIFT, pages};
+use crate::addr::PageAddr;
 use crate::{
     file::OpenFile,
     pagecache::PageCache,
@@ -69,9 +69,9 @@ impl Backing {
 #[derive(Debug)]
 pub struct Vma {
     /// First address.
-    pub start: u64,
+    pub start: PageAddr,
     /// One past the last address.
-    pub end: u64,
+    pub end: PageAddr,
     /// `vm_flags` (see [`super::flags`]).
     pub flags: VmFlags,
     /// Page offset of `start` in the backing object (anon: the page number of `start` at creation).
@@ -86,8 +86,14 @@ pub struct Vma {
 
 impl Vma {
     /// A new VMA with no anon identity yet.
-    pub fn new(start: u64, end: u64, flags: VmFlags, pgoff: u64, backing: Backing) -> Self {
-        debug_assert!(start < end && start.is_multiple_of(4096) && end.is_multiple_of(4096));
+    pub fn new(
+        start: PageAddr,
+        end: PageAddr,
+        flags: VmFlags,
+        pgoff: u64,
+        backing: Backing,
+    ) -> Self {
+        debug_assert!(start < end);
         Self {
             start,
             end,
@@ -102,16 +108,17 @@ impl Vma {
     /// A copy of this VMA's attributes over `[start, end)` (a part of it, or an
     /// extension of it) with `flags`, keeping the page offset continuous and the anon
     /// identity shared.
-    pub fn derive(&self, start: u64, end: u64, flags: VmFlags) -> Self {
+    pub fn derive(&self, start: PageAddr, end: PageAddr, flags: VmFlags) -> Self {
         let pgoff = self.pgoff_at(start);
         let v = Self::new(start, end, flags, pgoff, self.backing.clone());
         v.set_anon(self.anon());
         v
     }
 
-    /// Page offset that address `addr` has in this VMA's object (may lie outside it).
-    pub fn pgoff_at(&self, addr: u64) -> u64 {
-        (self.pgoff as i64 + ((addr as i64 - self.start as i64) >> PAGE_SHIFT)) as u64
+    /// Page offset that page `page` has in this VMA's object (it may lie outside the
+    /// VMA: the offset continues the VMA's).
+    pub fn pgoff_at(&self, page: PageAddr) -> u64 {
+        (self.pgoff as i64 + (page.vpn() as i64 - self.start.vpn() as i64)) as u64
     }
 
     /// Length in bytes.
@@ -208,7 +215,7 @@ impl Vma {
         mergeable(self.flags, flags)
             && self.backing.same(backing)
             && anon_compatible(self.anon(), anon)
-            && self.pgoff + pages(self.len()) == pgoff
+            && self.pgoff + self.start.pages_to(self.end) == pgoff
     }
 
     /// Whether a VMA ending at `self.start`, with `flags`, `backing`, anon identity

@@ -27,7 +27,9 @@ impl FaultCtx<'_> {
         self.object()
             .get_or_alloc(self.vma.pgoff_at(self.page))
             .map_err(|e| match e {
-                CacheError::Beyond => Fault::Bus { addr: self.page },
+                CacheError::Beyond => Fault::Bus {
+                    addr: self.page.get(),
+                },
                 CacheError::Oom => self.oom(),
             })
     }
@@ -54,12 +56,14 @@ impl FaultCtx<'_> {
             if self
                 .mm
                 .pt
-                .lookup(self.page, &g)
+                .lookup(self.page.get(), &g)
                 .is_some_and(|(e, _)| e.is_guard())
             {
                 return Err(self.map_err());
             }
-            return Err(Fault::Bus { addr: self.page });
+            return Err(Fault::Bus {
+                addr: self.page.get(),
+            });
         }
         if let Some(done) = self.shared_present()? {
             return Ok(done);
@@ -87,7 +91,7 @@ impl FaultCtx<'_> {
         let cur = l.get();
         if cur.is_guard() {
             return Err(Fault::Segv {
-                addr: self.page,
+                addr: self.page.get(),
                 code: SegvCode::MapErr,
             });
         }

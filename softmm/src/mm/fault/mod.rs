@@ -32,7 +32,7 @@ mod anon;
 mod file;
 mod wp;
 
-use crate::addr::{page_down, pages};
+use crate::addr::PageAddr;
 use crate::{
     mm::{AddressSpace, VmaCache},
     pgtable::{Pte, PteFlags},
@@ -166,7 +166,7 @@ struct FaultCtx<'a> {
     mm: &'a AddressSpace,
     vma: &'a Vma,
     /// The faulting address rounded down to its page.
-    page: u64,
+    page: PageAddr,
     access: Access,
     held: LockedBy,
     /// The entry as read (without the PTL) before the handler decided; re-validated under
@@ -180,12 +180,14 @@ impl FaultCtx<'_> {
     }
 
     fn oom(&self) -> Fault {
-        Fault::Oom { addr: self.page }
+        Fault::Oom {
+            addr: self.page.get(),
+        }
     }
 
     fn map_err(&self) -> Fault {
         Fault::Segv {
-            addr: self.page,
+            addr: self.page.get(),
             code: SegvCode::MapErr,
         }
     }
@@ -317,7 +319,7 @@ impl AddressSpace {
         FaultCtx {
             mm: self,
             vma,
-            page: page_down(addr),
+            page: PageAddr::down(addr),
             access,
             held,
             orig: Pte::NONE,
@@ -361,8 +363,15 @@ impl AddressSpace {
     /// again later.
     fn reusable_anon(&self, vma: &Vma) -> Option<u64> {
         let g = crate::sync::rcu::read_lock();
-        let next = self.tree.find(vma.end, &g).filter(|n| n.start == vma.end);
-        let prev = vma.start.checked_sub(1).and_then(|a| self.tree.find(a, &g));
+        let next = self
+            .tree
+            .find(vma.end.get(), &g)
+            .filter(|n| n.start == vma.end);
+        let prev = vma
+            .start
+            .get()
+            .checked_sub(1)
+            .and_then(|a| self.tree.find(a, &g));
         reusable_anon_near(vma, prev.map(|p| &**p), next.map(|n| &**n))
     }
 }
@@ -375,7 +384,7 @@ pub(crate) fn reusable_anon_near(vma: &Vma, prev: Option<&Vma>, next: Option<&Vm
         a.end == b.start
             && a.backing.same(&b.backing)
             && ((a.flags ^ b.flags) - (VM_ACCESS_FLAGS | VM_STICKY)).is_empty()
-            && b.pgoff == a.pgoff + pages(a.len())
+            && b.pgoff == a.pgoff + a.start.pages_to(a.end)
     };
     // An identity inherited through fork is never shared (`list_is_singular` fails).
     let own = |id: &u64| id & ANON_FORKED == 0;

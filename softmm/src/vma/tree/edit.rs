@@ -11,6 +11,7 @@ use super::{
     ptr::{Node, NodeMut, NodePtr, NodeRef},
     view::View,
 };
+use crate::addr::PageAddr;
 use crate::sync::{Ordering, rcu, rcu::RcuGuard};
 
 /// A pending change to the tree (writers only, under `mmap_lock` write; an edit that is
@@ -278,13 +279,13 @@ impl TreeEdit<'_> {
     /// Insert `vma`, which must not overlap anything pending.
     pub fn insert(&mut self, vma: Arc<Vma>) {
         debug_assert!(
-            self.intersecting(vma.start, vma.end).is_empty(),
+            self.intersecting(vma.start.get(), vma.end.get()).is_empty(),
             "overlapping insert"
         );
-        let (path, leaf) = self.descend(vma.start);
+        let (path, leaf) = self.descend(vma.start.get());
         // SAFETY: the descent made `leaf` private; no other reference to it exists.
         let l = unsafe { Self::leaf_mut(leaf) };
-        let pos = l.rank_lt(vma.start);
+        let pos = l.rank_lt(vma.start.get());
         // SAFETY: a bitwise copy of the `Arc` for the slot, which owns no count (module
         // docs of `tree`); the count passed in is logged and dropped only on abort.
         let slot = unsafe { std::ptr::read(&vma) };
@@ -328,10 +329,10 @@ impl TreeEdit<'_> {
 
     /// Remove `vma` (which must be in the pending state).
     pub fn remove(&mut self, vma: &Arc<Vma>) {
-        let (path, leaf) = self.descend(vma.start);
+        let (path, leaf) = self.descend(vma.start.get());
         // SAFETY: the descent made `leaf` private; no other reference to it exists.
         let l = unsafe { Self::leaf_mut(leaf) };
-        let pos = l.rank_lt(vma.start);
+        let pos = l.rank_lt(vma.start.get());
         assert!(
             pos < l.len() && l.range(pos).0 == vma.start,
             "removing a VMA that is not in the tree"
@@ -434,13 +435,16 @@ impl TreeEdit<'_> {
     }
 
     /// The pending VMA ending exactly at `addr`.
-    pub fn ending_at(&self, addr: u64) -> Option<Arc<Vma>> {
-        self.view().prev(addr).filter(|v| v.end == addr).cloned()
+    pub fn ending_at(&self, addr: PageAddr) -> Option<Arc<Vma>> {
+        self.view()
+            .prev(addr.get())
+            .filter(|v| v.end == addr)
+            .cloned()
     }
 
     /// The pending VMA starting exactly at `addr`.
-    pub fn starting_at(&self, addr: u64) -> Option<Arc<Vma>> {
-        self.view().starting_at(addr).cloned()
+    pub fn starting_at(&self, addr: PageAddr) -> Option<Arc<Vma>> {
+        self.view().starting_at(addr.get()).cloned()
     }
 
     /// The last pending VMA that starts below `addr`.
@@ -591,7 +595,7 @@ impl TreeEdit<'_> {
                 // Put back (the same VMA, inserted again) and still there at the end.
                 let kept = back.binary_search(&Arc::as_ptr(v)).is_ok()
                     && now
-                        .starting_at(v.start)
+                        .starting_at(v.start.get())
                         .is_some_and(|cur| Arc::ptr_eq(cur, v));
                 if !kept {
                     v.mark_detached();

@@ -295,8 +295,8 @@ impl Leaf {
         self.start.copy_within(i..n, i + 1);
         self.end.copy_within(i..n, i + 1);
         self.vma[i..=n].rotate_right(1);
-        self.start[i] = vma.start;
-        self.end[i] = vma.end;
+        self.start[i] = vma.start.get();
+        self.end[i] = vma.end.get();
         self.vma[i] = MaybeUninit::new(vma);
         self.hdr.len += 1;
     }

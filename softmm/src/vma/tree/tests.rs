@@ -9,6 +9,7 @@ use super::{
     ptr::{Node, NodeRef},
 };
 use crate::{
+    addr::PageAddr,
     sync::rcu,
     vma::{Backing, Vma, flags::*},
 };
@@ -23,7 +24,8 @@ mod test_utils {
 
     /// A VMA with `flags`.
     pub fn vma_flags(start: u64, end: u64, flags: VmFlags) -> Arc<Vma> {
-        Arc::new(Vma::new(start, end, flags, start >> 12, Backing::Anon))
+        let (lo, hi) = (PageAddr::down(start), PageAddr::down(end));
+        Arc::new(Vma::new(lo, hi, flags, lo.vpn(), Backing::Anon))
     }
 
     /// A tree holding `ranges`, committed.
@@ -39,7 +41,9 @@ mod test_utils {
 
     /// `(start, end)` of each VMA.
     pub fn bounds<'a>(vs: impl IntoIterator<Item = &'a Arc<Vma>>) -> Vec<(u64, u64)> {
-        vs.into_iter().map(|v| (v.start, v.end)).collect()
+        vs.into_iter()
+            .map(|v| (v.start.get(), v.end.get()))
+            .collect()
     }
 
     /// Check the structure of the pending tree of `e`: order, fill, heights, and that
@@ -65,7 +69,11 @@ mod test_utils {
                 for i in 0..len {
                     let (s, e) = l.range(i);
                     assert!(s < e, "empty entry");
-                    assert_eq!((l.vma(i).start, l.vma(i).end), (s, e), "inline bounds");
+                    assert_eq!(
+                        (l.vma(i).start.get(), l.vma(i).end.get()),
+                        (s, e),
+                        "inline bounds"
+                    );
                     if i > 0 {
                         assert!(l.range(i - 1).1 <= s, "leaf entries overlap or unordered");
                     }
@@ -102,16 +110,16 @@ mod lookups {
     fn find_and_intersecting() {
         let t = tree_of(&[(0x1000, 0x3000), (0x5000, 0x6000), (0x8000, 0xa000)]);
         let g = rcu::read_lock();
-        assert_eq!(t.find(0x1000, &g).map(|v| v.start), Some(0x1000));
-        assert_eq!(t.find(0x2fff, &g).map(|v| v.start), Some(0x1000));
+        assert_eq!(t.find(0x1000, &g).map(|v| v.start.get()), Some(0x1000));
+        assert_eq!(t.find(0x2fff, &g).map(|v| v.start.get()), Some(0x1000));
         assert!(t.find(0x3000, &g).is_none());
         assert!(t.find(0x0, &g).is_none());
-        assert_eq!(t.find_from(0x3000, &g).map(|v| v.start), Some(0x5000));
+        assert_eq!(t.find_from(0x3000, &g).map(|v| v.start.get()), Some(0x5000));
         assert!(t.find_from(0xa000, &g).is_none());
         let hits: Vec<u64> = t
             .intersecting(0x2000, 0x8001, &g)
             .iter()
-            .map(|v| v.start)
+            .map(|v| v.start.get())
             .collect();
         assert_eq!(hits, vec![0x1000, 0x5000, 0x8000]);
         assert!(t.intersecting(0x3000, 0x5000, &g).is_empty());
@@ -122,12 +130,18 @@ mod lookups {
     fn edit_neighbour_queries() {
         let t = tree_of(&[(0x1000, 0x3000), (0x5000, 0x6000)]);
         let e = t.edit();
-        assert_eq!(e.ending_at(0x3000).map(|v| v.start), Some(0x1000));
-        assert!(e.ending_at(0x4000).is_none());
-        assert_eq!(e.starting_at(0x5000).map(|v| v.end), Some(0x6000));
-        assert_eq!(e.prev(0x5000).map(|v| v.start), Some(0x1000));
-        assert_eq!(e.next(0x3000).map(|v| v.start), Some(0x5000));
-        let top = |v: &Vma| v.start;
+        assert_eq!(
+            e.ending_at(PageAddr::down(0x3000)).map(|v| v.start.get()),
+            Some(0x1000)
+        );
+        assert!(e.ending_at(PageAddr::down(0x4000)).is_none());
+        assert_eq!(
+            e.starting_at(PageAddr::down(0x5000)).map(|v| v.end.get()),
+            Some(0x6000)
+        );
+        assert_eq!(e.prev(0x5000).map(|v| v.start.get()), Some(0x1000));
+        assert_eq!(e.next(0x3000).map(|v| v.start.get()), Some(0x5000));
+        let top = |v: &Vma| v.start.get();
         assert_eq!(
             e.find_gap_top_down(0x1000, 0x1000, 0x10000, top),
             Some(0xf000)
@@ -146,7 +160,13 @@ mod lookups {
             Some(0x6000)
         );
         // A guard gap below the VMA at 0x5000 makes the 0x3000..0x5000 hole too small.
-        let guarded = |v: &Vma| if v.start == 0x5000 { 0x4000 } else { v.start };
+        let guarded = |v: &Vma| {
+            if v.start.get() == 0x5000 {
+                0x4000
+            } else {
+                v.start.get()
+            }
+        };
         assert_eq!(e.find_gap_top_down(0x2000, 0x1000, 0x6000, guarded), None);
         e.commit();
     }
@@ -165,7 +185,7 @@ mod publication {
         e.insert(vma(0x1000, 0x2000));
         e.insert(vma(0x3000, 0x4000));
         // A reader sees the old layout until the commit.
-        assert_eq!(t.find(0x2000, &g).map(|v| v.end), Some(0x4000));
+        assert_eq!(t.find(0x2000, &g).map(|v| v.end.get()), Some(0x4000));
         assert!(!old.is_detached());
         e.commit();
         // The old snapshot borrowed by `g` is still valid; new lookups see the new one.
@@ -425,9 +445,9 @@ mod gaps {
 
     fn stack_gap(v: &Vma) -> u64 {
         if v.flags.intersects(VM_GROWSDOWN) {
-            v.start.saturating_sub(MIB)
+            v.start.get().saturating_sub(MIB)
         } else {
-            v.start
+            v.start.get()
         }
     }
 
@@ -435,7 +455,7 @@ mod gaps {
     fn top_down_takes_the_highest_fit_below_high() {
         let t = tree_of(&[(0x10000, 0x20000), (0x30000, 0x32000), (0x40000, 0x50000)]);
         let e = t.edit();
-        let s = |v: &Vma| v.start;
+        let s = |v: &Vma| v.start.get();
         assert_eq!(e.find_gap_top_down(0x1000, 0, 0x60000, s), Some(0x5f000));
         assert_eq!(e.find_gap_top_down(0x1000, 0, 0x45000, s), Some(0x3f000));
         assert_eq!(e.find_gap_top_down(0xe000, 0, 0x45000, s), Some(0x32000));
@@ -565,11 +585,11 @@ mod differential {
     }
 
     fn b(v: Option<Arc<Vma>>) -> Option<(u64, u64)> {
-        v.map(|v| (v.start, v.end))
+        v.map(|v| (v.start.get(), v.end.get()))
     }
 
     fn br(v: Option<&Arc<Vma>>) -> Option<(u64, u64)> {
-        v.map(|v| (v.start, v.end))
+        v.map(|v| (v.start.get(), v.end.get()))
     }
 
     /// Every query of a pending edit, on both trees.
@@ -584,10 +604,14 @@ mod differential {
         assert_eq!(bounds(&a.all()), bounds(&e.all()));
         for &x in addrs.iter().chain(extra) {
             assert_eq!(b(a.find(x)), b(e.find(x)), "find {x:#x}");
-            assert_eq!(b(a.ending_at(x)), b(e.ending_at(x)), "ending_at {x:#x}");
             assert_eq!(
-                b(a.starting_at(x)),
-                b(e.starting_at(x)),
+                b(a.ending_at(PageAddr::down(x))),
+                b(e.ending_at(PageAddr::down(x))),
+                "ending_at {x:#x}"
+            );
+            assert_eq!(
+                b(a.starting_at(PageAddr::down(x))),
+                b(e.starting_at(PageAddr::down(x))),
                 "starting_at {x:#x}"
             );
             assert_eq!(b(a.prev(x)), b(e.prev(x)), "prev {x:#x}");
@@ -604,12 +628,12 @@ mod differential {
         let guard = *guard;
         let stack = move |v: &Vma| {
             if v.flags.intersects(VM_GROWSDOWN) {
-                v.start.saturating_sub(guard)
+                v.start.get().saturating_sub(guard)
             } else {
-                v.start
+                v.start.get()
             }
         };
-        let plain = |v: &Vma| v.start;
+        let plain = |v: &Vma| v.start.get();
         for &(len, low, high) in gaps {
             assert_eq!(
                 a.find_gap_top_down(len, low, high, stack),
@@ -690,34 +714,34 @@ mod differential {
                     let p = pending.remove(&k).unwrap();
                     a.remove(&p.0);
                     e.remove(&p.1);
-                    extra = vec![p.0.start, p.0.end];
+                    extra = vec![p.0.start.get(), p.0.end.get()];
                     removed.push(p);
                 }
                 Op::Split { pick, at } if !pending.is_empty() => {
                     let k = *pending.keys().nth(pick % pending.len()).unwrap();
-                    let pages = (pending[&k].0.end - k) / PAGE;
+                    let pages = (pending[&k].0.end.get() - k) / PAGE;
                     if pages >= 2 {
                         let p = pending.remove(&k).unwrap();
                         let mid = k + (1 + at % (pages - 1)) * PAGE;
                         a.remove(&p.0);
                         e.remove(&p.1);
-                        for (s, t) in [(k, mid), (mid, p.0.end)] {
+                        for (s, t) in [(k, mid), (mid, p.0.end.get())] {
                             let n = pair(s, t, p.0.flags);
                             made.push(Arc::downgrade(&n.1));
                             a.insert(Arc::clone(&n.0));
                             e.insert(Arc::clone(&n.1));
                             pending.insert(s, n);
                         }
-                        extra = vec![k, mid, p.0.end];
+                        extra = vec![k, mid, p.0.end.get()];
                         removed.push(p);
                     }
                 }
                 Op::Reinsert => {
                     if let Some(p) = removed.pop() {
-                        if a.intersecting(p.0.start, p.0.end).is_empty() {
+                        if a.intersecting(p.0.start.get(), p.0.end.get()).is_empty() {
                             a.insert(Arc::clone(&p.0));
                             e.insert(Arc::clone(&p.1));
-                            pending.insert(p.0.start, p);
+                            pending.insert(p.0.start.get(), p);
                         } else {
                             removed.push(p);
                         }
@@ -734,7 +758,11 @@ mod differential {
                     }
                     committed = pending.clone();
                     let mut addrs = q.0.clone();
-                    addrs.extend(committed.values().flat_map(|p| [p.0.start, p.0.end - 1]));
+                    addrs.extend(
+                        committed
+                            .values()
+                            .flat_map(|p| [p.0.start.get(), p.0.end.get() - 1]),
+                    );
                     compare_readers(&t1, &t2, &addrs);
                     (a, e) = (t1.edit(), t2.edit());
                 }
@@ -808,12 +836,15 @@ mod scale {
         let g = rcu::read_lock();
         assert_eq!(t.len(&g), N as usize);
         for i in (0..N).step_by(7) {
-            assert_eq!(t.find(at(i) + 0x3fff, &g).map(|v| v.start), Some(at(i)));
+            assert_eq!(
+                t.find(at(i) + 0x3fff, &g).map(|v| v.start.get()),
+                Some(at(i))
+            );
             assert!(t.find(at(i) + 0x4000, &g).is_none());
         }
-        assert_eq!(t.prev(at(777), &g).map(|v| v.start), Some(at(776)));
+        assert_eq!(t.prev(at(777), &g).map(|v| v.start.get()), Some(at(776)));
         assert_eq!(
-            t.find_from(at(777) + 0x8000, &g).map(|v| v.start),
+            t.find_from(at(777) + 0x8000, &g).map(|v| v.start.get()),
             Some(at(778))
         );
         drop(g);
@@ -828,7 +859,7 @@ mod scale {
         }
         let h = check_structure(&e);
         let top = at(N - 1);
-        let s = |v: &Vma| v.start;
+        let s = |v: &Vma| v.start.get();
         let (found, visited) = e.find_gap_top_down_counted(2 << 20, 0, top, s);
         assert_eq!(found, Some(at(hole + 64) - (2 << 20)));
         // A linear walk would look at 700k VMAs; the search enters the nodes on two
@@ -873,7 +904,7 @@ mod concurrent {
                         let addr = ((n * 7 + r) % slots) * 0x10000 + 0x1000;
                         if let Some(v) = t.find(addr, &g) {
                             assert!(v.contains(addr));
-                            assert_eq!(v.start % 0x1000, 0);
+                            assert_eq!(v.start.get() % 0x1000, 0);
                         }
                         let all = bounds(t.iter(&g));
                         assert!(all.windows(2).all(|w| w[0].1 <= w[1].0), "ordered");
@@ -887,7 +918,7 @@ mod concurrent {
             let (s, end) = slot(i);
             let mut e = t.edit();
             match e.find(s) {
-                Some(v) if v.end == end => {
+                Some(v) if v.end.get() == end => {
                     // Split it in two.
                     e.remove(&v);
                     e.insert(vma(s, s + 0x4000));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crossbeam_epoch::{Atomic, Owned};
 use imbl::OrdMap;
 
+use crate::addr::PageAddr;
 use crate::sync::{Ordering, rcu::RcuGuard};
 use crate::vma::Vma;
 
@@ -152,14 +153,14 @@ impl TreeEdit<'_> {
     }
 
     /// The pending VMA ending exactly at `addr`.
-    pub fn ending_at(&self, addr: u64) -> Option<Arc<Vma>> {
-        let (_, v) = self.map.range(..addr).next_back()?;
+    pub fn ending_at(&self, addr: PageAddr) -> Option<Arc<Vma>> {
+        let (_, v) = self.map.range(..addr.get()).next_back()?;
         (v.end == addr).then(|| Arc::clone(v))
     }
 
     /// The pending VMA starting exactly at `addr`.
-    pub fn starting_at(&self, addr: u64) -> Option<Arc<Vma>> {
-        self.map.get(&addr).cloned()
+    pub fn starting_at(&self, addr: PageAddr) -> Option<Arc<Vma>> {
+        self.map.get(&addr.get()).cloned()
     }
 
     /// The last pending VMA that starts below `addr`.
@@ -200,7 +201,7 @@ impl TreeEdit<'_> {
             .rev()
             .map(|(_, v)| v)
         {
-            if v.end < limit && limit - v.end >= len {
+            if v.end < limit && limit - v.end.get() >= len {
                 return (limit - len >= low).then(|| limit - len);
             }
             limit = limit.min(start_gap(v));
@@ -221,13 +222,13 @@ impl TreeEdit<'_> {
     ) -> Option<u64> {
         let mut start = low;
         if let Some((_, p)) = self.map.range(..low).next_back() {
-            start = start.max(p.end);
+            start = start.max(p.end.get());
         }
         for (_, v) in self.map.range(start..) {
             if start.saturating_add(len) <= start_gap(v) {
                 break;
             }
-            start = start.max(v.end);
+            start = start.max(v.end.get());
         }
         start
             .checked_add(len)
@@ -249,7 +250,7 @@ impl TreeEdit<'_> {
     pub fn remove(&mut self, vma: &Arc<Vma>) {
         let old = self
             .map
-            .remove(&vma.start)
+            .remove(&vma.start.get())
             .expect("removing a VMA that is not in the tree");
         debug_assert!(Arc::ptr_eq(&old, vma));
         self.removed.push(old);
@@ -258,10 +259,10 @@ impl TreeEdit<'_> {
     /// Insert `vma`, which must not overlap anything pending.
     pub fn insert(&mut self, vma: Arc<Vma>) {
         debug_assert!(
-            self.intersecting(vma.start, vma.end).is_empty(),
+            self.intersecting(vma.start.get(), vma.end.get()).is_empty(),
             "overlapping insert"
         );
-        self.map.insert(vma.start, vma);
+        self.map.insert(vma.start.get(), vma);
     }
 
     /// Publish the pending state; mark removed VMAs detached; free the old snapshot
@@ -275,7 +276,7 @@ impl TreeEdit<'_> {
             // A VMA removed and re-inserted (unchanged) by the same edit stays attached.
             if !tree
                 .snapshot(&g)
-                .get(&v.start)
+                .get(&v.start.get())
                 .is_some_and(|cur| Arc::ptr_eq(cur, v))
             {
                 v.mark_detached();
