@@ -125,3 +125,136 @@ pub const CLONE_VM: u64 = 0x100;
 pub const CLONE_FILES: u64 = 0x400;
 pub const CLONE_VFORK: u64 = 0x4000;
 pub const CLONE_THREAD: u64 = 0x10000;
+
+bitflags::bitflags! {
+    /// The `prot` argument of mmap and mprotect (`PROT_*`). Unknown bits are kept, so
+    /// that the calls can reject them with Linux's errno.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub struct Prot: u64 {
+        const READ = PROT_READ;
+        const WRITE = PROT_WRITE;
+        const EXEC = PROT_EXEC;
+        const SEM = PROT_SEM;
+        const GROWSDOWN = PROT_GROWSDOWN;
+        const GROWSUP = PROT_GROWSUP;
+    }
+}
+
+bitflags::bitflags! {
+    /// The flag bits of mmap's `flags` (`MAP_*`), without the mapping type in the low
+    /// four bits, which [`MapType`] decodes. Unknown bits are kept (MAP_SHARED_VALIDATE
+    /// rejects them, the legacy types ignore them).
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub struct MapFlags: u64 {
+        const FIXED = MAP_FIXED;
+        const ANONYMOUS = MAP_ANONYMOUS;
+        /// `MAP_32BIT`.
+        const BELOW_2G = MAP_32BIT;
+        const ABOVE4G = MAP_ABOVE4G;
+        const GROWSDOWN = MAP_GROWSDOWN;
+        const DENYWRITE = MAP_DENYWRITE;
+        const EXECUTABLE = MAP_EXECUTABLE;
+        const LOCKED = MAP_LOCKED;
+        const NORESERVE = MAP_NORESERVE;
+        const POPULATE = MAP_POPULATE;
+        const NONBLOCK = MAP_NONBLOCK;
+        const STACK = MAP_STACK;
+        const HUGETLB = MAP_HUGETLB;
+        const SYNC = MAP_SYNC;
+        const FIXED_NOREPLACE = MAP_FIXED_NOREPLACE;
+        const UNINITIALIZED = MAP_UNINITIALIZED;
+        /// The hugetlb page size field (`MAP_HUGE_*`).
+        const HUGE_SIZE = MAP_HUGE_MASK << MAP_HUGE_SHIFT;
+    }
+}
+
+impl MapFlags {
+    /// The flag bits of an mmap `flags` word (the type bits dropped).
+    #[inline]
+    pub const fn of(flags: u64) -> MapFlags {
+        MapFlags::from_bits_retain(flags & !MAP_TYPE)
+    }
+
+    /// What MAP_SHARED_VALIDATE accepts besides the type (`LEGACY_MAP_MASK`, whose
+    /// type bits [`MapType`] checks, plus MAP_SYNC).
+    pub const VALIDATED: MapFlags = MapFlags::of(LEGACY_MAP_MASK).union(MapFlags::SYNC);
+}
+
+/// The mapping type: the low four bits of mmap's `flags` (`MAP_TYPE`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum MapType {
+    /// `MAP_SHARED`.
+    Shared,
+    /// `MAP_PRIVATE`.
+    Private,
+    /// `MAP_SHARED_VALIDATE`: shared, with unknown flags rejected.
+    SharedValidate,
+    /// `MAP_DROPPABLE`.
+    Droppable,
+    /// Any other value (EINVAL where the type is checked).
+    Invalid,
+}
+
+impl MapType {
+    /// The type of an mmap `flags` word.
+    #[inline]
+    pub const fn of(flags: u64) -> MapType {
+        match flags & MAP_TYPE {
+            MAP_SHARED => MapType::Shared,
+            MAP_PRIVATE => MapType::Private,
+            MAP_SHARED_VALIDATE => MapType::SharedValidate,
+            MAP_DROPPABLE => MapType::Droppable,
+            _ => MapType::Invalid,
+        }
+    }
+
+    /// MAP_SHARED or MAP_SHARED_VALIDATE.
+    #[inline]
+    pub const fn is_shared(self) -> bool {
+        matches!(self, MapType::Shared | MapType::SharedValidate)
+    }
+}
+
+bitflags::bitflags! {
+    /// The `flags` argument of mremap (`MREMAP_*`). Unknown bits are kept, so that
+    /// mremap can reject them.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub struct MremapFlags: u64 {
+        const MAYMOVE = MREMAP_MAYMOVE;
+        const FIXED = MREMAP_FIXED;
+        const DONTUNMAP = MREMAP_DONTUNMAP;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_mmap_flags_word_splits_into_type_and_flags() {
+        let w = MAP_SHARED_VALIDATE | MAP_FIXED | MAP_SYNC;
+        assert_eq!(MapType::of(w), MapType::SharedValidate);
+        assert!(MapType::of(w).is_shared());
+        assert_eq!(MapFlags::of(w), MapFlags::FIXED | MapFlags::SYNC);
+        assert!((MapFlags::of(w) - MapFlags::VALIDATED).is_empty());
+        // An unknown bit is kept, so MAP_SHARED_VALIDATE can refuse it.
+        let unknown = MapFlags::of(MAP_PRIVATE | 0x200);
+        assert_eq!(
+            unknown - MapFlags::VALIDATED,
+            MapFlags::from_bits_retain(0x200)
+        );
+        assert_eq!(MapType::of(0x4), MapType::Invalid);
+        assert_eq!(
+            MapType::of(MAP_DROPPABLE | MAP_ANONYMOUS),
+            MapType::Droppable
+        );
+    }
+
+    #[test]
+    fn prot_and_mremap_flags_keep_unknown_bits() {
+        let p = Prot::from_bits_retain(PROT_READ | 0x40);
+        assert_eq!(p - Prot::all(), Prot::from_bits_retain(0x40));
+        let m = MremapFlags::from_bits_retain(MREMAP_MAYMOVE | 8);
+        assert!(!(m - MremapFlags::all()).is_empty());
+    }
+}

@@ -90,12 +90,17 @@ impl AddressSpace {
         if off & (PAGE_SIZE - 1) != 0 {
             return Err(Errno::EINVAL);
         }
-        let file = if flags & MAP_ANONYMOUS == 0 {
+        let (prot, mtype, flags) = (
+            Prot::from_bits_retain(prot),
+            MapType::of(flags),
+            MapFlags::of(flags),
+        );
+        let file = if !flags.contains(MapFlags::ANONYMOUS) {
             Some(file?)
         } else {
             None
         };
-        if flags & MAP_HUGETLB != 0 {
+        if flags.contains(MapFlags::HUGETLB) {
             // A file is not on hugetlbfs: EINVAL; anonymous memory has no hugetlb pool
             // (nr_hugepages = 0): ENOMEM.
             return Err(if file.is_some() {
@@ -111,6 +116,7 @@ impl AddressSpace {
             addr,
             len,
             prot,
+            mtype,
             flags,
             off >> PAGE_SHIFT,
             file,
@@ -132,21 +138,21 @@ impl AddressSpace {
         state: &mut super::MmState,
         addr: u64,
         len: u64,
-        prot: u64,
-        mut flags: u64,
+        prot: Prot,
+        mtype: MapType,
+        mut flags: MapFlags,
         pgoff: u64,
         file: Option<Arc<OpenFile>>,
         gather: &mut Gather,
     ) -> SysResult<(u64, Option<(PageAddr, PageAddr)>)> {
-        let mtype = flags & MAP_TYPE;
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        if flags & MAP_FIXED_NOREPLACE != 0 {
-            flags |= MAP_FIXED;
+        if flags.contains(MapFlags::FIXED_NOREPLACE) {
+            flags |= MapFlags::FIXED;
         }
         let mut addr = addr;
-        if flags & MAP_FIXED == 0 {
+        if !flags.contains(MapFlags::FIXED) {
             addr &= !(PAGE_SIZE - 1);
             if addr != 0 && addr < self.config.mmap_min_addr {
                 addr = self.config.mmap_min_addr;
@@ -163,42 +169,42 @@ impl AddressSpace {
         if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
-        let shared = matches!(mtype, MAP_SHARED | MAP_SHARED_VALIDATE);
-        let thp = thp_offset(file.as_deref(), shared, addr, len, pgoff);
+        let thp = thp_offset(file.as_deref(), mtype.is_shared(), addr, len, pgoff);
         let addr = self.get_unmapped_area(&edit, addr, len, flags, thp)?;
         let end = addr + len;
-        if flags & MAP_FIXED_NOREPLACE != 0 && !edit.intersecting(addr.get(), end.get()).is_empty()
+        if flags.contains(MapFlags::FIXED_NOREPLACE)
+            && !edit.intersecting(addr.get(), end.get()).is_empty()
         {
             return Err(Errno::EEXIST);
         }
         let mut vm_flags =
             prot_to_vm(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | state.def_flags;
-        if flags & MAP_GROWSDOWN != 0 {
+        if flags.contains(MapFlags::GROWSDOWN) {
             vm_flags |= VM_GROWSDOWN;
         }
-        if flags & MAP_LOCKED != 0 {
+        if flags.contains(MapFlags::LOCKED) {
             vm_flags |= VM_LOCKED;
         }
         if let Some(f) = &file {
-            vm_flags = Self::file_vm_flags(f, prot, flags, pgoff, len, vm_flags)?;
+            vm_flags = Self::file_vm_flags(f, prot, mtype, flags, pgoff, len, vm_flags)?;
         } else {
             // The mapping type of anonymous memory is checked only now, and only the
             // two legacy types are accepted (MAP_SHARED_VALIDATE is for files).
             match mtype {
-                MAP_SHARED => {
+                MapType::Shared => {
                     if vm_flags.intersects(VM_GROWSDOWN) {
                         return Err(Errno::EINVAL);
                     }
                     vm_flags |= VM_SHARED | VM_MAYSHARE;
                 }
-                MAP_PRIVATE => {}
+                MapType::Private => {}
                 _ => return Err(Errno::EINVAL),
             }
         }
-        if flags & MAP_NORESERVE != 0 {
+        if flags.contains(MapFlags::NORESERVE) {
             vm_flags |= VM_NORESERVE;
         }
-        if flags & MAP_STACK != 0 {
+        if flags.contains(MapFlags::STACK) {
             vm_flags |= VM_NOHUGEPAGE;
         }
         // Private writable memory is accounted (`accountable_mapping`).
@@ -237,7 +243,7 @@ impl AddressSpace {
         // A new shmem file never merges (no other VMA holds it).
         let vma = self.insert_merged(&mut edit, addr, end, vm_flags, pgoff, backing);
         edit.commit();
-        let populate = (flags & MAP_POPULATE != 0 && flags & MAP_NONBLOCK == 0)
+        let populate = (flags.contains(MapFlags::POPULATE) && !flags.contains(MapFlags::NONBLOCK))
             || vma.flags.intersects(VM_LOCKED);
         Ok((addr.get(), populate.then_some((addr, end))))
     }
@@ -246,8 +252,9 @@ impl AddressSpace {
     /// (`do_mmap`'s `if (file)` branch, after placement).
     fn file_vm_flags(
         f: &OpenFile,
-        prot: u64,
-        flags: u64,
+        prot: Prot,
+        mtype: MapType,
+        flags: MapFlags,
         pgoff: u64,
         len: u64,
         mut vm_flags: VmFlags,
@@ -257,17 +264,17 @@ impl AddressSpace {
         if (len >> PAGE_SHIFT) > max_pages || pgoff > max_pages - (len >> PAGE_SHIFT) {
             return Err(Errno::EOVERFLOW);
         }
-        let mtype = flags & MAP_TYPE;
-        if mtype == MAP_SHARED_VALIDATE && flags & !LEGACY_MAP_MASK & !MAP_SYNC != 0 {
+        let validate = mtype == MapType::SharedValidate;
+        if validate && !(flags - MapFlags::VALIDATED).is_empty() {
             return Err(Errno::EOPNOTSUPP);
         }
-        if mtype == MAP_SHARED_VALIDATE && flags & MAP_SYNC != 0 {
+        if validate && flags.contains(MapFlags::SYNC) {
             // No DAX: `FOP_MMAP_SYNC` is not set, so MAP_SYNC is unknown here.
             return Err(Errno::EOPNOTSUPP);
         }
         match mtype {
-            MAP_SHARED | MAP_SHARED_VALIDATE => {
-                if prot & PROT_WRITE != 0 && !f.writable {
+            MapType::Shared | MapType::SharedValidate => {
+                if prot.contains(Prot::WRITE) && !f.writable {
                     return Err(Errno::EACCES);
                 }
                 vm_flags |= VM_SHARED | VM_MAYSHARE;
@@ -275,7 +282,7 @@ impl AddressSpace {
                     vm_flags &= !(VM_MAYWRITE | VM_SHARED);
                 }
             }
-            MAP_PRIVATE => {}
+            MapType::Private => {}
             _ => return Err(Errno::EINVAL),
         }
         if !f.readable {
@@ -311,9 +318,10 @@ impl AddressSpace {
         if addr != 0 && addr < self.config.mmap_min_addr {
             addr = self.config.mmap_min_addr;
         }
-        let shared = matches!(flags & MAP_TYPE, MAP_SHARED | MAP_SHARED_VALIDATE);
+        let shared = MapType::of(flags).is_shared();
         let thp = thp_offset(file, shared, addr, len, pgoff);
-        self.unmapped_area_below(&edit, addr, len, flags & !MAP_FIXED, mmap_base, thp)
+        let flags = MapFlags::of(flags) - MapFlags::FIXED;
+        self.unmapped_area_below(&edit, addr, len, flags, mmap_base, thp)
             .ok()
     }
 
@@ -323,7 +331,7 @@ impl AddressSpace {
         edit: &TreeEdit<'_>,
         addr: u64,
         len: u64,
-        flags: u64,
+        flags: MapFlags,
         thp: Option<u64>,
     ) -> SysResult<PageAddr> {
         let a = self.unmapped_area_below(edit, addr, len, flags, self.config.mmap_base, thp)?;
@@ -339,12 +347,12 @@ impl AddressSpace {
         edit: &TreeEdit<'_>,
         addr: u64,
         len: u64,
-        flags: u64,
+        flags: MapFlags,
         mmap_base: u64,
         thp: Option<u64>,
     ) -> SysResult<u64> {
         if let Some(off) = thp
-            && flags & MAP_FIXED == 0
+            && !flags.contains(MapFlags::FIXED)
             && let Some(a) = self.thp_area(edit, addr, len, flags, mmap_base, off)
         {
             return Ok(a);
@@ -352,7 +360,7 @@ impl AddressSpace {
         if len > TASK_SIZE {
             return Err(Errno::ENOMEM);
         }
-        if flags & MAP_FIXED != 0 {
+        if flags.contains(MapFlags::FIXED) {
             if addr > TASK_SIZE - len {
                 return Err(Errno::ENOMEM);
             }
@@ -366,7 +374,7 @@ impl AddressSpace {
         }
         // MAP_32BIT searches bottom-up in [1 GiB, 2 GiB) (x86-64 `find_start_end`) and takes
         // a hint only if the mapping ends by 2 GiB (`end - len >= addr`; below 1 GiB too).
-        let hint_end = if flags & MAP_32BIT != 0 {
+        let hint_end = if flags.contains(MapFlags::BELOW_2G) {
             MAP_32BIT_END
         } else {
             TASK_SIZE
@@ -374,7 +382,7 @@ impl AddressSpace {
         if addr != 0 && addr <= hint_end.saturating_sub(len) && self.range_free(edit, addr, len) {
             return Ok(addr);
         }
-        let found = if flags & MAP_32BIT != 0 {
+        let found = if flags.contains(MapFlags::BELOW_2G) {
             edit.find_gap_bottom_up(len, MAP_32BIT_START, MAP_32BIT_END, start_gap)
         } else {
             edit.find_gap_top_down(
@@ -396,7 +404,7 @@ impl AddressSpace {
         edit: &TreeEdit<'_>,
         addr: u64,
         len: u64,
-        flags: u64,
+        flags: MapFlags,
         mmap_base: u64,
         off: u64,
     ) -> Option<u64> {

@@ -22,9 +22,10 @@ use crate::{
 impl AddressSpace {
     /// `mprotect(2)`.
     pub fn mprotect(&self, start: u64, len: u64, prot: u64) -> SysResult<u64> {
-        let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
-        let prot = prot & !grows;
-        if grows == PROT_GROWSDOWN | PROT_GROWSUP {
+        let prot = Prot::from_bits_retain(prot);
+        let grows = prot & (Prot::GROWSDOWN | Prot::GROWSUP);
+        let prot = prot - grows;
+        if grows == Prot::GROWSDOWN | Prot::GROWSUP {
             return Err(Errno::EINVAL);
         }
         let start = PageAddr::new(start).ok_or(Errno::EINVAL)?;
@@ -36,7 +37,7 @@ impl AddressSpace {
             .checked_add(len)
             .filter(|&e| e > start)
             .ok_or(Errno::ENOMEM)?;
-        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
+        if !(prot - (Prot::READ | Prot::WRITE | Prot::EXEC | Prot::SEM)).is_empty() {
             return Err(Errno::EINVAL);
         }
         let _state = self.write_lock();
@@ -47,7 +48,7 @@ impl AddressSpace {
             return Err(Errno::ENOMEM);
         };
         let mut start = start;
-        if grows & PROT_GROWSDOWN != 0 {
+        if grows.contains(Prot::GROWSDOWN) {
             if first.start >= end {
                 return Err(Errno::ENOMEM);
             }
@@ -58,7 +59,7 @@ impl AddressSpace {
         } else if first.start > start {
             return Err(Errno::ENOMEM);
         }
-        if grows & PROT_GROWSUP != 0 {
+        if grows.contains(Prot::GROWSUP) {
             // x86 has no VM_GROWSUP VMAs.
             return Err(Errno::EINVAL);
         }

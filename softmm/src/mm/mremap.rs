@@ -30,13 +30,15 @@ impl AddressSpace {
         flags: u64,
         new_addr: u64,
     ) -> SysResult<u64> {
-        if flags & !(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP) != 0 {
+        let flags = MremapFlags::from_bits_retain(flags);
+        if !(flags - MremapFlags::all()).is_empty() {
             return Err(Errno::EINVAL);
         }
-        if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
+        let may_move = flags.contains(MremapFlags::MAYMOVE);
+        if flags.contains(MremapFlags::FIXED) && !may_move {
             return Err(Errno::EINVAL);
         }
-        if flags & MREMAP_DONTUNMAP != 0 && (flags & MREMAP_MAYMOVE == 0 || old_len != new_len) {
+        if flags.contains(MremapFlags::DONTUNMAP) && (!may_move || old_len != new_len) {
             return Err(Errno::EINVAL);
         }
         let addr = PageAddr::new(addr).ok_or(Errno::EINVAL)?;
@@ -51,7 +53,7 @@ impl AddressSpace {
         let state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
-        let r = if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
+        let r = if flags.intersects(MremapFlags::FIXED | MremapFlags::DONTUNMAP) {
             self.mremap_to(
                 &mut edit,
                 addr,
@@ -85,7 +87,7 @@ impl AddressSpace {
         addr: PageAddr,
         old_len: u64,
         new_len: u64,
-        flags: u64,
+        flags: MremapFlags,
         gather: &mut Gather,
     ) -> SysResult<(PageAddr, Option<(PageAddr, PageAddr)>)> {
         if edit.find(addr.get()).is_none() {
@@ -111,19 +113,16 @@ impl AddressSpace {
                 return Ok((addr, pop));
             }
         }
-        if flags & MREMAP_MAYMOVE == 0 {
+        if !flags.contains(MremapFlags::MAYMOVE) {
             return Err(Errno::ENOMEM);
         }
-        let mut mflags = 0;
-        if vma.flags.intersects(VM_MAYSHARE) {
-            mflags |= MAP_SHARED;
-        }
+        let shared = vma.flags.intersects(VM_MAYSHARE);
         let file = match &vma.backing {
             Backing::File(f) => Some(&**f),
             Backing::Anon | Backing::AnonFile(_) => None,
         };
-        let thp = super::mmap::thp_offset(file, mflags != 0, 0, new_len, vma.pgoff_at(addr));
-        let dst = self.get_unmapped_area(edit, 0, new_len, mflags, thp)?;
+        let thp = super::mmap::thp_offset(file, shared, 0, new_len, vma.pgoff_at(addr));
+        let dst = self.get_unmapped_area(edit, 0, new_len, MapFlags::empty(), thp)?;
         self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
     }
 
@@ -134,7 +133,7 @@ impl AddressSpace {
         addr: PageAddr,
         old_len: u64,
         new_len: u64,
-        flags: u64,
+        flags: MremapFlags,
     ) -> SysResult<Arc<Vma>> {
         let vma = edit.find(addr.get()).ok_or(Errno::EFAULT)?;
         if old_len > vma.end - addr {
@@ -143,7 +142,8 @@ impl AddressSpace {
         if old_len == 0 && !vma.flags.intersects(VM_SHARED | VM_MAYSHARE) {
             return Err(Errno::EINVAL);
         }
-        if flags & MREMAP_DONTUNMAP != 0 && vma.flags.intersects(VM_DONTEXPAND | VM_PFNMAP) {
+        if flags.contains(MremapFlags::DONTUNMAP) && vma.flags.intersects(VM_DONTEXPAND | VM_PFNMAP)
+        {
             return Err(Errno::EINVAL);
         }
         if new_len > old_len && vma.flags.intersects(VM_DONTEXPAND | VM_PFNMAP) {
@@ -193,7 +193,7 @@ impl AddressSpace {
         addr: PageAddr,
         mut old_len: u64,
         new_len: u64,
-        flags: u64,
+        flags: MremapFlags,
         new_addr: u64,
         gather: &mut Gather,
     ) -> SysResult<(PageAddr, Option<(PageAddr, PageAddr)>)> {
@@ -205,7 +205,7 @@ impl AddressSpace {
             return Err(Errno::EINVAL);
         }
         // A FIXED move without a resize may span several VMAs (6.17+; with DONTUNMAP too).
-        if flags & MREMAP_FIXED != 0 && old_len == new_len {
+        if flags.contains(MremapFlags::FIXED) && old_len == new_len {
             return self.move_many(edit, addr, old_len, new_addr, flags, gather);
         }
         // `check_prep_vma`: the source is validated before anything changes; the part
@@ -217,7 +217,8 @@ impl AddressSpace {
         if old_len.min(new_len) > first.end - addr {
             return Err(Errno::EFAULT);
         }
-        if flags & MREMAP_FIXED != 0 {
+        let fixed = flags.contains(MremapFlags::FIXED);
+        if fixed {
             self.unmap_locked(edit, new_addr, new_addr + new_len, gather)?;
         }
         if old_len > new_len {
@@ -225,30 +226,24 @@ impl AddressSpace {
             old_len = new_len;
         }
         let vma = self.vma_to_resize(edit, addr, old_len, new_len, flags)?;
-        let mut mflags = 0;
-        if flags & MREMAP_FIXED != 0 {
-            mflags |= MAP_FIXED;
-        }
-        if vma.flags.intersects(VM_MAYSHARE) {
-            mflags |= MAP_SHARED;
-        }
+        let mflags = if fixed {
+            MapFlags::FIXED
+        } else {
+            MapFlags::empty()
+        };
         let file = match &vma.backing {
             Backing::File(f) => Some(&**f),
             Backing::Anon | Backing::AnonFile(_) => None,
         };
         let thp = super::mmap::thp_offset(
             file,
-            mflags & MAP_SHARED != 0,
+            vma.flags.intersects(VM_MAYSHARE),
             new_addr.get(),
             new_len,
             vma.pgoff_at(addr),
         );
         let got = self.get_unmapped_area(edit, new_addr.get(), new_len, mflags, thp)?;
-        let dst = if flags & MREMAP_FIXED != 0 {
-            new_addr
-        } else {
-            got
-        };
+        let dst = if fixed { new_addr } else { got };
         self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
     }
 
@@ -261,7 +256,7 @@ impl AddressSpace {
         addr: PageAddr,
         len: u64,
         dst: PageAddr,
-        flags: u64,
+        flags: MremapFlags,
         gather: &mut Gather,
     ) -> SysResult<(PageAddr, Option<(PageAddr, PageAddr)>)> {
         if edit.find(addr.get()).is_none() {
@@ -288,7 +283,7 @@ impl AddressSpace {
         old_len: u64,
         new_len: u64,
         dst: PageAddr,
-        flags: u64,
+        flags: MremapFlags,
         gather: &mut Gather,
     ) -> SysResult<(PageAddr, Option<(PageAddr, PageAddr)>)> {
         // Moving needs one more VMA (and a split of the source may need more).
@@ -342,7 +337,7 @@ impl AddressSpace {
             vma.anon(),
             near,
         );
-        if flags & MREMAP_DONTUNMAP != 0 {
+        if flags.contains(MremapFlags::DONTUNMAP) {
             // The source VMA stays mapped and empty; VM_LOCKED is cleared on the whole
             // VMA in place (no split, no merge); a private VMA moved whole loses its
             // anon identity (`unlink_anon_vmas`).

@@ -197,6 +197,7 @@ pub fn vmflags_string(flags: VmFlags) -> String {
 }
 
 /// `vm_flags` access bits for mmap/mprotect `prot`.
-pub fn prot_to_vm(prot: u64) -> VmFlags {
-    VmFlags::from_bits_truncate(prot) & VM_ACCESS_FLAGS
+pub fn prot_to_vm(prot: crate::abi::Prot) -> VmFlags {
+    // PROT_READ/WRITE/EXEC are VM_READ/WRITE/EXEC bit for bit.
+    VmFlags::from_bits_truncate(prot.bits()) & VM_ACCESS_FLAGS
 }
