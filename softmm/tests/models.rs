@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use softmm::{
-    AddressSpace, Config, PhysMem,
+    AddressSpace, Config, PageAddr, PhysMem,
     abi::*,
     config::FaultLocking,
     testing::{
@@ -115,7 +115,7 @@ fn table_free_waits_for_walker() {
     check(2, || {
         let pm = PhysMem::new(4 * 16 * 4096).unwrap();
         let pt: Arc<PageTable<Model>> = Arc::new(PageTable::new(&pm).unwrap());
-        let va = 0x5000;
+        let va = PageAddr::down(0x5000);
         // The entry owns the frame's count; the zap below hands it to the gather.
         let data = testing::alloc_zeroed(&pm).unwrap().into_raw();
         pt.pte_lock(va, true)
@@ -128,7 +128,7 @@ fn table_free_waits_for_walker() {
                 let g = rcu::read_lock();
                 // A lockless walk may see the mapping or nothing, never a table page
                 // that was freed and reused (which would read as garbage).
-                match pt.lookup(va, &g) {
+                match pt.lookup(va.get(), &g) {
                     None => {}
                     Some((e, level)) => assert!(
                         level == Level::PTE && e.pfn() == data,
@@ -139,8 +139,9 @@ fn table_free_waits_for_walker() {
         };
         // Unmap: zap, unlink the tables, free through the gather (RCU)...
         let mut gather = Gather::new(&pm);
-        pt.zap(va, va + 4096, |_, e| gather.add_page(e.pfn()));
-        pt.free_tables(va, va + 4096, 0, 1 << 20, &mut gather);
+        let (end, top) = (va.next_page(), PageAddr::down(1 << 20));
+        pt.zap(va, end, |_, e| gather.add_page(e.pfn()));
+        pt.free_tables(va, end, PageAddr::ZERO, top, &mut gather);
         gather.finish();
         // ...then reuse whatever the allocator hands out, writing junk into it as a new
         // owner would. A table freed too early is among these frames.
@@ -325,38 +326,41 @@ fn tree_readers_see_old_or_new() {
     // Nodes freed in model builds are poisoned (and leaked), and every node a reader
     // enters is checked for the poison.
     check(3, || {
-        let vma = |s: u64, e: u64| Arc::new(Vma::new(s, e, VM_READ, s >> 12, Backing::Anon));
+        let vma = |s: u64, e: u64| {
+            let (s, e) = (PageAddr::down(s), PageAddr::down(e));
+            Arc::new(Vma::new(s, e, VM_READ, s.vpn(), Backing::Anon))
+        };
         let tree = Arc::new(VmaTree::new());
         let mut e = tree.edit();
-        for s in [0x1000, 0x3000, 0x5000, 0x7000, 0x9000] {
-            e.insert(vma(s, s + 0x1000));
+        for s in [0x2000, 0x6000, 0xa000, 0xe000, 0x12000] {
+            e.insert(vma(s, s + 0x2000));
         }
         e.commit();
         let reader = {
             let tree = Arc::clone(&tree);
             spawn(move || {
                 let g = rcu::read_lock();
-                let at = |a: u64| tree.find(a, &g).map(|v| (v.start, v.end));
+                let at = |a: u64| tree.find(a, &g).map(|v| (v.start.get(), v.end.get()));
                 // Replaced by its two halves: the old VMA or the new half.
-                let r = at(0x1400);
+                let r = at(0x2400);
                 assert!(
-                    matches!(r, Some((0x1000, 0x2000) | (0x1000, 0x1800))),
+                    matches!(r, Some((0x2000, 0x4000) | (0x2000, 0x3000))),
                     "{r:x?}"
                 );
                 // Untouched, though its entry moves to the other leaf.
-                assert_eq!(at(0x5400), Some((0x5000, 0x6000)));
+                assert_eq!(at(0xa400), Some((0xa000, 0xc000)));
                 // Removed: the old VMA or nothing.
-                let r = at(0x9400);
-                assert!(matches!(r, Some((0x9000, 0xa000)) | None), "{r:x?}");
+                let r = at(0x12400);
+                assert!(matches!(r, Some((0x12000, 0x14000)) | None), "{r:x?}");
                 drop(g);
             })
         };
         let mut e = tree.edit();
-        let old = e.find(0x1000).unwrap();
+        let old = e.find(0x2000).unwrap();
         e.remove(&old);
-        e.insert(vma(0x1000, 0x1800));
-        e.insert(vma(0x1800, 0x2000));
-        let gone = e.find(0x9000).unwrap();
+        e.insert(vma(0x2000, 0x3000));
+        e.insert(vma(0x3000, 0x4000));
+        let gone = e.find(0x12000).unwrap();
         e.remove(&gone);
         e.commit();
         assert!(old.is_detached() && gone.is_detached());
