@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use softmm::{
     PhysMem,
     addr::PageAddr,
-    testing::{PageTable, Pte, PteFlags, sync::rcu},
+    testing::{AssumeLayoutHeld, PageTable, Pte, PteFlags, sync::rcu},
 };
 
 const BASE: u64 = 0x7f00_0000_0000;
@@ -18,8 +18,11 @@ const PAGES: u64 = 16384;
 fn populated() -> (std::sync::Arc<PhysMem>, PageTable) {
     let pm = PhysMem::new(64 << 20).expect("physical memory");
     let pt = PageTable::new(&pm).expect("root table");
+    // SAFETY: one thread, no table is ever unlinked.
+    let layout = unsafe { AssumeLayoutHeld::new() };
     for i in 0..PAGES {
         let l = pt
+            .locked(&layout)
             .pte_lock(PageAddr::down(BASE + i * 4096), true)
             .expect("tables")
             .expect("no huge leaf");
@@ -36,7 +39,7 @@ fn walk(c: &mut Criterion) {
     let mut g = c.benchmark_group("pgtable");
     g.bench_function("lookup/hot", |b| {
         let guard = rcu::read_lock();
-        b.iter(|| black_box(pt.lookup(black_box(BASE + 4096), &guard)))
+        b.iter(|| black_box(pt.lockless(&guard).lookup(black_box(BASE + 4096))))
     });
     g.bench_function("lookup/16k-pages", |b| {
         let guard = rcu::read_lock();
@@ -44,18 +47,21 @@ fn walk(c: &mut Criterion) {
         b.iter(|| {
             // A stride co-prime with PAGES visits every page in a scattered order.
             i = (i + 4099) % PAGES;
-            black_box(pt.lookup(BASE + i * 4096, &guard))
+            black_box(pt.lockless(&guard).lookup(BASE + i * 4096))
         })
     });
     g.bench_function("lookup+rcu_pin", |b| {
         b.iter(|| {
             let guard = rcu::read_lock();
-            black_box(pt.lookup(black_box(BASE + 4096), &guard))
+            black_box(pt.lockless(&guard).lookup(black_box(BASE + 4096)))
         })
     });
     g.bench_function("pte_lock", |b| {
+        // SAFETY: as in `populated`.
+        let layout = unsafe { AssumeLayoutHeld::new() };
         b.iter(|| {
             let l = pt
+                .locked(&layout)
                 .pte_lock(black_box(PageAddr::down(BASE + 4096)), false)
                 .expect("tables");
             black_box(l.map(|l| l.get()))

@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 pub use crate::{
     frame::{FrameRef, Pfn, PhysMem},
-    pgtable::{Gather, Geometry, Level, Model, PageTable, Pte, PteFlags, Tiny, X86_4K},
+    pgtable::{
+        Gather, Geometry, LayoutLock, LayoutWrite, Level, Locked, Lockless, Model, PageTable, Pte,
+        PteFlags, Semi, Tiny, Walk, X86_4K,
+    },
     vma::{
         area::{Backing, Vma},
         lock::VmaLock,
@@ -25,6 +28,27 @@ pub mod sync {
         fence, rcu, spawn,
     };
 }
+
+/// A stand-in for `mmap_lock` held for write, for models and benchmarks that drive a
+/// bare [`PageTable`] with no address space around it.
+#[derive(Debug)]
+pub struct AssumeLayoutHeld(());
+
+impl AssumeLayoutHeld {
+    /// # Safety
+    ///
+    /// While the value lives, at most one thread walks the page tables it is used for in
+    /// `Semi` or `Locked` mode, or the walks that run at once never unlink tables
+    /// (no `free_tables`): the guarantee [`LayoutWrite`] asks of `mmap_lock`.
+    pub unsafe fn new() -> Self {
+        Self(())
+    }
+}
+
+// SAFETY: the constructor's contract is `LayoutWrite`'s.
+unsafe impl LayoutLock for AssumeLayoutHeld {}
+// SAFETY: as above.
+unsafe impl LayoutWrite for AssumeLayoutHeld {}
 
 /// An anonymous frame with unspecified contents.
 pub fn alloc(pm: &PhysMem) -> Option<FrameRef<'_>> {

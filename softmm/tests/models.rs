@@ -27,7 +27,8 @@ use softmm::{
     abi::*,
     config::FaultLocking,
     testing::{
-        self, Backing, Gather, Level, Model, PageTable, Pte, PteFlags, Vma, VmaLock, VmaTree,
+        self, AssumeLayoutHeld, Backing, Gather, Level, Model, PageTable, Pte, PteFlags, Vma,
+        VmaLock, VmaTree,
         sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
     },
     vma::VM_READ,
@@ -118,7 +119,11 @@ fn table_free_waits_for_walker() {
         let va = PageAddr::down(0x5000);
         // The entry owns the frame's count; the zap below hands it to the gather.
         let data = testing::alloc_zeroed(&pm).unwrap().into_raw();
-        pt.pte_lock(va, true)
+        // SAFETY: the main thread is the only one that walks with the layout held; the
+        // spawned walker is lockless.
+        let layout = unsafe { AssumeLayoutHeld::new() };
+        pt.locked(&layout)
+            .pte_lock(va, true)
             .unwrap()
             .unwrap()
             .set(Pte::leaf(data, PteFlags::P | PteFlags::U));
@@ -128,7 +133,7 @@ fn table_free_waits_for_walker() {
                 let g = rcu::read_lock();
                 // A lockless walk may see the mapping or nothing, never a table page
                 // that was freed and reused (which would read as garbage).
-                match pt.lookup(va.get(), &g) {
+                match pt.lockless(&g).lookup(va.get()) {
                     None => {}
                     Some((e, level)) => assert!(
                         level == Level::PTE && e.pfn() == data,
@@ -140,8 +145,9 @@ fn table_free_waits_for_walker() {
         // Unmap: zap, unlink the tables, free through the gather (RCU)...
         let mut gather = Gather::new(&pm);
         let (end, top) = (va.next_page(), PageAddr::down(1 << 20));
-        pt.zap(va, end, |_, e| gather.add_page(e.pfn()));
-        pt.free_tables(va, end, PageAddr::ZERO, top, &mut gather);
+        let walk = pt.locked(&layout);
+        walk.zap(va, end, |_, e| gather.add_page(e.pfn()));
+        walk.free_tables(&layout, (va, end), (PageAddr::ZERO, top), &mut gather);
         gather.finish();
         // ...then reuse whatever the allocator hands out, writing junk into it as a new
         // owner would. A table freed too early is among these frames.

@@ -106,19 +106,19 @@ impl Cpu {
         for _ in 0..MAX_RETRIES {
             {
                 let g = rcu::read_lock();
-                if let Some((pte, Level::PTE)) = mm.pt.lookup(addr, &g)
+                let walk = mm.pt.lockless(&g);
+                if let Some((pte, Level::PTE)) = walk.lookup(addr)
                     && pte_allows(pte, access)
                 {
                     let pfn = pte.pfn();
                     // Speculative reference, then re-check the entry (GUP-fast
                     // pattern, §3.3): if it changed, the frame may be on its way out.
                     if let Some(frame) = mm.phys().try_get(pfn) {
-                        let still = mm
-                            .pt
-                            .lookup(addr, &g)
+                        let still = walk
+                            .lookup(addr)
                             .is_some_and(|(now, _)| now.pfn() == pfn && pte_allows(now, access));
                         if still {
-                            mm.pt.mark_used(addr, pte, write, &g);
+                            walk.mark_used(addr, pte, write);
                             return Ok(Held { frame, _rcu: g });
                         }
                         continue;
@@ -130,8 +130,8 @@ impl Cpu {
                 FaultLocking::Global => None,
             };
             let r = fast.unwrap_or_else(|| {
-                let _guard = mm.lock.read();
-                mm.handle_fault(addr, access)
+                let layout = mm.lock.read();
+                mm.handle_fault(&layout, addr, access)
             });
             match r {
                 Ok(()) => {}

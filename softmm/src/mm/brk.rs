@@ -41,7 +41,7 @@ impl AddressSpace {
             }
             let mut edit = self.tree.edit();
             if brk <= state.brk {
-                self.unmap_locked(&mut edit, newbrk, oldbrk, &mut gather)
+                self.unmap_locked(&state, &mut edit, newbrk, oldbrk, &mut gather)
                     .ok()?;
                 edit.commit();
                 return Some(brk);
@@ -89,8 +89,8 @@ impl AddressSpace {
         drop(state);
         gather.finish();
         if let Some((s, e)) = populate {
-            let _g = self.lock.read();
-            self.populate_range(s, e);
+            let layout = self.lock.read();
+            self.populate_range(&layout, s, e);
         }
         Ok(result)
     }

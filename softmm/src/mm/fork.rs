@@ -31,7 +31,7 @@ use crate::{
     error::Errno,
     error::SysResult,
     frame::PageFlags,
-    pgtable::{Pte, PteFlags},
+    pgtable::{LayoutWrite, Pte, PteFlags},
     sync::{Ordering, rcu},
     vma::{ANON_FORKED, Vma, flags::*},
 };
@@ -41,12 +41,12 @@ impl AddressSpace {
     pub fn fork(&self) -> SysResult<Arc<AddressSpace>> {
         let state = self.write_lock();
         let child = AddressSpace::with_phys(&self.pm, self.config.clone())?;
-        {
-            let mut cs = child.write_lock();
-            cs.start_brk = state.start_brk;
-            cs.brk = state.brk;
-            cs.def_flags = state.def_flags & VM_NOHUGEPAGE;
-        }
+        // The child's `mmap_lock` too, for the copy (`dup_mmap`'s nested write lock;
+        // nobody else can reach the child yet, so the order cannot deadlock).
+        let mut cs = child.write_lock();
+        cs.start_brk = state.start_brk;
+        cs.brk = state.brk;
+        cs.def_flags = state.def_flags & VM_NOHUGEPAGE;
         // Relaxed: unique-id counters; the child continues the parent's sequence.
         child
             .next_anon
@@ -80,10 +80,11 @@ impl AddressSpace {
             edit.insert(Arc::new(copy));
             let needs_copy = v.anon().is_some() || v.flags.intersects(VM_MAYBE_GUARD);
             if needs_copy && !wipe && result.is_ok() {
-                result = self.copy_page_range(&child, v);
+                result = self.copy_page_range((&state, &cs), &child, v);
             }
         }
         edit.commit();
+        drop(cs);
         drop(state);
         // The "TLB flush" of the write-protected entries (module docs).
         rcu::synchronize();
@@ -92,10 +93,15 @@ impl AddressSpace {
 
     /// Copy the entries of `v` into `child`, write-protecting anonymous pages of a
     /// copy-on-write mapping on both sides.
-    fn copy_page_range(&self, child: &AddressSpace, v: &Vma) -> SysResult<()> {
+    fn copy_page_range(
+        &self,
+        (layout, child_layout): (&impl LayoutWrite, &impl LayoutWrite),
+        child: &AddressSpace,
+        v: &Vma,
+    ) -> SysResult<()> {
         let cow = v.flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE;
         let mut copied: Vec<(PageAddr, Pte)> = Vec::new();
-        self.pt.change(v.start, v.end, |va, pte| {
+        self.pt.locked(layout).change(v.start, v.end, |va, pte| {
             // `change` may call again for the same entry when the MMU set A/D meanwhile:
             // the last call's entry is the one kept.
             if copied.last().is_some_and(|&(a, _)| a == va) {
@@ -121,7 +127,7 @@ impl AddressSpace {
                 m.get();
                 m.inc_mapcount();
             }
-            let installed = match child.pt.pte_lock(va, true) {
+            let installed = match child.pt.locked(child_layout).pte_lock(va, true) {
                 Ok(Some(l)) => {
                     l.set(pte);
                     true

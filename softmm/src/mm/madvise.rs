@@ -15,7 +15,7 @@ use crate::{
     error::SysResult,
     frame::PageFlags,
     mm::fault::Access,
-    pgtable::{Gather, PteFlags},
+    pgtable::{Gather, LayoutLock, LayoutWrite, PteFlags},
     vma::{TreeEdit, Vma, flags::*},
 };
 
@@ -111,14 +111,24 @@ impl AddressSpace {
             return Ok(0);
         }
         if matches!(advice, MADV_POPULATE_READ | MADV_POPULATE_WRITE) {
-            let _state = self.lock.read();
-            return self.madvise_populate(start, end, advice).map(|_| 0);
+            let layout = self.lock.read();
+            return self
+                .madvise_populate(&layout, start, end, advice)
+                .map(|_| 0);
         }
         let state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
         let mut punches = Vec::new();
-        let r = self.madvise_walk(&mut edit, start, end, advice, &mut gather, &mut punches);
+        let r = self.madvise_walk(
+            &state,
+            &mut edit,
+            start,
+            end,
+            advice,
+            &mut gather,
+            &mut punches,
+        );
         edit.commit();
         drop(state);
         gather.finish();
@@ -132,8 +142,13 @@ impl AddressSpace {
 
     /// Visit the mapped parts of `[start, end)`. `Ok(Err(ENOMEM))`-like: returns
     /// `Err(ENOMEM)` only after processing everything when a hole was met.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the call's arguments, the lock, the edit and the gather"
+    )]
     fn madvise_walk(
         &self,
+        layout: &impl LayoutWrite,
         edit: &mut TreeEdit<'_>,
         start: PageAddr,
         end: PageAddr,
@@ -157,7 +172,7 @@ impl AddressSpace {
                 },
             };
             let hi = end.min(v.end);
-            self.madvise_vma(edit, &v, at, hi, advice, gather, punches)?;
+            self.madvise_vma(layout, edit, &v, at, hi, advice, gather, punches)?;
             at = hi;
         }
         if unmapped { Err(Errno::ENOMEM) } else { Ok(()) }
@@ -169,6 +184,7 @@ impl AddressSpace {
     )]
     fn madvise_vma(
         &self,
+        layout: &impl LayoutWrite,
         edit: &mut TreeEdit<'_>,
         v: &Arc<Vma>,
         lo: PageAddr,
@@ -191,13 +207,13 @@ impl AddressSpace {
                 if v.flags.intersects(forbidden) {
                     return Err(Errno::EINVAL);
                 }
-                self.zap_pages(lo, hi, true, gather);
+                self.zap_pages(layout, lo, hi, true, gather);
             }
             MADV_FREE => {
                 if !v.is_anon() || v.flags.intersects(VM_LOCKED | VM_PFNMAP) {
                     return Err(Errno::EINVAL);
                 }
-                self.lazyfree(lo, hi);
+                self.lazyfree(layout, lo, hi);
             }
             MADV_REMOVE => {
                 if v.flags.intersects(VM_LOCKED) {
@@ -257,9 +273,11 @@ impl AddressSpace {
                             .unwrap_or_else(|| self.new_anon_id())
                         });
                     }
-                    self.guard_install(lo, hi, gather)?;
+                    self.guard_install(layout, lo, hi, gather)?;
                 } else {
-                    self.pt.zap_except(lo, hi, |pte| !pte.is_guard(), |_, _| {});
+                    self.pt
+                        .locked(layout)
+                        .zap_except(lo, hi, |pte| !pte.is_guard(), |_, _| {});
                 }
             }
             // WILLNEED, COLD, PAGEOUT: hints with no visible effect without swap.
@@ -270,12 +288,18 @@ impl AddressSpace {
 
     /// MADV_GUARD_INSTALL: zap the range (contents are lost) and put a guard marker in
     /// every entry; any access then faults with SIGSEGV.
-    fn guard_install(&self, lo: PageAddr, hi: PageAddr, gather: &mut Gather) -> SysResult<()> {
-        self.zap_pages(lo, hi, true, gather);
+    fn guard_install(
+        &self,
+        layout: &impl LayoutWrite,
+        lo: PageAddr,
+        hi: PageAddr,
+        gather: &mut Gather,
+    ) -> SysResult<()> {
+        self.zap_pages(layout, lo, hi, true, gather);
+        let walk = self.pt.locked(layout);
         let mut a = lo;
         while a < hi {
-            let l = self
-                .pt
+            let l = walk
                 .pte_lock(a, true)
                 .map_err(|_| Errno::ENOMEM)?
                 .ok_or(Errno::ENOMEM)?;
@@ -289,8 +313,8 @@ impl AddressSpace {
 
     /// MADV_FREE: exclusive anonymous pages become clean and lazily freeable; they keep
     /// their contents until memory pressure (none is simulated) or a write re-dirties.
-    fn lazyfree(&self, lo: PageAddr, hi: PageAddr) {
-        self.pt.change(lo, hi, |_, pte| {
+    fn lazyfree(&self, layout: &impl LayoutWrite, lo: PageAddr, hi: PageAddr) {
+        self.pt.locked(layout).change(lo, hi, |_, pte| {
             if pte.has(PteFlags::SPECIAL) || !pte.has_frame() {
                 return pte;
             }
@@ -304,7 +328,13 @@ impl AddressSpace {
     }
 
     /// MADV_POPULATE_READ/WRITE: fault every page in, failing like GUP does.
-    fn madvise_populate(&self, start: PageAddr, end: PageAddr, advice: u64) -> SysResult<()> {
+    fn madvise_populate(
+        &self,
+        layout: &impl LayoutLock,
+        start: PageAddr,
+        end: PageAddr,
+        advice: u64,
+    ) -> SysResult<()> {
         let write = advice == MADV_POPULATE_WRITE;
         let access = if write { Access::Write } else { Access::Read };
         let mut a = start;
@@ -326,10 +356,11 @@ impl AddressSpace {
                 return Err(Errno::EINVAL);
             }
             while a < end.min(v.end) {
-                self.fault_in(a.get(), access).map_err(|f| match f {
-                    crate::mm::fault::Fault::Oom { .. } => Errno::ENOMEM,
-                    _ => Errno::EFAULT,
-                })?;
+                self.fault_in(layout, a.get(), access)
+                    .map_err(|f| match f {
+                        crate::mm::fault::Fault::Oom { .. } => Errno::ENOMEM,
+                        _ => Errno::EFAULT,
+                    })?;
                 a = a.next_page();
             }
         }

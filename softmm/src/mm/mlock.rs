@@ -41,9 +41,9 @@ impl AddressSpace {
             let _s = self.write_lock();
             self.apply_lock_flags(start, len, flags)?;
         }
-        let _g = self.lock.read();
+        let layout = self.lock.read();
         // mlock reports populate errors the POSIX way (`__mlock_posix_error_return`).
-        match self.populate(start, start + len, false) {
+        match self.populate(&layout, start, start + len, false) {
             Ok(()) => Ok(0),
             Err(Errno::EFAULT) => Err(Errno::ENOMEM),
             Err(Errno::ENOMEM) => Err(Errno::EAGAIN),
@@ -99,8 +99,8 @@ impl AddressSpace {
             }
         }
         if flags & MCL_CURRENT != 0 {
-            let _g = self.lock.read();
-            self.populate_range(PageAddr::ZERO, PageAddr::down(TASK_SIZE));
+            let layout = self.lock.read();
+            self.populate_range(&layout, PageAddr::ZERO, PageAddr::down(TASK_SIZE));
         }
         Ok(0)
     }

@@ -126,8 +126,8 @@ impl AddressSpace {
         gather.finish();
         let (addr, populate) = r?;
         if let Some((start, end)) = populate {
-            let _guard = self.lock.read();
-            self.populate_range(start, end);
+            let layout = self.lock.read();
+            self.populate_range(&layout, start, end);
         }
         Ok(addr)
     }
@@ -135,7 +135,7 @@ impl AddressSpace {
     #[expect(clippy::too_many_arguments, reason = "the mmap argument list")]
     fn do_mmap(
         &self,
-        state: &mut super::MmState,
+        state: &mut super::vma_lock::MmWriteGuard<'_>,
         addr: u64,
         len: u64,
         prot: Prot,
@@ -212,7 +212,7 @@ impl AddressSpace {
             vm_flags |= VM_ACCOUNT;
         }
         // MAP_FIXED over existing mappings: unmap first, atomically for user space.
-        self.unmap_locked(&mut edit, addr, end, gather)?;
+        self.unmap_locked(&*state, &mut edit, addr, end, gather)?;
         if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }

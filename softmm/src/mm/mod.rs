@@ -43,7 +43,7 @@ use crate::{
     error::Errno,
     frame::PhysMem,
     pagecache::Mapper,
-    pgtable::{Gather, PageTable, Pte, PteFlags},
+    pgtable::{Gather, LayoutLock, PageTable, Pte, PteFlags},
     sync::{AtomicU64, Ordering, RwLock, percpu::PerCpuCounter, rcu},
     vma::{VmFlags, VmaTree},
 };
@@ -184,26 +184,34 @@ impl AddressSpace {
     /// Clear the leaves of `[start, end)` into `gather`, dropping mapcounts now and
     /// references after the flush; guard markers go too (munmap). Caller holds
     /// `mmap_lock` for write.
-    pub(crate) fn zap_range(&self, start: PageAddr, end: PageAddr, gather: &mut Gather) {
-        self.zap_pages(start, end, false, gather);
+    pub(crate) fn zap_range(
+        &self,
+        layout: &impl LayoutLock,
+        (start, end): (PageAddr, PageAddr),
+        gather: &mut Gather,
+    ) {
+        self.zap_pages(layout, start, end, false, gather);
     }
 
     /// Clear the leaves that hold frames, keeping guard markers when `keep_guards`
     /// (MADV_DONTNEED, MADV_REMOVE, guard install).
     pub(crate) fn zap_pages(
         &self,
+        layout: &impl LayoutLock,
         start: PageAddr,
         end: PageAddr,
         keep_guards: bool,
         gather: &mut Gather,
     ) {
         let keep = |pte: Pte| keep_guards && pte.is_guard();
-        self.pt.zap_except(start, end, keep, |_, pte| {
-            if pte.has(PteFlags::SPECIAL) || !pte.has_frame() {
-                return;
-            }
-            self.unmap_frame(pte, gather);
-        });
+        self.pt
+            .locked(layout)
+            .zap_except(start, end, keep, |_, pte| {
+                if pte.has(PteFlags::SPECIAL) || !pte.has_frame() {
+                    return;
+                }
+                self.unmap_frame(pte, gather);
+            });
     }
 
     /// A frame's entry was cleared: drop its mapcount now and its reference after the
@@ -223,12 +231,16 @@ impl Drop for AddressSpace {
     /// VMAs with the tree's last snapshot (one deferred drop).
     fn drop(&mut self) {
         let mut gather = Gather::new(&self.pm);
+        // Nobody else holds this address space: the lock is uncontended, and it is the
+        // proof the walks ask for.
+        let layout = self.write_lock();
         let top = PageAddr::down(crate::addr::TASK_SIZE);
-        self.zap_range(PageAddr::ZERO, top, &mut gather);
-        let all = PageAddr::down(1 << 48);
-        let (floor, ceiling) = (PageAddr::ZERO, all);
+        self.zap_range(&layout, (PageAddr::ZERO, top), &mut gather);
+        let all = (PageAddr::ZERO, PageAddr::down(1 << 48));
         self.pt
-            .free_tables(PageAddr::ZERO, all, floor, ceiling, &mut gather);
+            .locked(&layout)
+            .free_tables(&layout, all, all, &mut gather);
+        drop(layout);
         gather.finish();
     }
 }

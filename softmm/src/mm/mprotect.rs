@@ -15,7 +15,7 @@ use crate::{
     error::SysResult,
     frame::PageFlags,
     mm::fault::base_flags,
-    pgtable::{Gather, PteFlags},
+    pgtable::{Gather, LayoutLock, PteFlags},
     vma::flags::*,
 };
 
@@ -40,7 +40,7 @@ impl AddressSpace {
         if !(prot - (Prot::READ | Prot::WRITE | Prot::EXEC | Prot::SEM)).is_empty() {
             return Err(Errno::EINVAL);
         }
-        let _state = self.write_lock();
+        let state = self.write_lock();
         let gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
         let vmas = edit.intersecting(start.get(), end.get());
@@ -64,6 +64,7 @@ impl AddressSpace {
             return Err(Errno::EINVAL);
         }
         let mut populate = Vec::new();
+        let layout = &state;
         let result = Self::apply_to_range(&mut edit, start, end, |edit, v, lo, hi| {
             let newflags = prot_to_vm(prot) | (v.flags - VM_ACCESS_FLAGS);
             // Every new access bit needs its VM_MAY* bit (four bits up).
@@ -71,21 +72,26 @@ impl AddressSpace {
             if (newflags - may).intersects(VM_ACCESS_FLAGS) {
                 return Err(Errno::EACCES);
             }
-            self.mprotect_fixup(edit, v, lo, hi, newflags, &mut populate)
+            self.mprotect_fixup(layout, edit, v, lo, hi, newflags, &mut populate)
         })
         .map(|_| 0);
         edit.commit();
         for (lo, hi) in populate {
             // Errors are ignored as in Linux (the write faults only break COW early).
-            let _ = self.populate(lo, hi, true);
+            let _ = self.populate(&state, lo, hi, true);
         }
-        drop(_state);
+        drop(state);
         gather.finish();
         result
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mprotect_fixup's list and the lock"
+    )]
     fn mprotect_fixup(
         &self,
+        layout: &impl LayoutLock,
         edit: &mut crate::vma::TreeEdit<'_>,
         vma: &std::sync::Arc<crate::vma::Vma>,
         start: PageAddr,
@@ -107,7 +113,7 @@ impl AddressSpace {
             newflags &= !VM_ACCOUNT;
         }
         let new = self.modify_flags(edit, vma, start, end, newflags)?;
-        self.change_protection(&new, start, end);
+        self.change_protection(layout, &new, start, end);
         // A locked private read-only VMA made writable has its COW broken at once
         // (`populate_vma_page_range` in `mprotect_fixup`), once the edit is published.
         if old & (VM_WRITE | VM_SHARED | VM_LOCKED) == VM_LOCKED && newflags.intersects(VM_WRITE) {
@@ -117,11 +123,17 @@ impl AddressSpace {
     }
 
     /// Rewrite the leaves of `[start, end)` for `vma`'s (new) flags.
-    pub(crate) fn change_protection(&self, vma: &crate::vma::Vma, start: PageAddr, end: PageAddr) {
+    pub(crate) fn change_protection(
+        &self,
+        layout: &impl LayoutLock,
+        vma: &crate::vma::Vma,
+        start: PageAddr,
+        end: PageAddr,
+    ) {
         let base = base_flags(vma);
         let writable = vma.flags.intersects(VM_WRITE);
         let shared = vma.flags.intersects(VM_SHARED);
-        self.pt.change(start, end, |_, pte| {
+        self.pt.locked(layout).change(start, end, |_, pte| {
             if !pte.has_frame() {
                 return pte; // guard markers are not protection-dependent
             }

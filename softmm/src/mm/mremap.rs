@@ -15,7 +15,7 @@ use crate::{
     addr::{PageAddr, TASK_SIZE, page_up},
     error::Errno,
     error::SysResult,
-    pgtable::Gather,
+    pgtable::{Gather, LayoutWrite},
     vma::{TreeEdit, Vma, flags::*},
 };
 
@@ -55,6 +55,7 @@ impl AddressSpace {
         let mut edit = self.tree.edit();
         let r = if flags.intersects(MremapFlags::FIXED | MremapFlags::DONTUNMAP) {
             self.mremap_to(
+                &state,
                 &mut edit,
                 addr,
                 old_len,
@@ -64,7 +65,15 @@ impl AddressSpace {
                 &mut gather,
             )
         } else {
-            self.mremap_resize(&mut edit, addr, old_len, new_len, flags, &mut gather)
+            self.mremap_resize(
+                &state,
+                &mut edit,
+                addr,
+                old_len,
+                new_len,
+                flags,
+                &mut gather,
+            )
         };
         edit.commit();
         let populate = match &r {
@@ -74,15 +83,20 @@ impl AddressSpace {
         drop(state);
         gather.finish();
         if let Some((s, e)) = populate {
-            let _g = self.lock.read();
-            self.populate_range(s, e);
+            let layout = self.lock.read();
+            self.populate_range(&layout, s, e);
         }
         r.map(|(a, _)| a.get())
     }
 
     /// Shrink, grow in place, or move when allowed.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the call's arguments, the lock, the edit and the gather"
+    )]
     fn mremap_resize(
         &self,
+        layout: &impl LayoutWrite,
         edit: &mut TreeEdit<'_>,
         addr: PageAddr,
         old_len: u64,
@@ -94,7 +108,7 @@ impl AddressSpace {
             return Err(Errno::EFAULT);
         }
         if old_len >= new_len {
-            let r = self.unmap_locked(edit, addr + new_len, addr + old_len, gather);
+            let r = self.unmap_locked(layout, edit, addr + new_len, addr + old_len, gather);
             if r.is_err() && old_len != new_len {
                 return r.map(|_| (addr, None));
             }
@@ -123,7 +137,9 @@ impl AddressSpace {
         };
         let thp = super::mmap::thp_offset(file, shared, 0, new_len, vma.pgoff_at(addr));
         let dst = self.get_unmapped_area(edit, 0, new_len, MapFlags::empty(), thp)?;
-        self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
+        self.move_vma(
+            layout, edit, &vma, addr, old_len, new_len, dst, flags, gather,
+        )
     }
 
     /// Validate the source of a grow/move (`vma_to_resize`).
@@ -189,6 +205,7 @@ impl AddressSpace {
     #[expect(clippy::too_many_arguments, reason = "the mremap argument list")]
     fn mremap_to(
         &self,
+        layout: &impl LayoutWrite,
         edit: &mut TreeEdit<'_>,
         addr: PageAddr,
         mut old_len: u64,
@@ -206,7 +223,7 @@ impl AddressSpace {
         }
         // A FIXED move without a resize may span several VMAs (6.17+; with DONTUNMAP too).
         if flags.contains(MremapFlags::FIXED) && old_len == new_len {
-            return self.move_many(edit, addr, old_len, new_addr, flags, gather);
+            return self.move_many(layout, edit, addr, old_len, new_addr, flags, gather);
         }
         // `check_prep_vma`: the source is validated before anything changes; the part
         // that will move (for a FIXED shrink, the shrunk range) must lie in its VMA.
@@ -219,10 +236,10 @@ impl AddressSpace {
         }
         let fixed = flags.contains(MremapFlags::FIXED);
         if fixed {
-            self.unmap_locked(edit, new_addr, new_addr + new_len, gather)?;
+            self.unmap_locked(layout, edit, new_addr, new_addr + new_len, gather)?;
         }
         if old_len > new_len {
-            self.unmap_locked(edit, addr + new_len, addr + old_len, gather)?;
+            self.unmap_locked(layout, edit, addr + new_len, addr + old_len, gather)?;
             old_len = new_len;
         }
         let vma = self.vma_to_resize(edit, addr, old_len, new_len, flags)?;
@@ -244,14 +261,21 @@ impl AddressSpace {
         );
         let got = self.get_unmapped_area(edit, new_addr.get(), new_len, mflags, thp)?;
         let dst = if fixed { new_addr } else { got };
-        self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
+        self.move_vma(
+            layout, edit, &vma, addr, old_len, new_len, dst, flags, gather,
+        )
     }
 
     /// A pure move of a range that may span several VMAs (Linux 6.17+): each VMA part
     /// moves to the same offset from `dst` and keeps its attributes; gaps stay gaps and
     /// only each part's destination is unmapped first. The source must start in a VMA.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the call's arguments, the lock, the edit and the gather"
+    )]
     fn move_many(
         &self,
+        layout: &impl LayoutWrite,
         edit: &mut TreeEdit<'_>,
         addr: PageAddr,
         len: u64,
@@ -266,9 +290,9 @@ impl AddressSpace {
             let lo = v.start.max(addr);
             let hi = v.end.min(addr + len);
             let at = dst + (lo - addr);
-            self.unmap_locked(edit, at, at + (hi - lo), gather)?;
+            self.unmap_locked(layout, edit, at, at + (hi - lo), gather)?;
             let cur = edit.find(lo.get()).ok_or(Errno::EFAULT)?;
-            self.move_vma(edit, &cur, lo, hi - lo, hi - lo, at, flags, gather)?;
+            self.move_vma(layout, edit, &cur, lo, hi - lo, hi - lo, at, flags, gather)?;
         }
         Ok((dst, None))
     }
@@ -277,6 +301,7 @@ impl AddressSpace {
     #[expect(clippy::too_many_arguments, reason = "the move_vma argument list")]
     fn move_vma(
         &self,
+        layout: &impl LayoutWrite,
         edit: &mut TreeEdit<'_>,
         vma: &Arc<Vma>,
         addr: PageAddr,
@@ -305,7 +330,8 @@ impl AddressSpace {
         let moved = old_len.min(new_len);
         // No fault may run in the source while its entries move.
         self.vma_start_write(vma);
-        self.pt_move(addr, dst, moved).map_err(|_| Errno::ENOMEM)?;
+        self.pt_move(layout, addr, dst, moved)
+            .map_err(|_| Errno::ENOMEM)?;
         // A never-faulted anonymous VMA is relocated: its page offset follows the new
         // address so it can merge there (Linux 6.x `vrm_set_new_addr`/relocate_anon).
         let pgoff = if vma.is_anon() && vma.anon().is_none() {
@@ -357,7 +383,7 @@ impl AddressSpace {
                 }
             }
         } else {
-            self.unmap_locked(edit, addr, addr + old_len, gather)?;
+            self.unmap_locked(layout, edit, addr, addr + old_len, gather)?;
         }
         let pop = (nv.flags.intersects(VM_LOCKED) && new_len > old_len)
             .then_some((dst + old_len, dst + new_len));
@@ -367,19 +393,20 @@ impl AddressSpace {
     /// Move the leaves of `[from, from + len)` to `[to, to + len)`.
     fn pt_move(
         &self,
+        layout: &impl LayoutWrite,
         from: PageAddr,
         to: PageAddr,
         len: u64,
     ) -> Result<(), crate::pgtable::TableOom> {
+        let walk = self.pt.locked(layout);
         let mut present = Vec::new();
-        self.pt
-            .for_each_leaf(from, from + len, |va, _| present.push(va));
+        walk.for_each_leaf(from, from + len, |va, _| present.push(va));
         // Allocate every destination table first: nothing moves unless all fit.
         for va in &present {
-            self.pt.pte_lock(to + (*va - from), true)?;
+            walk.pte_lock(to + (*va - from), true)?;
         }
         for va in present {
-            let Some(src) = self.pt.pte_lock(va, false)? else {
+            let Some(src) = walk.pte_lock(va, false)? else {
                 continue;
             };
             let pte = src.set(crate::pgtable::Pte::NONE);
@@ -387,8 +414,7 @@ impl AddressSpace {
             if pte.is_none() {
                 continue;
             }
-            let dst = self
-                .pt
+            let dst = walk
                 .pte_lock(to + (va - from), true)?
                 .expect("destination table allocated above");
             dst.set(pte);

@@ -22,7 +22,7 @@ impl AddressSpace {
         let state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
-        let r = self.unmap_locked(&mut edit, start, end, &mut gather);
+        let r = self.unmap_locked(&state, &mut edit, start, end, &mut gather);
         edit.commit();
         drop(state);
         gather.finish();

@@ -4,6 +4,7 @@ use super::AddressSpace;
 use crate::{
     addr::PageAddr,
     mm::fault::{Access, Fault},
+    pgtable::LayoutLock,
     sync::rcu,
     vma::flags::*,
 };
@@ -12,8 +13,8 @@ impl AddressSpace {
     /// Fault in `[start, end)` VMA by VMA, ignoring errors (`mm_populate`: mmap with
     /// MAP_POPULATE or VM_LOCKED, mlockall, brk and mremap of locked memory).
     /// The caller holds `mmap_lock` (either side).
-    pub(crate) fn populate_range(&self, start: PageAddr, end: PageAddr) {
-        let _ = self.populate(start, end, true);
+    pub(crate) fn populate_range(&self, layout: &impl LayoutLock, start: PageAddr, end: PageAddr) {
+        let _ = self.populate(layout, start, end, true);
     }
 
     /// `__mm_populate`: write faults for private writable memory, read faults
@@ -25,6 +26,7 @@ impl AddressSpace {
     /// fail on them first).
     pub(crate) fn populate(
         &self,
+        layout: &impl LayoutLock,
         start: PageAddr,
         end: PageAddr,
         ignore_errors: bool,
@@ -49,7 +51,7 @@ impl AddressSpace {
                 let mut a = start.max(v.start);
                 let mut r = Ok(());
                 while a < end.min(v.end) {
-                    if let Err(f) = self.fault_in(a.get(), access) {
+                    if let Err(f) = self.fault_in(layout, a.get(), access) {
                         r = Err(match f {
                             Fault::Oom { .. } => crate::error::Errno::ENOMEM,
                             _ => crate::error::Errno::EFAULT,
@@ -68,15 +70,20 @@ impl AddressSpace {
     }
 
     /// Make `addr` present for `access` unless it already is (GUP's faultin_page).
-    pub(crate) fn fault_in(&self, addr: u64, access: Access) -> Result<(), Fault> {
+    pub(crate) fn fault_in(
+        &self,
+        layout: &impl LayoutLock,
+        addr: u64,
+        access: Access,
+    ) -> Result<(), Fault> {
         {
             let g = rcu::read_lock();
-            if let Some((pte, _)) = self.pt.lookup(addr, &g)
+            if let Some((pte, _)) = self.pt.lockless(&g).lookup(addr)
                 && crate::mm::fault::pte_allows(pte, access)
             {
                 return Ok(());
             }
         }
-        self.handle_fault(addr, access)
+        self.handle_fault(layout, addr, access)
     }
 }

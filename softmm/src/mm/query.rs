@@ -11,7 +11,7 @@ use crate::{
     error::Errno,
     error::SysResult,
     frame::PageFlags,
-    pgtable::PteFlags,
+    pgtable::{LayoutLock, PteFlags},
     stats::{SmapsCounters, VmaInfo, maps_line, smaps_entry},
     sync::rcu,
     vma::{Backing, Vma, flags::*},
@@ -99,7 +99,7 @@ impl AddressSpace {
             .map(|v| {
                 smaps_entry(
                     &self.info(v, heap),
-                    &self.smaps_counters(v),
+                    &self.smaps_counters(&s, v),
                     thp_eligible(v),
                 )
             })
@@ -109,11 +109,11 @@ impl AddressSpace {
     /// One smaps field (kB) of the VMA containing `addr`: `ENOMEM` when no VMA contains
     /// it, `EINVAL` for an unknown field.
     pub fn smaps_field(&self, addr: u64, field: &str) -> SysResult<u64> {
-        let _s = self.lock.read();
+        let s = self.lock.read();
         let g = rcu::read_lock();
         let v = self.tree.find(addr, &g).cloned().ok_or(Errno::ENOMEM)?;
         drop(g);
-        self.smaps_counters(&v)
+        self.smaps_counters(&s, &v)
             .field_kb(field, v.len(), thp_eligible(&v))
             .ok_or(Errno::EINVAL)
     }
@@ -126,27 +126,29 @@ impl AddressSpace {
     }
 
     /// Walk one VMA's leaves and add them up (semi-locked: caller holds mmap read).
-    pub(crate) fn smaps_counters(&self, v: &Vma) -> SmapsCounters {
+    pub(crate) fn smaps_counters(&self, layout: &impl LayoutLock, v: &Vma) -> SmapsCounters {
         let mut c = SmapsCounters::default();
         let locked = v.flags.intersects(VM_LOCKED);
-        self.pt.for_each_leaf(v.start, v.end, |_, pte| {
-            if pte.has(PteFlags::SPECIAL) || !(pte.present() || pte.has(PteFlags::PROTNONE)) {
-                return;
-            }
-            let m = self.pm.meta(pte.pfn());
-            let f = m.flags();
-            let dirty = pte.has(PteFlags::D) || f.contains(PageFlags::DIRTY);
-            c.account(
-                4096,
-                m.refcount(),
-                m.mapcount(),
-                dirty,
-                pte.has(PteFlags::A) || f.contains(PageFlags::REFERENCED),
-                f.contains(PageFlags::ANON),
-                f.contains(PageFlags::LAZYFREE),
-                locked,
-            );
-        });
+        self.pt
+            .semi(layout)
+            .for_each_leaf(v.start, v.end, |_, pte| {
+                if pte.has(PteFlags::SPECIAL) || !(pte.present() || pte.has(PteFlags::PROTNONE)) {
+                    return;
+                }
+                let m = self.pm.meta(pte.pfn());
+                let f = m.flags();
+                let dirty = pte.has(PteFlags::D) || f.contains(PageFlags::DIRTY);
+                c.account(
+                    4096,
+                    m.refcount(),
+                    m.mapcount(),
+                    dirty,
+                    pte.has(PteFlags::A) || f.contains(PageFlags::REFERENCED),
+                    f.contains(PageFlags::ANON),
+                    f.contains(PageFlags::LAZYFREE),
+                    locked,
+                );
+            });
         c
     }
 
@@ -162,7 +164,7 @@ impl AddressSpace {
             return Ok(0);
         }
         let end = PageAddr::down(end + (PAGE_SIZE - 1));
-        let _s = self.lock.read();
+        let layout = self.lock.read();
         let g = rcu::read_lock();
         let mut at = start;
         let mut n = 0;
@@ -170,7 +172,7 @@ impl AddressSpace {
             let v = self.tree.find(at.get(), &g).ok_or(Errno::ENOMEM)?;
             let hi = end.min(v.end);
             let mut mapped = std::collections::HashSet::new();
-            self.pt.for_each_leaf(at, hi, |va, pte| {
+            self.pt.semi(&layout).for_each_leaf(at, hi, |va, pte| {
                 if pte.present() || pte.has(PteFlags::PROTNONE) {
                     mapped.insert(va);
                 }

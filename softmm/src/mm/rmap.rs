@@ -48,7 +48,7 @@ impl Mapper for AddressSpace {
     /// page-cache pages always, copy-on-write copies when `even_cows`; guard markers
     /// stay.
     fn unmap_object(&self, obj: &Arc<PageCache>, first: u64, last: u64, even_cows: bool) {
-        let _state = self.write_lock();
+        let state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let vmas: Vec<_> = {
             let g = rcu::read_lock();
@@ -70,7 +70,7 @@ impl Mapper for AddressSpace {
             // object changed: it finishes before the zap (later ones see the new object).
             self.vma_start_write(&v);
             let pm = &self.pm;
-            self.pt.zap_except(
+            self.pt.locked(&state).zap_except(
                 lo,
                 hi,
                 |pte| {
@@ -88,7 +88,7 @@ impl Mapper for AddressSpace {
                 },
             );
         }
-        drop(_state);
+        drop(state);
         gather.finish();
     }
 }

@@ -31,7 +31,8 @@ use std::{
 
 use super::{AddressSpace, MmState};
 use crate::{
-    sync::{Ordering, RwLockWriteGuard, rcu},
+    pgtable::{LayoutLock, LayoutWrite},
+    sync::{Ordering, RwLockReadGuard, RwLockWriteGuard, rcu},
     vma::{Vma, lock::ReadFail},
 };
 
@@ -187,3 +188,17 @@ impl AddressSpace {
         Err(())
     }
 }
+
+// SAFETY: `mmap_lock` held for write: tables are unlinked only by the holder (munmap,
+// mremap, exit run under it), and no other thread walks with the layout held, because
+// every such walk holds `mmap_lock` or a VMA read lock, and the writer write-locks every
+// VMA whose tables it unlinks, which waits for those VMAs' readers.
+unsafe impl LayoutLock for MmWriteGuard<'_> {}
+// SAFETY: as above: the write side excludes every other layout holder.
+unsafe impl LayoutWrite for MmWriteGuard<'_> {}
+// SAFETY: `mmap_lock` held for read: tables are unlinked only under the write side.
+unsafe impl LayoutLock for RwLockReadGuard<'_, MmState> {}
+// SAFETY: a VMA read lock: the tables covering the VMA are unlinked only under
+// `mmap_lock` write after the VMA was write-locked, which waits for this reader; a walk
+// under it stays inside the VMA (the fault path walks only the faulting page).
+unsafe impl LayoutLock for VmaReadGuard {}

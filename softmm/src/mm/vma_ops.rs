@@ -13,7 +13,7 @@ use crate::addr::PageAddr;
 use crate::{
     error::Errno,
     error::SysResult,
-    pgtable::Gather,
+    pgtable::{Gather, LayoutWrite},
     vma::{AnonId, Backing, TreeEdit, VmFlags, Vma, anon_compatible_pub, flags::VM_STICKY},
 };
 
@@ -23,6 +23,7 @@ impl AddressSpace {
     /// when a split would exceed `max_map_count`.
     pub(crate) fn unmap_locked(
         &self,
+        layout: &impl LayoutWrite,
         edit: &mut TreeEdit<'_>,
         start: PageAddr,
         end: PageAddr,
@@ -55,12 +56,14 @@ impl AddressSpace {
         }
         let lo = start.max(first.start);
         let hi = end.min(vmas.last().map_or(end, |v| v.end));
-        self.zap_range(lo, hi, gather);
+        self.zap_range(layout, (lo, hi), gather);
         let floor = edit.prev(start.get()).map_or(PageAddr::ZERO, |p| p.end);
         let ceiling = edit
             .next(start.get())
             .map_or(PageAddr::down(1 << 48), |n| n.start);
-        self.pt.free_tables(lo, hi, floor, ceiling, gather);
+        self.pt
+            .locked(layout)
+            .free_tables(layout, (lo, hi), (floor, ceiling), gather);
         Ok(())
     }
 

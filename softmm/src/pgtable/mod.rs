@@ -14,25 +14,28 @@
 //! * Table pages are freed only by [`PageTable::free_tables`] (which unlinks them under
 //!   the parent's PTL) through a [`Gather`]: TLB flush, then an RCU grace period.
 //!
-//! Walker classes: `lookup` is lockless (RCU guard only: its result is a snapshot to be
-//! validated); `for_each_leaf` is semi-locked (caller holds `mmap_lock` so the VMA layout
-//! is stable; entries may change under it); `pte_lock`, `zap`, `change`, `take` are
-//! locked (PTL held while entries are changed).
+//! Walker classes (`walk.rs`): every walk outside this module is a [`Walk`] whose mode
+//! type says what it may assume and do: [`Lockless`] (an RCU guard; snapshots to
+//! re-validate), [`Semi`] (a [`LayoutLock`]: reads entries that may change), [`Locked`]
+//! (a [`LayoutLock`]: changes entries under their PTLs; unlinking tables takes a
+//! [`LayoutWrite`]).
 
 mod entry;
 mod gather;
 mod geometry;
+mod walk;
 
 use std::{marker::PhantomData, sync::Arc};
 
 pub use entry::{Pte, PteFlags, PteView};
 pub use gather::Gather;
 pub use geometry::{Geometry, Level, MmGeometry, Model, Tiny, X86_4K};
+pub use walk::{LayoutLock, LayoutWrite, Locked, Lockless, Semi, Walk};
 
 use crate::{
     addr::PageAddr,
     frame::{PageFlags, Pfn, PhysMem},
-    sync::{AtomicU64, Ordering, SpinGuard, rcu::RcuGuard},
+    sync::{AtomicU64, Ordering, SpinGuard},
 };
 
 /// Allocation of a table page failed.
@@ -143,7 +146,7 @@ impl<G: Geometry> PageTable<G> {
 
     /// Lockless lookup of the leaf mapping `va`: `(entry, level)`, or `None` when a
     /// level is none. The result is a snapshot; act on it only after re-validating.
-    pub fn lookup<'g>(&'g self, va: u64, _rcu: &'g RcuGuard) -> Option<(Pte, Level)> {
+    fn lookup(&self, va: u64) -> Option<(Pte, Level)> {
         if va >= G::top() {
             return None;
         }
@@ -164,7 +167,7 @@ impl<G: Geometry> PageTable<G> {
 
     /// Set Accessed (and Dirty for writes) on the leaf for `va` if it still equals
     /// `seen`, as the hardware MMU does on use.
-    pub fn mark_used(&self, va: u64, seen: Pte, write: bool, rcu: &RcuGuard) {
+    fn mark_used(&self, va: u64, seen: Pte, write: bool) {
         let bit = if write {
             PteFlags::A | PteFlags::D
         } else {
@@ -173,7 +176,7 @@ impl<G: Geometry> PageTable<G> {
         if seen.has(bit) {
             return;
         }
-        if let Some(slot) = self.leaf_slot(va, rcu) {
+        if let Some(slot) = self.leaf_slot(va) {
             // AcqRel CAS: only if unchanged; the A/D bits pair with the zap/change
             // swaps, which return them to whoever clears the entry.
             let _ = slot.compare_exchange(
@@ -185,7 +188,7 @@ impl<G: Geometry> PageTable<G> {
         }
     }
 
-    fn leaf_slot<'g>(&'g self, va: u64, _rcu: &'g RcuGuard) -> Option<&'g AtomicU64> {
+    fn leaf_slot(&self, va: u64) -> Option<&AtomicU64> {
         let mut table = self.root;
         for level in Level::down(G::root(), Level::PMD) {
             // Acquire: as in `lookup`.
@@ -233,7 +236,7 @@ impl<G: Geometry> PageTable<G> {
     /// Lock the leaf entry for `va`, allocating missing tables when `alloc` is set.
     /// `Ok(None)`: a table on the way is missing (and `alloc` is false) or a huge leaf
     /// covers `va`.
-    pub fn pte_lock(&self, va: PageAddr, alloc: bool) -> Result<Option<PteLocked<'_>>, TableOom> {
+    fn pte_lock(&self, va: PageAddr, alloc: bool) -> Result<Option<PteLocked<'_>>, TableOom> {
         if va >= G::top() {
             return Ok(None); // beyond what this geometry maps (model builds only)
         }
@@ -324,7 +327,7 @@ impl<G: Geometry> PageTable<G> {
 
     /// Semi-locked read walk: `f(va, entry)` for every non-none leaf in `[start, end)`.
     /// The caller holds `mmap_lock` (the layout is stable); entries may change under it.
-    pub fn for_each_leaf(&self, start: PageAddr, end: PageAddr, mut f: impl FnMut(PageAddr, Pte)) {
+    fn for_each_leaf(&self, start: PageAddr, end: PageAddr, mut f: impl FnMut(PageAddr, Pte)) {
         self.for_each_leaf_table(start, end, &mut |table, lo, hi| {
             let mut va = lo;
             while va < hi {
@@ -342,7 +345,7 @@ impl<G: Geometry> PageTable<G> {
 
     /// Locked walk: for every non-none leaf in `[start, end)`, under its table's PTL,
     /// replace it with `f(va, old)` (atomically against MMU A/D updates).
-    pub fn change(&self, start: PageAddr, end: PageAddr, mut f: impl FnMut(PageAddr, Pte) -> Pte) {
+    fn change(&self, start: PageAddr, end: PageAddr, mut f: impl FnMut(PageAddr, Pte) -> Pte) {
         self.for_each_leaf_table(start, end, &mut |table, lo, hi| {
             let _ptl = self.pm.meta(table).ptl().lock();
             let mut va = lo;
@@ -366,13 +369,13 @@ impl<G: Geometry> PageTable<G> {
 
     /// Locked walk: clear every leaf in `[start, end)` and hand `f(va, old)` each old
     /// entry (with its final A/D bits). Tables stay linked.
-    pub fn zap(&self, start: PageAddr, end: PageAddr, f: impl FnMut(PageAddr, Pte)) {
+    fn zap(&self, start: PageAddr, end: PageAddr, f: impl FnMut(PageAddr, Pte)) {
         self.zap_except(start, end, |_| false, f);
     }
 
     /// As [`zap`](Self::zap), but entries for which `keep` is true stay (guard markers
     /// survive MADV_DONTNEED).
-    pub fn zap_except(
+    fn zap_except(
         &self,
         start: PageAddr,
         end: PageAddr,
@@ -411,7 +414,7 @@ impl<G: Geometry> PageTable<G> {
     /// span it covers lies within `[floor, ceiling)`, so tables shared with neighbouring
     /// mappings survive (`free_pgtables` floor/ceiling rule, §2.3). The caller has zapped
     /// the range and holds `mmap_lock` for write.
-    pub fn free_tables(
+    fn free_tables(
         &self,
         start: PageAddr,
         end: PageAddr,

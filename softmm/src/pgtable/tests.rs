@@ -41,10 +41,10 @@ mod install {
         let pfn = map_one(&pt, 0x7fff_0000_1000);
         assert_eq!(pt.nr_tables(), 3, "PUD, PMD and PTE tables");
         let g = rcu::read_lock();
-        let (e, level) = pt.lookup(0x7fff_0000_1000, &g).unwrap();
+        let (e, level) = pt.lockless(&g).lookup(0x7fff_0000_1000).unwrap();
         assert_eq!((e.pfn(), level), (pfn, Level::PTE));
-        assert!(pt.lookup(0x7fff_0000_2000, &g).is_none());
-        assert!(pt.lookup(0x1000, &g).is_none());
+        assert!(pt.lockless(&g).lookup(0x7fff_0000_2000).is_none());
+        assert!(pt.lockless(&g).lookup(0x1000).is_none());
         drop(g);
         clear(&pt);
     }
@@ -133,9 +133,12 @@ mod free {
         assert_eq!(g.len(), (1, 0), "no table freed");
         g.finish();
         let guard = rcu::read_lock();
-        assert_eq!(pt.lookup(base, &guard).unwrap().0.pfn(), pages[0]);
-        assert_eq!(pt.lookup(base + 8192, &guard).unwrap().0.pfn(), pages[2]);
-        assert!(pt.lookup(base + 4096, &guard).is_none());
+        assert_eq!(pt.lockless(&guard).lookup(base).unwrap().0.pfn(), pages[0]);
+        assert_eq!(
+            pt.lockless(&guard).lookup(base + 8192).unwrap().0.pfn(),
+            pages[2]
+        );
+        assert!(pt.lockless(&guard).lookup(base + 4096).is_none());
         drop(guard);
         let mut g = Gather::new(&pm);
         pt.zap(pa(0), pa(1 << 47), |_, e| g.add_page(e.pfn()));
@@ -173,7 +176,7 @@ mod change {
             e.with_flags((e.flags() & !PteFlags::P & !PteFlags::W) | PteFlags::PROTNONE)
         });
         let g = rcu::read_lock();
-        let (e, _) = pt.lookup(0x1000_0000, &g).unwrap();
+        let (e, _) = pt.lockless(&g).lookup(0x1000_0000).unwrap();
         assert!(!e.present() && e.has(PteFlags::PROTNONE) && e.pfn() == pfn);
         drop(g);
         let mut g = Gather::new(&pm);

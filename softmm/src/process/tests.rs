@@ -32,7 +32,7 @@ fn poke(m: &Machine, pid: Pid, addr: u64, data: &[u8]) -> Result<(), Signal> {
 fn pfn_of(m: &Machine, pid: Pid, addr: u64) -> crate::frame::Pfn {
     let mm = m.mm(pid).unwrap();
     let g = crate::sync::rcu::read_lock();
-    mm.pt.lookup(addr, &g).unwrap().0.pfn()
+    mm.pt.lockless(&g).lookup(addr).unwrap().0.pfn()
 }
 
 #[test]

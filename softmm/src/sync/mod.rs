@@ -34,6 +34,9 @@ pub type RwLock<T> = parking_lot::RwLock<T>;
 /// Write guard of [`RwLock`].
 #[cfg(not(any(loom, shuttle)))]
 pub type RwLockWriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
+/// Read guard of [`RwLock`].
+#[cfg(not(any(loom, shuttle)))]
+pub type RwLockReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
 /// Mutex for state that is neither hot nor taken inside RCU callbacks.
 #[cfg(not(any(loom, shuttle)))]
 pub type Mutex<T> = parking_lot::Mutex<T>;
@@ -49,7 +52,7 @@ use loom::sync as model_sync;
 #[cfg(loom)]
 pub use loom::{cell::UnsafeCell, thread::spawn};
 #[cfg(any(loom, shuttle))]
-pub use model_locks::{Mutex, RwLock, RwLockWriteGuard};
+pub use model_locks::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(shuttle)]
 use shuttle::sync as model_sync;
 #[cfg(shuttle)]

@@ -22,7 +22,7 @@ impl FaultCtx<'_> {
     /// read-only; a write (or a write to the zero frame) maps a fresh zeroed frame.
     pub(super) fn do_anonymous(&self) -> FaultResult {
         if !self.write() {
-            let l = self.mm.pt.pte_lock(self.page, true);
+            let l = self.walk.pte_lock(self.page, true);
             let l = l.map_err(|_| self.oom())?.ok_or(self.oom())?;
             if !l.get().is_none() {
                 return Ok(Handled::Retry);
@@ -43,7 +43,7 @@ impl FaultCtx<'_> {
     /// Map `frame` writable at the page if the entry still equals the snapshot; the frame
     /// it replaces (not the zero frame) loses this mapping.
     pub(super) fn install_private(&self, frame: FrameRef<'_>) -> FaultResult {
-        let l = self.mm.pt.pte_lock(self.page, true);
+        let l = self.walk.pte_lock(self.page, true);
         let l = l.map_err(|_| self.oom())?.ok_or(self.oom())?;
         // Re-validate under the PTL: another fault may have installed a frame since the
         // snapshot (the MUTANT skips this and overwrites the winner's entry).

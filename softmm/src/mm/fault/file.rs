@@ -52,11 +52,9 @@ impl FaultCtx<'_> {
     /// to a read-only entry makes it writable and dirties the page.
     pub(super) fn do_shared_fault(&self) -> FaultResult {
         if self.vma.pgoff_at(self.page) >= self.object().nr_size_pages() {
-            let g = crate::sync::rcu::read_lock();
             if self
-                .mm
-                .pt
-                .lookup(self.page.get(), &g)
+                .walk
+                .lookup(self.page.get())
                 .is_some_and(|(e, _)| e.is_guard())
             {
                 return Err(self.map_err());
@@ -86,7 +84,7 @@ impl FaultCtx<'_> {
     /// read-only entry written (made writable and dirty here), or one mapped meanwhile.
     /// `None` when the entry is none and the page must be mapped.
     fn shared_present(&self) -> Result<Option<Handled>, Fault> {
-        let l = self.mm.pt.pte_lock(self.page, true);
+        let l = self.walk.pte_lock(self.page, true);
         let l = l.map_err(|_| self.oom())?.ok_or(self.oom())?;
         let cur = l.get();
         if cur.is_guard() {
@@ -114,7 +112,7 @@ impl FaultCtx<'_> {
         entry: PteFlags,
         page_flags: PageFlags,
     ) -> FaultResult {
-        let l = self.mm.pt.pte_lock(self.page, true);
+        let l = self.walk.pte_lock(self.page, true);
         let l = l.map_err(|_| self.oom())?.ok_or(self.oom())?;
         if !l.get().is_none() {
             return Ok(Handled::Retry);

@@ -35,7 +35,7 @@ mod wp;
 use crate::addr::PageAddr;
 use crate::{
     mm::{AddressSpace, VmaCache},
-    pgtable::{Pte, PteFlags},
+    pgtable::{LayoutLock, Locked, Pte, PteFlags, Walk},
     vma::{ANON_FORKED, Vma, flags::*},
 };
 
@@ -165,6 +165,8 @@ type FaultResult = Result<Handled, Fault>;
 struct FaultCtx<'a> {
     mm: &'a AddressSpace,
     vma: &'a Vma,
+    /// Walks the page table with the layout kept by `held`.
+    walk: Walk<'a, Locked>,
     /// The faulting address rounded down to its page.
     page: PageAddr,
     access: Access,
@@ -199,7 +201,7 @@ impl FaultCtx<'_> {
         }
         // Snapshot without the PTL; each handler re-validates it under the PTL.
         self.orig = {
-            let l = self.mm.pt.pte_lock(self.page, true);
+            let l = self.walk.pte_lock(self.page, true);
             l.map_err(|_| self.oom())?.ok_or(self.oom())?.get()
         };
         if self.orig.is_guard() {
@@ -258,8 +260,13 @@ impl FaultCtx<'_> {
 
 impl AddressSpace {
     /// Handle a fault at `addr` for `access`. The caller holds `mmap_lock` (either
-    /// side) and retries its walk after `Ok`.
-    pub(crate) fn handle_fault(&self, addr: u64, access: Access) -> Result<(), Fault> {
+    /// side: `layout`) and retries its walk after `Ok`.
+    pub(crate) fn handle_fault(
+        &self,
+        layout: &impl LayoutLock,
+        addr: u64,
+        access: Access,
+    ) -> Result<(), Fault> {
         self.counters.faults.add(1);
         let g = crate::sync::rcu::read_lock();
         let Some(vma) = self.tree.find(addr, &g).cloned() else {
@@ -269,7 +276,8 @@ impl AddressSpace {
             });
         };
         drop(g);
-        match self.fault_vma(&vma, addr, access, LockedBy::MmapLock)? {
+        let walk = self.pt.locked(layout);
+        match self.fault_vma(&vma, walk, addr, access, LockedBy::MmapLock)? {
             Handled::Done | Handled::Retry => Ok(()),
             Handled::NeedMmapLock => unreachable!("the handler runs under mmap_lock"),
         }
@@ -295,7 +303,8 @@ impl AddressSpace {
         let Ok(Some(vma)) = self.lock_vma_under_rcu(addr, cache) else {
             return fallback();
         };
-        let r = match self.fault_vma(&vma, addr, access, LockedBy::VmaLock) {
+        let walk = self.pt.locked(&vma);
+        let r = match self.fault_vma(&vma, walk, addr, access, LockedBy::VmaLock) {
             Ok(Handled::NeedMmapLock) => {
                 drop(vma);
                 return fallback();
@@ -309,7 +318,14 @@ impl AddressSpace {
     }
 
     /// Handle a fault at `addr` in `vma`, which `held` keeps stable.
-    fn fault_vma(&self, vma: &Vma, addr: u64, access: Access, held: LockedBy) -> FaultResult {
+    fn fault_vma(
+        &self,
+        vma: &Vma,
+        walk: Walk<'_, Locked>,
+        addr: u64,
+        access: Access,
+        held: LockedBy,
+    ) -> FaultResult {
         if !vma_allows(vma, access) {
             return Err(Fault::Segv {
                 addr,
@@ -319,6 +335,7 @@ impl AddressSpace {
         FaultCtx {
             mm: self,
             vma,
+            walk,
             page: PageAddr::down(addr),
             access,
             held,

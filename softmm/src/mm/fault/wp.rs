@@ -14,7 +14,7 @@ use crate::{frame::PageFlags, pgtable::PteLocked};
 impl FaultCtx<'_> {
     /// Write to a present (or protnone-free) read-only private entry mapping a real frame.
     pub(super) fn do_wp_page(&self) -> FaultResult {
-        let l = self.mm.pt.pte_lock(self.page, false);
+        let l = self.walk.pte_lock(self.page, false);
         let l = l.map_err(|_| self.oom())?.ok_or(self.oom())?;
         if l.get() != self.orig {
             return Ok(Handled::Retry);
