@@ -16,10 +16,10 @@ use std::sync::Arc;
 use crate::{
     addr::PAGE_SIZE,
     config::FaultLocking,
-    frame::FrameRef,
+    frame::{FrameRef, PageFlags},
     mm::fault::{Access, Fault, SegvCode, Signal, pte_allows},
     mm::{AddressSpace, VmaCache},
-    pgtable::Level,
+    pgtable::{Level, Pte, PteFlags},
     sync::rcu,
 };
 
@@ -35,6 +35,72 @@ pub struct AccessFault {
     pub done: u64,
     /// The underlying fault.
     pub fault: Fault,
+}
+
+/// How an access holds each page.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Hold {
+    /// With the permission `Access` needs.
+    For(Access),
+    /// A write that ignores protection where `FOLL_FORCE` does.
+    ForcedWrite,
+}
+
+/// What a signal handler would be told about a fault (`siginfo_t`'s `si_signo`,
+/// `si_code`, `si_addr`, with Linux's x86-64 values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigInfo {
+    /// `SIGSEGV` (11) or `SIGBUS` (7).
+    pub signo: i32,
+    /// `SEGV_MAPERR` (1), `SEGV_ACCERR` (2), `BUS_ADRALN` (1) or `BUS_ADRERR` (2).
+    pub code: i32,
+    /// The faulting address.
+    pub addr: u64,
+}
+
+impl SigInfo {
+    /// `SIGSEGV`.
+    pub const SIGSEGV: i32 = 11;
+    /// `SIGBUS`.
+    pub const SIGBUS: i32 = 7;
+    /// `SEGV_MAPERR`: no mapping at the address.
+    pub const SEGV_MAPERR: i32 = 1;
+    /// `SEGV_ACCERR`: the mapping forbids the access.
+    pub const SEGV_ACCERR: i32 = 2;
+    /// `BUS_ADRALN`: misaligned address.
+    pub const BUS_ADRALN: i32 = 1;
+    /// `BUS_ADRERR`: no backing at the address (beyond the end of a file).
+    pub const BUS_ADRERR: i32 = 2;
+}
+
+impl AccessFault {
+    /// The `siginfo_t` fields the kernel would deliver for this fault.
+    pub fn siginfo(&self) -> SigInfo {
+        let (signo, code) = match self.fault {
+            Fault::Segv { code, .. } => (
+                SigInfo::SIGSEGV,
+                match code {
+                    SegvCode::MapErr => SigInfo::SEGV_MAPERR,
+                    SegvCode::AccErr => SigInfo::SEGV_ACCERR,
+                },
+            ),
+            Fault::Unaligned { .. } => (SigInfo::SIGBUS, SigInfo::BUS_ADRALN),
+            Fault::Bus { .. } | Fault::Oom { .. } => (SigInfo::SIGBUS, SigInfo::BUS_ADRERR),
+        };
+        SigInfo {
+            signo,
+            code,
+            addr: self.addr,
+        }
+    }
+}
+
+/// A system call that copies from or to user memory fails with `EFAULT` where a user
+/// access would have faulted (`copy_from_user`).
+impl From<AccessFault> for crate::error::Errno {
+    fn from(_: AccessFault) -> Self {
+        crate::error::Errno::EFAULT
+    }
 }
 
 /// A CPU context: what a thread uses to translate, read, write and fault.
@@ -71,9 +137,9 @@ const MAX_RETRIES: usize = 1 << 16;
 /// section its translation was made in: an operation that revokes access (fork's
 /// write-protection) waits for a grace period, i.e. for accesses in flight, as a TLB
 /// shootdown waits for the other CPUs.
-struct Held<'a> {
+pub(super) struct Held<'a> {
     /// Dropped first (fields drop in order): the reference goes inside the RCU section.
-    frame: FrameRef<'a>,
+    pub(super) frame: FrameRef<'a>,
     _rcu: rcu::RcuGuard,
 }
 
@@ -100,30 +166,13 @@ impl Cpu {
     }
 
     /// Resolve `addr` to a frame that allows `access` and hold a reference to it.
-    fn hold(&self, addr: u64, access: Access) -> Result<Held<'_>, Fault> {
+    pub(super) fn hold(&self, addr: u64, access: Access) -> Result<Held<'_>, Fault> {
         let mm = &*self.mm;
-        let write = access == Access::Write;
         for _ in 0..MAX_RETRIES {
+            if let Some(held) =
+                self.hold_fast(addr, access == Access::Write, |pte| pte_allows(pte, access))
             {
-                let g = rcu::read_lock();
-                let walk = mm.pt.lockless(&g);
-                if let Some((pte, Level::PTE)) = walk.lookup(addr)
-                    && pte_allows(pte, access)
-                {
-                    let pfn = pte.pfn();
-                    // Speculative reference, then re-check the entry (GUP-fast
-                    // pattern, §3.3): if it changed, the frame may be on its way out.
-                    if let Some(frame) = mm.phys().try_get(pfn) {
-                        let still = walk
-                            .lookup(addr)
-                            .is_some_and(|(now, _)| now.pfn() == pfn && pte_allows(now, access));
-                        if still {
-                            walk.mark_used(addr, pte, write);
-                            return Ok(Held { frame, _rcu: g });
-                        }
-                        continue;
-                    }
-                }
+                return Ok(held);
             }
             let fast = match mm.config.fault_locking {
                 FaultLocking::PerVma => mm.fault_under_vma_lock(addr, access, &self.vmas),
@@ -144,19 +193,64 @@ impl Cpu {
                 Err(f) => return Err(f),
             }
         }
-        // Every fault either maps what the access needs or fails; racing changes can
-        // send us round again, but not this often. Reaching here is a bug.
-        debug_assert!(false, "no progress translating {addr:#x} for {access:?}");
-        Err(Fault::Bus { addr })
+        Err(no_progress(addr))
+    }
+
+    /// As [`hold`](Self::hold) for a forced write (`FOLL_FORCE`): also a frame this
+    /// mapping owns alone (an exclusive anonymous page) behind an entry without write
+    /// permission, which the forced fault creates in a private read-only mapping.
+    pub(super) fn hold_forced(&self, addr: u64) -> Result<Held<'_>, Fault> {
+        let mm = &*self.mm;
+        let pm = mm.phys();
+        let own = |pte: crate::pgtable::Pte| {
+            pte.has_frame()
+                && !pte.has(PteFlags::SPECIAL)
+                && pm
+                    .meta(pte.pfn())
+                    .has(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE)
+        };
+        for _ in 0..MAX_RETRIES {
+            if let Some(held) =
+                self.hold_fast(addr, true, |pte| pte_allows(pte, Access::Write) || own(pte))
+            {
+                return Ok(held);
+            }
+            let layout = mm.lock.read();
+            mm.handle_forced_write(&layout, addr)?;
+        }
+        Err(no_progress(addr))
+    }
+
+    /// The lockless part of a translation: the leaf for `addr` if `ok` accepts it, with
+    /// a reference to its frame taken speculatively and the entry re-checked (GUP-fast
+    /// pattern, §3.3: if it changed, the frame may be on its way out); the MMU's
+    /// Accessed (and Dirty for `write`) bits set. `None`: fault and try again.
+    fn hold_fast(&self, addr: u64, write: bool, ok: impl Fn(Pte) -> bool) -> Option<Held<'_>> {
+        let mm = &*self.mm;
+        let g = rcu::read_lock();
+        let walk = mm.pt.lockless(&g);
+        let (pte, level) = walk.lookup(addr)?;
+        if level != Level::PTE || !ok(pte) {
+            return None;
+        }
+        let frame = mm.phys().try_get(pte.pfn())?;
+        let still = walk
+            .lookup(addr)
+            .is_some_and(|(now, _)| now.pfn() == pte.pfn() && ok(now));
+        if !still {
+            return None;
+        }
+        walk.mark_used(addr, pte, write);
+        Some(Held { frame, _rcu: g })
     }
 
     /// Visit `[addr, addr + len)` page by page: `f(frame, offset in frame, offset in
-    /// the access, bytes)` with the frame held for `access`.
-    fn each_page(
+    /// the access, bytes)` with the frame held for `how`.
+    pub(super) fn each_page(
         &self,
         addr: u64,
         len: usize,
-        access: Access,
+        how: Hold,
         mut f: impl FnMut(&FrameRef<'_>, usize, usize, usize),
     ) -> Result<(), AccessFault> {
         let mut done = 0usize;
@@ -164,7 +258,11 @@ impl Cpu {
             let va = addr.wrapping_add(done as u64);
             let off = (va % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - off).min(len - done);
-            let h = self.hold(va, access).map_err(|e| fault_at(e, va, done))?;
+            let h = match how {
+                Hold::For(access) => self.hold(va, access),
+                Hold::ForcedWrite => self.hold_forced(va),
+            };
+            let h = h.map_err(|e| fault_at(e, va, done))?;
             f(&h.frame, off, done, n);
             done += n;
         }
@@ -173,16 +271,26 @@ impl Cpu {
 
     /// Copy guest memory at `addr` into `buf`.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
-        self.each_page(addr, buf.len(), Access::Read, |frame, off, at, n| {
-            frame.read(off, &mut buf[at..at + n]);
-        })
+        self.each_page(
+            addr,
+            buf.len(),
+            Hold::For(Access::Read),
+            |frame, off, at, n| {
+                frame.read(off, &mut buf[at..at + n]);
+            },
+        )
     }
 
     /// Copy `buf` into guest memory at `addr`.
     pub fn write(&self, addr: u64, buf: &[u8]) -> Result<(), AccessFault> {
-        self.each_page(addr, buf.len(), Access::Write, |frame, off, at, n| {
-            frame.write(off, &buf[at..at + n]);
-        })
+        self.each_page(
+            addr,
+            buf.len(),
+            Hold::For(Access::Write),
+            |frame, off, at, n| {
+                frame.write(off, &buf[at..at + n]);
+            },
+        )
     }
 
     /// Store `len` copies of `byte` at `addr`.
@@ -197,13 +305,20 @@ impl Cpu {
                 0,
             )
         })?;
-        self.each_page(addr, len, Access::Write, |frame, off, _, n| {
+        self.each_page(addr, len, Hold::For(Access::Write), |frame, off, _, n| {
             frame.fill(off, byte, n)
         })
     }
 }
 
-fn fault_at(fault: Fault, addr: u64, done: usize) -> AccessFault {
+/// Every fault either maps what the access needs or fails; racing changes can send an
+/// access round again, but not [`MAX_RETRIES`] times. Reaching this is a bug.
+fn no_progress(addr: u64) -> Fault {
+    debug_assert!(false, "no progress translating {addr:#x}");
+    Fault::Bus { addr }
+}
+
+pub(super) fn fault_at(fault: Fault, addr: u64, done: usize) -> AccessFault {
     AccessFault {
         addr,
         signal: fault.signal(),

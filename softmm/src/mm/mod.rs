@@ -12,6 +12,7 @@
 //! period.
 
 pub(crate) mod access;
+mod access_ops;
 mod brk;
 pub(crate) mod fault;
 mod fork;
@@ -28,7 +29,7 @@ mod stack;
 mod vma_lock;
 mod vma_ops;
 
-pub use access::{AccessFault, Cpu};
+pub use access::{AccessFault, Cpu, SigInfo};
 pub use fault::{Access, Fault, SegvCode, Signal};
 pub use rmap::{punch_hole, truncate};
 pub(crate) use vma_lock::VmaCache;

@@ -110,3 +110,26 @@ pub unsafe fn zero_exclusive(dst: *mut u8, len: usize) {
     // SAFETY: (1) and (2) from the caller.
     unsafe { core::ptr::write_bytes(dst, 0, len) };
 }
+
+/// The naturally aligned guest word of `N` bytes (4 or 8) at `p`, for a guest atomic
+/// operation.
+///
+/// # Safety
+/// 1. `p .. p + N` lies inside one live frame region, is valid for reads and writes for
+///    `'a`, and `p` is aligned to `N`.
+/// 2. Every concurrent access to that memory is atomic (goes through this module).
+pub unsafe fn word_u64<'a>(p: *mut u8) -> &'a HostU64 {
+    debug_assert!((p as usize).is_multiple_of(8));
+    // SAFETY: (1) valid and aligned for 'a; (2) all accesses are atomic.
+    unsafe { HostU64::from_ptr(p as *mut u64) }
+}
+
+/// As [`word_u64`], for a 4-byte word.
+///
+/// # Safety
+/// As [`word_u64`] with `N` = 4.
+pub unsafe fn word_u32<'a>(p: *mut u8) -> &'a core::sync::atomic::AtomicU32 {
+    debug_assert!((p as usize).is_multiple_of(4));
+    // SAFETY: (1) valid and aligned for 'a; (2) all accesses are atomic.
+    unsafe { core::sync::atomic::AtomicU32::from_ptr(p as *mut u32) }
+}

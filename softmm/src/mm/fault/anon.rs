@@ -36,8 +36,16 @@ impl FaultCtx<'_> {
     }
 
     /// Leaf flags of a private page this write fault maps writable.
+    /// (A forced write to a mapping without write permission maps it dirty but still
+    /// read-only: the copy is private, the permission the user's.)
     pub(super) fn private_write_flags(&self) -> PteFlags {
-        base_flags(self.vma) | PteFlags::W | PteFlags::D
+        let w = if self.vma.flags.intersects(crate::vma::flags::VM_WRITE) {
+            PteFlags::W
+        } else {
+            debug_assert!(self.force, "a write fault needs VM_WRITE unless forced");
+            PteFlags::empty()
+        };
+        base_flags(self.vma) | w | PteFlags::D
     }
 
     /// Map `frame` writable at the page if the entry still equals the snapshot; the frame

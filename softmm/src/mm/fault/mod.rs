@@ -91,6 +91,13 @@ pub enum Fault {
         /// Faulting address.
         addr: u64,
     },
+    /// A guest atomic operation on an address not aligned to its size (SIGBUS,
+    /// `BUS_ADRALN`).
+    #[error("SIGBUS at {addr:#x} (unaligned atomic)")]
+    Unaligned {
+        /// Faulting address.
+        addr: u64,
+    },
 }
 
 impl Fault {
@@ -98,7 +105,7 @@ impl Fault {
     pub fn signal(self) -> Signal {
         match self {
             Fault::Segv { .. } => Signal::Segv,
-            Fault::Bus { .. } | Fault::Oom { .. } => Signal::Bus,
+            Fault::Bus { .. } | Fault::Oom { .. } | Fault::Unaligned { .. } => Signal::Bus,
         }
     }
 }
@@ -110,6 +117,12 @@ pub(crate) fn vma_allows(vma: &Vma, access: Access) -> bool {
         Access::Write => vma.flags.intersects(VM_WRITE),
         Access::Exec => vma.flags.intersects(VM_EXEC),
     }
+}
+
+/// A private mapping that may be written (`is_cow_mapping`): where a forced write may
+/// make a private copy.
+pub(crate) fn is_cow_mapping(vma: &Vma) -> bool {
+    vma.flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
 }
 
 /// Whether a present entry lets `access` through without a fault.
@@ -171,6 +184,9 @@ struct FaultCtx<'a> {
     page: PageAddr,
     access: Access,
     held: LockedBy,
+    /// A forced write (`FOLL_FORCE`, a debugger's poke): a private mapping without
+    /// write permission gets its private copy, mapped without write permission.
+    force: bool,
     /// The entry as read (without the PTL) before the handler decided; re-validated under
     /// the PTL before any change.
     orig: Pte,
@@ -259,6 +275,18 @@ impl FaultCtx<'_> {
 }
 
 impl AddressSpace {
+    /// Handle a forced write fault at `addr` (`FOLL_FORCE`): as a write fault, but a
+    /// private mapping without write permission (PROT_READ, even PROT_NONE) gets its
+    /// private copy, mapped without write permission; anything else that forbids
+    /// writes is `SEGV_ACCERR`. The caller holds `mmap_lock` (`layout`).
+    pub(crate) fn handle_forced_write(
+        &self,
+        layout: &impl LayoutLock,
+        addr: u64,
+    ) -> Result<(), Fault> {
+        self.fault_locked(layout, addr, Access::Write, true)
+    }
+
     /// Handle a fault at `addr` for `access`. The caller holds `mmap_lock` (either
     /// side: `layout`) and retries its walk after `Ok`.
     pub(crate) fn handle_fault(
@@ -266,6 +294,16 @@ impl AddressSpace {
         layout: &impl LayoutLock,
         addr: u64,
         access: Access,
+    ) -> Result<(), Fault> {
+        self.fault_locked(layout, addr, access, false)
+    }
+
+    fn fault_locked(
+        &self,
+        layout: &impl LayoutLock,
+        addr: u64,
+        access: Access,
+        force: bool,
     ) -> Result<(), Fault> {
         self.counters.faults.add(1);
         let g = crate::sync::rcu::read_lock();
@@ -277,7 +315,7 @@ impl AddressSpace {
         };
         drop(g);
         let walk = self.pt.locked(layout);
-        match self.fault_vma(&vma, walk, addr, access, LockedBy::MmapLock)? {
+        match self.fault_vma(&vma, walk, addr, access, LockedBy::MmapLock, force)? {
             Handled::Done | Handled::Retry => Ok(()),
             Handled::NeedMmapLock => unreachable!("the handler runs under mmap_lock"),
         }
@@ -304,7 +342,7 @@ impl AddressSpace {
             return fallback();
         };
         let walk = self.pt.locked(&vma);
-        let r = match self.fault_vma(&vma, walk, addr, access, LockedBy::VmaLock) {
+        let r = match self.fault_vma(&vma, walk, addr, access, LockedBy::VmaLock, false) {
             Ok(Handled::NeedMmapLock) => {
                 drop(vma);
                 return fallback();
@@ -325,8 +363,10 @@ impl AddressSpace {
         addr: u64,
         access: Access,
         held: LockedBy,
+        force: bool,
     ) -> FaultResult {
-        if !vma_allows(vma, access) {
+        let forced = force && access == Access::Write && is_cow_mapping(vma);
+        if !vma_allows(vma, access) && !forced {
             return Err(Fault::Segv {
                 addr,
                 code: SegvCode::AccErr,
@@ -339,6 +379,7 @@ impl AddressSpace {
             page: PageAddr::down(addr),
             access,
             held,
+            force: forced,
             orig: Pte::NONE,
         }
         .handle_pte_fault()
