@@ -20,6 +20,7 @@ MODELS=(
   "write_unlock_ends_the_epoch:vma_lock_no_epoch_end"
   "fault_under_vma_lock_vs_munmap:munmap_skip_vma_lock"
   "tree_readers_see_old_or_new:tree_early_free"
+  "tlb_flush_waits_for_the_access_window:tlb_flush_no_wait"
 )
 checkers=("$@")
 [ ${#checkers[@]} -eq 0 ] && checkers=(loom shuttle)

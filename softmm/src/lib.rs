@@ -49,6 +49,7 @@
 //! mm/                    AddressSpace: system calls, faults (mm::fault), guest access
 //!                        (mm::access, Cpu), per-VMA lock fast path, reverse map
 //! stats/                 maps and smaps text, per-CPU counters
+//! tlb/                   software TLB shootdown: access windows, flush requests
 //! vma/                   immutable VMAs, the RCU-safe VMA tree, per-VMA locks
 //! pgtable/               entries, table pages, walkers, the gather of a zap
 //! file pagecache         open files; page caches (reach address spaces via `Mapper`)
@@ -58,9 +59,8 @@
 //! sync/                  atomics facade (std | loom | shuttle), RCU, locks
 //! ```
 //!
-//! Software TLBs and their shootdown belong between `stats` and `vma` (they flush what
-//! `mm` changes and sit above the page tables they cache); `get_user_pages` and huge-page
-//! collapse are parts of `mm`, a collapse daemon a row above it.
+//! `get_user_pages` and huge-page collapse are parts of `mm`, a collapse daemon a row
+//! above it.
 //!
 //! Lock order: `mmap_lock` → VMA write locks → PTL
 //! (parent before child) → allocator internals. RCU read sections nest inside anything;
@@ -82,6 +82,7 @@ pub mod stats;
 pub(crate) mod sync;
 #[doc(hidden)]
 pub mod testing;
+pub(crate) mod tlb;
 pub mod vma;
 
 pub use addr::{PAGE_SIZE, PageAddr, VirtAddr};

@@ -18,6 +18,7 @@
 //! | `write_unlock_ends_the_epoch` | releasing `mmap_lock` releases every VMA write lock of its epoch | `vma_lock_no_epoch_end` |
 //! | `fault_under_vma_lock_vs_munmap` | munmap write-locks the VMA: no page is left mapped after it returns | `munmap_skip_vma_lock` |
 //! | `tree_readers_see_old_or_new` | VMA-tree nodes replaced by a commit are freed only after RCU | `tree_early_free` |
+//! | `tlb_flush_waits_for_the_access_window` | a TLB flush returns only when no CPU can still use a translation it dropped | `tlb_flush_no_wait` |
 #![cfg(any(loom, shuttle))]
 
 use std::sync::Arc;
@@ -27,8 +28,8 @@ use softmm::{
     abi::*,
     config::FaultLocking,
     testing::{
-        self, AssumeLayoutHeld, Backing, Gather, Level, Model, PageTable, Pte, PteFlags, Vma,
-        VmaLock, VmaTree,
+        self, AssumeLayoutHeld, Backing, CpuTlb, FlushRange, Gather, Level, Model, PageTable, Pte,
+        PteFlags, Shootdown, Vma, VmaLock, VmaTree,
         sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
     },
     vma::VM_READ,
@@ -373,5 +374,37 @@ fn tree_readers_see_old_or_new() {
         // Let the batch run (after the reader's grace period).
         rcu::synchronize();
         reader.join().unwrap();
+    });
+}
+
+#[test]
+fn tlb_flush_waits_for_the_access_window() {
+    // A CPU cached a translation of a frame; a flusher clears the entry, flushes and
+    // frees the frame. Inside its access window the CPU uses the translation only while
+    // it has handled no flush since caching it; it must then never see the frame freed:
+    // either the flusher waited for its window, or the window saw the request first.
+    check(3, || {
+        let sd = Arc::new(Shootdown::new());
+        let cpu = CpuTlb::new(&sd);
+        let freed = Arc::new(AtomicBool::new(false));
+        let user = {
+            let freed = Arc::clone(&freed);
+            spawn(move || {
+                let cached_at = cpu.flushes();
+                for _ in 0..2 {
+                    let window = cpu.enter();
+                    if cpu.flushes() == cached_at {
+                        // SeqCst: the model's stand-in for reading the frame's bytes.
+                        assert!(!freed.load(Ordering::SeqCst), "used a freed frame");
+                    }
+                    drop(window);
+                }
+            })
+        };
+        let page = PageAddr::down(0x1000);
+        sd.flush(FlushRange::Pages(page, page.next_page()));
+        // SeqCst: the frame's next owner may now write it.
+        freed.store(true, Ordering::SeqCst);
+        user.join().unwrap();
     });
 }

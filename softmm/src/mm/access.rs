@@ -21,6 +21,7 @@ use crate::{
     mm::{AddressSpace, VmaCache},
     pgtable::{Level, Pte, PteFlags},
     sync::rcu,
+    tlb::CpuTlb,
 };
 
 /// A fault that stopped a guest access part-way.
@@ -123,11 +124,20 @@ impl From<AccessFault> for crate::error::Errno {
 /// let other = cpu.clone();
 /// std::thread::spawn(move || other.read(ro, &mut [0u8; 4]).unwrap()).join().unwrap();
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Cpu {
     mm: Arc<AddressSpace>,
     /// The last VMA this CPU faulted in under its VMA lock (`PerVma`).
     vmas: VmaCache,
+    /// This CPU's side of the TLB shootdown: lockless walks run in its access windows.
+    tlb: CpuTlb,
+}
+
+impl Clone for Cpu {
+    /// Another CPU of the same address space (for another thread), with its own TLB.
+    fn clone(&self) -> Self {
+        Cpu::new(Arc::clone(&self.mm))
+    }
 }
 
 /// Walk-fault rounds before an access gives up (a livelock guard, never reached).
@@ -146,6 +156,7 @@ pub(super) struct Held<'a> {
 impl Cpu {
     pub(crate) fn new(mm: Arc<AddressSpace>) -> Self {
         Self {
+            tlb: CpuTlb::new(&mm.shootdown),
             mm,
             vmas: VmaCache::default(),
         }
@@ -227,6 +238,7 @@ impl Cpu {
     /// Accessed (and Dirty for `write`) bits set. `None`: fault and try again.
     fn hold_fast(&self, addr: u64, write: bool, ok: impl Fn(Pte) -> bool) -> Option<Held<'_>> {
         let mm = &*self.mm;
+        let _window = self.tlb.enter();
         let g = rcu::read_lock();
         let walk = mm.pt.lockless(&g);
         let (pte, level) = walk.lookup(addr)?;

@@ -33,6 +33,7 @@ use crate::{
     frame::PageFlags,
     pgtable::{LayoutWrite, Pte, PteFlags},
     sync::{Ordering, rcu},
+    tlb::FlushRange,
     vma::{ANON_FORKED, Vma, flags::*},
 };
 
@@ -86,7 +87,10 @@ impl AddressSpace {
         edit.commit();
         drop(cs);
         drop(state);
-        // The "TLB flush" of the write-protected entries (module docs).
+        // The TLB flush of the write-protected entries (module docs): no CPU of the
+        // parent keeps a writable translation, and no access that held one (by
+        // reference, inside an RCU read section) is still writing.
+        self.shootdown.flush(FlushRange::All);
         rcu::synchronize();
         result.map(|_| child)
     }

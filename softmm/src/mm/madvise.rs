@@ -214,6 +214,8 @@ impl AddressSpace {
                     return Err(Errno::EINVAL);
                 }
                 self.lazyfree(layout, lo, hi);
+                // Clean entries: a CPU must not keep writing through a dirty one.
+                gather.cover(lo, hi);
             }
             MADV_REMOVE => {
                 if v.flags.intersects(VM_LOCKED) {

@@ -46,6 +46,7 @@ use crate::{
     pagecache::Mapper,
     pgtable::{Gather, LayoutLock, PageTable, Pte, PteFlags},
     sync::{AtomicU64, Ordering, RwLock, percpu::PerCpuCounter, rcu},
+    tlb::{FlushRange, Shootdown},
     vma::{VmFlags, VmaTree},
 };
 
@@ -109,6 +110,8 @@ pub struct AddressSpace {
     next_anon: AtomicU64,
     /// This address space, for the reverse maps of the objects it maps.
     me: Weak<AddressSpace>,
+    /// The CPUs that may hold translations of this address space (TLB shootdown).
+    pub(crate) shootdown: Shootdown,
     /// Event counters.
     pub counters: MmCounters,
 }
@@ -143,6 +146,7 @@ impl AddressSpace {
             pt,
             config,
             next_anon: AtomicU64::new(1),
+            shootdown: Shootdown::new(),
             counters: MmCounters::default(),
         }))
     }
@@ -160,6 +164,24 @@ impl AddressSpace {
     /// A CPU context for a thread of this address space.
     pub fn cpu(self: &Arc<Self>) -> Cpu {
         Cpu::new(Arc::clone(self))
+    }
+
+    /// TLB flushes so far: `(targeted, full, skipped)`; skipped ones found no CPU of
+    /// this address space to flush.
+    pub fn tlb_flushes(&self) -> (u64, u64, u64) {
+        let s = &self.shootdown;
+        // Relaxed: statistics.
+        let [t, f, k] = [&s.targeted, &s.full, &s.skipped].map(|c| c.load(Ordering::Relaxed));
+        (t, f, k)
+    }
+
+    /// Flush the TLBs over what `gather` changed, then free what it collected (the
+    /// mmu_gather order: clear entries, flush, free).
+    pub(crate) fn tlb_finish(&self, gather: Gather) {
+        if let Some((s, e)) = gather.flush_range() {
+            self.shootdown.flush(FlushRange::Pages(s, e));
+        }
+        gather.finish();
     }
 
     /// Number of VMAs (`map_count`).
@@ -204,6 +226,7 @@ impl AddressSpace {
         keep_guards: bool,
         gather: &mut Gather,
     ) {
+        gather.cover(start, end);
         let keep = |pte: Pte| keep_guards && pte.is_guard();
         self.pt
             .locked(layout)
@@ -242,7 +265,7 @@ impl Drop for AddressSpace {
             .locked(&layout)
             .free_tables(&layout, all, all, &mut gather);
         drop(layout);
-        gather.finish();
+        self.tlb_finish(gather);
     }
 }
 

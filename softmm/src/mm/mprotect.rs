@@ -41,7 +41,9 @@ impl AddressSpace {
             return Err(Errno::EINVAL);
         }
         let state = self.write_lock();
-        let gather = Gather::new(&self.pm);
+        let mut gather = Gather::new(&self.pm);
+        // Entries lose permissions (and PROT_NONE makes them not present): flush.
+        gather.cover(start, end);
         let mut edit = self.tree.edit();
         let vmas = edit.intersecting(start.get(), end.get());
         let Some(first) = vmas.first() else {

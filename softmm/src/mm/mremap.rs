@@ -332,6 +332,8 @@ impl AddressSpace {
         self.vma_start_write(vma);
         self.pt_move(layout, addr, dst, moved)
             .map_err(|_| Errno::ENOMEM)?;
+        // The moved entries' old translations go with the flush.
+        gather.cover(addr, addr + moved);
         // A never-faulted anonymous VMA is relocated: its page offset follows the new
         // address so it can merge there (Linux 6.x `vrm_set_new_addr`/relocate_anon).
         let pgoff = if vma.is_anon() && vma.anon().is_none() {

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use crate::{
+    addr::PageAddr,
     frame::{PageFlags, Pfn, PhysMem},
     sync::rcu,
 };
@@ -22,6 +23,8 @@ pub struct Gather {
     pm: Arc<PhysMem>,
     pages: Vec<Pfn>,
     tables: Vec<Pfn>,
+    /// The addresses whose translations changed: what the TLB flush must cover.
+    range: Option<(PageAddr, PageAddr)>,
 }
 
 impl Gather {
@@ -31,12 +34,30 @@ impl Gather {
             pm: Arc::clone(pm),
             pages: Vec::new(),
             tables: Vec::new(),
+            range: None,
         }
     }
 
     /// A cleared leaf held a reference to `pfn`: drop it after the flush.
     pub fn add_page(&mut self, pfn: Pfn) {
         self.pages.push(pfn);
+    }
+
+    /// Entries in `[start, end)` were cleared or downgraded: CPUs must drop their
+    /// translations of it before anything collected here is freed.
+    pub fn cover(&mut self, start: PageAddr, end: PageAddr) {
+        if start < end {
+            self.range = Some(match self.range {
+                Some((s, e)) => (s.min(start), e.max(end)),
+                None => (start, end),
+            });
+        }
+    }
+
+    /// The range the flush before [`finish`](Self::finish) must cover, `None` when no
+    /// entry changed.
+    pub fn flush_range(&self) -> Option<(PageAddr, PageAddr)> {
+        self.range
     }
 
     /// `pfn` is a table page that was unlinked from its parent: free it after the flush
@@ -56,14 +77,14 @@ impl Gather {
         self.pages.is_empty() && self.tables.is_empty()
     }
 
-    /// Flush, then free: pages now, tables through one RCU callback.
+    /// Free what was collected: pages now, tables through one RCU callback. The caller
+    /// has flushed the TLBs over [`flush_range`](Self::flush_range) (mm's `tlb_finish`).
     pub fn finish(mut self) {
         self.release();
     }
 
     fn release(&mut self) {
-        // The TLB flush point: every CPU that may cache a translation of these pages
-        // must have dropped it before they are freed (none caches one past an access).
+        // After the TLB flush: no CPU can still use a translation of these pages.
         for pfn in self.pages.drain(..) {
             // SAFETY: (1) each page was added with the count of the entry zap cleared.
             unsafe { self.pm.put(pfn) };

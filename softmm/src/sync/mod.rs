@@ -6,6 +6,7 @@
 //! host atomics, because frame memory is plain host memory shared by all threads (design
 //! decision 9), and the models never inspect guest bytes.
 
+pub mod asym;
 pub mod bytes;
 pub mod percpu;
 pub mod rcu;
