@@ -202,6 +202,26 @@ impl PageCache {
         }
     }
 
+    /// Drop the page at `index` if it is still `pfn`, clean, unmapped and held by the
+    /// cache alone (reclaim's `__remove_mapping`): a tmpfs page that was never written
+    /// is a hole, so it reads back as zeros. Returns whether it was dropped.
+    pub(crate) fn evict_clean(&self, index: u64, pfn: Pfn) -> bool {
+        let mut pages = self.pages.lock();
+        let m = self.pm.meta(pfn);
+        // The page map lock keeps new cache lookups (`get_or_alloc`) out; a speculative
+        // reference taken meanwhile by an access that read an old entry shows in the
+        // count and keeps the page (it is dropped on a later reclaim, as in Linux).
+        let unused = m.refcount() == 1 && m.mapcount() == 0 && !m.has(PageFlags::DIRTY);
+        if pages.get(&index) != Some(&pfn) || !unused {
+            return false;
+        }
+        pages.remove(&index);
+        drop(pages);
+        // SAFETY: (1) the slot owned a count of `pfn`; it was removed above.
+        unsafe { self.pm.put(pfn) };
+        true
+    }
+
     /// Number of cached pages.
     pub fn nr_pages(&self) -> usize {
         self.pages.lock().len()

@@ -13,6 +13,7 @@
 
 pub(crate) mod access;
 mod brk;
+mod cold;
 pub(crate) mod fault;
 mod fork;
 mod madvise;

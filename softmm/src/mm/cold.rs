@@ -1,0 +1,95 @@
+//! MADV_COLD and MADV_PAGEOUT (`madvise_cold_or_pageout_pte_range`).
+//!
+//! Both forget that a page was used: the page's `REFERENCED` flag is cleared
+//! (`folio_clear_referenced`), and MADV_COLD also clears the entry's Accessed bit
+//! (`clear_young_dirty_ptes`), so smaps `Referenced` drops until the next access through
+//! a [`Cpu`](super::Cpu) sets Accessed again. MADV_PAGEOUT leaves the Accessed bit to
+//! reclaim, which unmaps the page or, for anonymous memory without swap, keeps it as it
+//! is. Only pages this one entry maps are touched (`folio_mapcount ==
+//! 1`): a page shared with another mapping, a copy-on-write page after fork included,
+//! keeps its state. The zero page is never touched. softmm has no LRU lists, so the
+//! deactivation that goes with it in Linux has nothing to move.
+//!
+//! MADV_PAGEOUT then reclaims what reclaim without swap can (`reclaim_pages`): anonymous
+//! pages stay (no swap to write them to); page-cache pages (shmem, memfd, file) are
+//! unmapped, and a clean one leaves the cache too, so it reads back as zeros (a tmpfs page
+//! that was never written is a hole), while a dirty one stays cached (`shmem_writeout`
+//! cannot write it anywhere).
+
+use std::sync::Arc;
+
+use super::AddressSpace;
+use crate::{
+    frame::{PageFlags, Pfn},
+    pagecache::PageCache,
+    pgtable::{Gather, Pte, PteFlags},
+    vma::Vma,
+};
+
+/// A page-cache page that MADV_PAGEOUT unmapped: it leaves the cache once the unmap's
+/// references are dropped, if it is still clean and nobody else uses it.
+pub(super) type Evict = (Arc<PageCache>, u64, Pfn);
+
+impl AddressSpace {
+    /// Whether MADV_COLD/PAGEOUT may act on the page behind `pte`: a frame (present or
+    /// PROT_NONE) that is not special, mapped by this entry alone.
+    fn cold_candidate(&self, pte: Pte) -> bool {
+        pte.has_frame()
+            && !pte.has(PteFlags::SPECIAL)
+            && self.pm.meta(pte.pfn()).mapcount() == 1
+    }
+
+    /// MADV_COLD (`pageout` false) or MADV_PAGEOUT on `[lo, hi)` of `v`; the caller
+    /// holds `mmap_lock` for write and has checked the VMA (`can_madv_lru_vma`). Page-cache
+    /// pages that PAGEOUT unmapped are pushed on `evict`, to be dropped after `gather`
+    /// is finished.
+    pub(super) fn cold_or_pageout(
+        &self,
+        v: &Vma,
+        lo: u64,
+        hi: u64,
+        pageout: bool,
+        gather: &mut Gather,
+        evict: &mut Vec<Evict>,
+    ) {
+        let mut unmap = Vec::new();
+        self.pt.change(lo, hi, |va, pte| {
+            if !self.cold_candidate(pte) {
+                return pte;
+            }
+            let m = self.pm.meta(pte.pfn());
+            m.clear_flags(PageFlags::REFERENCED);
+            if !pageout {
+                return pte.with_flags(pte.flags() - PteFlags::A);
+            }
+            if !m.has(PageFlags::ANON) {
+                unmap.push(va);
+            }
+            pte
+        });
+        let Some(obj) = v.backing.object() else {
+            return;
+        };
+        for va in unmap {
+            // Re-checked under the PTL: the entry may have changed since the walk above
+            // (a concurrent fault cannot install over it, but a racing zap could clear it).
+            self.pt.zap_except(
+                va,
+                va + crate::addr::PAGE_SIZE,
+                |pte| !self.cold_candidate(pte) || self.pm.meta(pte.pfn()).has(PageFlags::ANON),
+                |_, pte| {
+                    evict.push((Arc::clone(obj), v.pgoff_at(va), pte.pfn()));
+                    self.unmap_frame(pte, gather);
+                },
+            );
+        }
+    }
+}
+
+/// Drop the clean, unused page-cache pages that MADV_PAGEOUT unmapped (`__remove_mapping`
+/// of a clean folio). Called after the unmap's gather has dropped its references.
+pub(super) fn evict_clean(evict: Vec<Evict>) {
+    for (obj, index, pfn) in evict {
+        obj.evict_clean(index, pfn);
+    }
+}
