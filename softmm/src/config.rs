@@ -36,7 +36,15 @@ pub struct Config {
     pub mmap_min_addr: u64,
     /// Initial program break (start of the `[heap]`).
     pub brk_start: u64,
+    /// `fault_around_bytes` (debugfs): a read fault on a file or shmem mapping also maps
+    /// the pages already cached in its aligned block of this size, clamped to the VMA and
+    /// to the page table (`do_fault_around`). As Linux, the value is rounded down to a
+    /// power of two, and 0 or 4096 turn fault-around off; at most 2 MiB.
+    pub fault_around_bytes: u64,
 }
+
+/// The largest `fault_around_bytes`: one page table's span (`PTRS_PER_PTE` pages).
+pub const FAULT_AROUND_MAX: u64 = 512 * PAGE_SIZE;
 
 impl Default for Config {
     fn default() -> Self {
@@ -47,6 +55,7 @@ impl Default for Config {
             mmap_base: MMAP_BASE,
             mmap_min_addr: MMAP_MIN_ADDR,
             brk_start: 0x5555_5555_9000,
+            fault_around_bytes: 64 << 10,
         }
     }
 }
@@ -72,7 +81,8 @@ impl From<ConfigError> for Errno {
 impl Config {
     /// Check the address-space layout fields: `mmap_min_addr`, `mmap_base` and
     /// `brk_start` must be page aligned and inside user space (`[0, TASK_SIZE]`), with
-    /// `mmap_min_addr` below both others. `AddressSpace::new` and `Machine::new` call it
+    /// `mmap_min_addr` below both others; `fault_around_bytes` at most 2 MiB (Linux
+    /// refuses more with `EINVAL`). `AddressSpace::new` and `Machine::new` call it
     /// and fail with `EINVAL`.
     ///
     /// ```
@@ -114,7 +124,20 @@ impl Config {
             "below TASK_SIZE (0x7ffffffff000)",
         )?;
         check("brk_start", brk, brk >= min, "at or above mmap_min_addr")?;
+        check(
+            "fault_around_bytes",
+            self.fault_around_bytes,
+            self.fault_around_bytes <= FAULT_AROUND_MAX,
+            "at most 2 MiB (0x200000)",
+        )?;
         Ok(())
+    }
+
+    /// Pages a read fault maps around itself (`fault_around_pages`): the knob at least
+    /// one page, rounded down to a power of two; 1 means no fault-around.
+    pub fn fault_around_pages(&self) -> u64 {
+        let bytes = self.fault_around_bytes.clamp(PAGE_SIZE, FAULT_AROUND_MAX);
+        (1u64 << bytes.ilog2()) / PAGE_SIZE
     }
 }
 
@@ -175,6 +198,27 @@ mod tests {
                 ..d()
             }),
             "mmap_base"
+        );
+    }
+
+    #[test]
+    fn fault_around_is_rounded_as_linux_and_bounded() {
+        let pages = |b| {
+            Config {
+                fault_around_bytes: b,
+                ..Config::default()
+            }
+            .fault_around_pages()
+        };
+        assert_eq!(Config::default().fault_around_pages(), 16);
+        assert_eq!((pages(0), pages(4096), pages(8191)), (1, 1, 1));
+        assert_eq!((pages(100_000), pages(FAULT_AROUND_MAX)), (16, 512));
+        assert_eq!(
+            field_of(Config {
+                fault_around_bytes: FAULT_AROUND_MAX + 1,
+                ..Config::default()
+            }),
+            "fault_around_bytes"
         );
     }
 

@@ -183,6 +183,19 @@ impl PageCache {
         Ok(caller)
     }
 
+    /// A reference to the frame at page `index` if it is cached and inside the object
+    /// (what `filemap_map_pages` finds: it never allocates).
+    pub(crate) fn get_cached(&self, index: u64) -> Option<FrameRef<'_>> {
+        let pages = self.pages.lock();
+        if index >= self.nr_size_pages() {
+            return None;
+        }
+        let &pfn = pages.get(&index)?;
+        // SAFETY: (1) the cache slot owns a count of `pfn` and the page map lock keeps
+        // the slot in place.
+        Some(unsafe { self.pm.get(pfn) })
+    }
+
     /// The frame at `index` if cached (no new reference: for statistics).
     pub fn lookup(&self, index: u64) -> Option<Pfn> {
         self.pages.lock().get(&index).copied()

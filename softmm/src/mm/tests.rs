@@ -403,3 +403,34 @@ mod query {
         assert!(!mm.is_unmapped(0, u64::MAX));
     }
 }
+
+mod fault_around {
+    use super::*;
+
+    /// Rss (kB) after a read of the first page of 16 shared pages whose first 4 are
+    /// cached, with `fault_around_bytes` = `bytes`.
+    fn rss_after_read(bytes: u64) -> u64 {
+        let mm = AddressSpace::new(Config {
+            phys_mem_bytes: PHYS,
+            fault_around_bytes: bytes,
+            ..Config::default()
+        })
+        .unwrap();
+        let shared = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED;
+        let a = mm.mmap(0x1000_0000, 16 * 4096, RW, shared, -1, 0).unwrap();
+        let cpu = mm.cpu();
+        cpu.fill(a, 1, 4 * 4096).unwrap();
+        mm.madvise(a, 16 * 4096, MADV_DONTNEED).unwrap();
+        assert_eq!(mm.smaps_field(a, "Rss"), Ok(0));
+        cpu.read(a, &mut [0u8; 1]).unwrap();
+        mm.smaps_field(a, "Rss").unwrap()
+    }
+
+    #[test]
+    fn maps_the_cached_block_unless_turned_off() {
+        assert_eq!(rss_after_read(64 << 10), 16);
+        assert_eq!(rss_after_read(8192), 8);
+        assert_eq!(rss_after_read(4096), 4);
+        assert_eq!(rss_after_read(0), 4);
+    }
+}
