@@ -19,6 +19,21 @@ pub enum FaultLocking {
     PerVma,
 }
 
+/// `vm.overcommit_memory`: how requests to commit memory are checked
+/// (`__vm_enough_memory`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Overcommit {
+    /// 0, the heuristic: refuse one request larger than RAM + swap.
+    #[default]
+    Guess,
+    /// 1: never refuse.
+    Always,
+    /// 2: refuse when the committed total would reach the commit limit
+    /// (`overcommit_kbytes`, else `overcommit_ratio`% of RAM, plus swap); MAP_NORESERVE
+    /// is ignored.
+    Never,
+}
+
 /// Configuration of a softmm machine. `Config::default()` is the fastest safe choice.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -41,6 +56,22 @@ pub struct Config {
     /// to the page table (`do_fault_around`). As Linux, the value is rounded down to a
     /// power of two, and 0 or 4096 turn fault-around off; at most 2 MiB.
     pub fault_around_bytes: u64,
+    /// `vm.overcommit_memory`.
+    pub overcommit_memory: Overcommit,
+    /// `vm.overcommit_ratio` (percent of RAM in the commit limit of `Never`).
+    pub overcommit_ratio: u64,
+    /// `vm.overcommit_kbytes`: when not 0, the commit limit of `Never` instead of the
+    /// ratio.
+    pub overcommit_kbytes: u64,
+    /// `vm.user_reserve_kbytes`: what `Never` keeps back from a process, at most 1/32 of
+    /// its mapped size.
+    pub user_reserve_kbytes: u64,
+    /// The RAM the commit checks count with (`totalram_pages`): the host's `MemTotal` by
+    /// default, not the frames softmm has (which are committed lazily).
+    pub commit_ram_bytes: u64,
+    /// The swap the commit checks count with (`total_swap_pages`): the host's
+    /// `SwapTotal` by default.
+    pub commit_swap_bytes: u64,
 }
 
 /// The largest `fault_around_bytes`: one page table's span (`PTRS_PER_PTE` pages).
@@ -56,8 +87,30 @@ impl Default for Config {
             mmap_min_addr: MMAP_MIN_ADDR,
             brk_start: 0x5555_5555_9000,
             fault_around_bytes: 64 << 10,
+            overcommit_memory: Overcommit::Guess,
+            overcommit_ratio: 50,
+            overcommit_kbytes: 0,
+            user_reserve_kbytes: 128 << 10,
+            commit_ram_bytes: host_meminfo().0,
+            commit_swap_bytes: host_meminfo().1,
         }
     }
+}
+
+/// The host's `MemTotal` and `SwapTotal` in bytes, read once from `/proc/meminfo`
+/// (4 GiB and no swap where it cannot be read).
+fn host_meminfo() -> (u64, u64) {
+    static HOST: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+    *HOST.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+                .map(|kb| kb << 10)
+        };
+        (field("MemTotal").unwrap_or(4 << 30), field("SwapTotal").unwrap_or(0))
+    })
 }
 
 /// A [`Config`] value softmm cannot run with: which field, and why.

@@ -91,6 +91,9 @@ pub struct PageCache {
     size: HostU64,
     name: String,
     kind: ObjectKind,
+    /// Pages committed for this object at creation (`shmem_acct_size` of shared
+    /// anonymous memory), returned when it goes.
+    charged: HostU64,
 }
 
 impl PageCache {
@@ -127,7 +130,15 @@ impl PageCache {
             size: HostU64::new(size),
             name: name.to_string(),
             kind,
+            charged: HostU64::new(0),
         })
+    }
+
+    /// Commit `pages` for this object until it is dropped (`shmem_acct_size`).
+    pub(crate) fn charge(&self, pages: u64) {
+        self.pm.commit(pages);
+        // Relaxed: read back only by `Drop`, which owns the object.
+        self.charged.fetch_add(pages, Relaxed);
     }
 
     /// Inode number shown in maps.
@@ -344,6 +355,7 @@ impl PageCache {
 
 impl Drop for PageCache {
     fn drop(&mut self) {
+        self.pm.uncommit(*self.charged.get_mut());
         for (_, pfn) in std::mem::take(self.pages.get_mut()) {
             // SAFETY: (1) each slot owned a count; the cache is going away.
             unsafe { self.pm.put(pfn) };

@@ -61,6 +61,9 @@ impl AddressSpace {
             if edit.len() > self.config.max_map_count {
                 return None;
             }
+            // The heap is accounted memory (`do_brk_flags`).
+            self.vm_enough_memory((newbrk - oldbrk) >> PAGE_SHIFT, 0)
+                .ok()?;
             let flags = VM_READ
                 | VM_WRITE
                 | VM_MAYREAD

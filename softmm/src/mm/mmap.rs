@@ -9,10 +9,11 @@
 
 use std::sync::Arc;
 
-use super::AddressSpace;
+use super::{AddressSpace, commit::accounted_in};
 use crate::addr::PAGE_SHIFT;
 use crate::{
     abi::*,
+    config::Overcommit,
     addr::{HUGE_SIZE, PAGE_SIZE, TASK_SIZE, is_page_aligned, page_up},
     error::Errno,
     error::SysResult,
@@ -193,7 +194,8 @@ impl AddressSpace {
                 _ => return Err(Errno::EINVAL),
             }
         }
-        if flags & MAP_NORESERVE != 0 {
+        // MAP_NORESERVE is honoured only where overcommit is allowed.
+        if flags & MAP_NORESERVE != 0 && self.config.overcommit_memory != Overcommit::Never {
             vm_flags |= VM_NORESERVE;
         }
         if flags & MAP_STACK != 0 {
@@ -203,14 +205,25 @@ impl AddressSpace {
         if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
             vm_flags |= VM_ACCOUNT;
         }
+        let zero = file
+            .as_ref()
+            .is_some_and(|f| f.object.kind() == &ObjectKind::ZeroDevice);
+        // Shared anonymous memory (or /dev/zero) is a new shmem object.
+        let new_shmem = vm_flags.intersects(VM_SHARED) && (file.is_none() || zero);
+        let shmem_charge = self.mmap_charge(&edit, addr, len, vm_flags, new_shmem)?;
         // MAP_FIXED over existing mappings: unmap first, atomically for user space.
         self.unmap_locked(&mut edit, addr, addr + len, gather)?;
         if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
-        let zero = file
-            .as_ref()
-            .is_some_and(|f| f.object.kind() == &ObjectKind::ZeroDevice);
+        if shmem_charge != 0
+            && let Err(e) = self.vm_enough_memory(shmem_charge, 0)
+        {
+            // The old mappings are gone already (Linux unmaps them before the shmem
+            // setup and does not put them back): a hole is left.
+            edit.commit();
+            return Err(e);
+        }
         let backing = match file {
             // `mmap_zero`: a private mapping of /dev/zero is anonymous memory that keeps
             // the file; a shared one is new shmem, as shared anonymous memory is.
@@ -219,6 +232,7 @@ impl AddressSpace {
             _ if vm_flags.intersects(VM_SHARED) => {
                 // `shmem_zero_setup`: shared anonymous memory is a new shmem file.
                 let obj = PageCache::new(&self.pm, len, "/dev/zero (deleted)");
+                obj.charge(shmem_charge);
                 Backing::File(OpenFile::new(obj, true, true))
             }
             _ => Backing::Anon,
@@ -238,6 +252,34 @@ impl AddressSpace {
         let populate = (flags & MAP_POPULATE != 0 && flags & MAP_NONBLOCK == 0)
             || vma.flags.intersects(VM_LOCKED);
         Ok((addr, populate.then_some((addr, addr + len))))
+    }
+
+    /// Check the commit charge of an accounted mapping before anything is unmapped, so
+    /// a refused MAP_FIXED leaves the old mapping: its pages less those of accounted
+    /// mappings it replaces (`mmap_region`). Returns what new shmem must be charged
+    /// (all its pages unless MAP_NORESERVE), which is checked only after the unmap
+    /// (`shmem_zero_setup` runs when the old mappings are gone).
+    fn mmap_charge(
+        &self,
+        edit: &TreeEdit<'_>,
+        addr: u64,
+        len: u64,
+        vm_flags: VmFlags,
+        new_shmem: bool,
+    ) -> SysResult<u64> {
+        let pages = len >> PAGE_SHIFT;
+        if vm_flags.intersects(VM_ACCOUNT) {
+            let charge = pages - accounted_in(edit, addr, addr + len);
+            if charge != 0 {
+                self.vm_enough_memory(charge, 0)?;
+            }
+            return Ok(0);
+        }
+        Ok(if new_shmem && !vm_flags.intersects(VM_NORESERVE) {
+            pages
+        } else {
+            0
+        })
     }
 
     /// The flags a file mapping gets, with Linux's checks of the open mode

@@ -14,6 +14,7 @@
 pub(crate) mod access;
 mod brk;
 mod cold;
+mod commit;
 pub(crate) mod fault;
 mod fork;
 mod madvise;
@@ -106,6 +107,9 @@ pub struct AddressSpace {
     pub(crate) tree: CachePadded<VmaTree>,
     pub(crate) pt: PageTable,
     next_anon: AtomicU64,
+    /// The accounted pages of `tree` last added to the machine's committed total
+    /// (`commit.rs`).
+    acct_seen: AtomicU64,
     /// This address space, for the reverse maps of the objects it maps.
     me: Weak<AddressSpace>,
     /// Event counters.
@@ -142,6 +146,7 @@ impl AddressSpace {
             pt,
             config,
             next_anon: AtomicU64::new(1),
+            acct_seen: AtomicU64::new(0),
             counters: MmCounters::default(),
         }))
     }
@@ -221,6 +226,10 @@ impl Drop for AddressSpace {
         self.zap_range(0, top, &mut gather);
         self.pt.free_tables(0, 1 << 48, 0, 1 << 48, &mut gather);
         gather.finish();
+        // Return this address space's charge (`vm_unacct_memory` of `exit_mmap`).
+        self.sync_committed();
+        // Relaxed: the last owner reads its own value.
+        self.pm.uncommit(self.acct_seen.load(Ordering::Relaxed));
     }
 }
 

@@ -108,6 +108,7 @@ impl AddressSpace {
                 && end <= TASK_SIZE
                 && edit.intersecting(vma.end, end).is_empty()
             {
+                self.mremap_charge(&vma, old_len, new_len, flags)?;
                 let grown = self.expand(edit, &vma, end);
                 let pop =
                     (grown.flags.intersects(VM_LOCKED)).then_some((addr + old_len, addr + new_len));
@@ -128,6 +129,24 @@ impl AddressSpace {
         let thp = super::mmap::thp_offset(file, mflags != 0, 0, new_len, vma.pgoff_at(addr));
         let dst = self.get_unmapped_area(edit, 0, new_len, mflags, thp)?;
         self.move_vma(edit, &vma, addr, old_len, new_len, dst, flags, gather)
+    }
+
+    /// Check the charge of resizing `old_len` bytes of an accounted VMA to `new_len`:
+    /// the growth, or with MREMAP_DONTUNMAP the whole new copy, since the source keeps
+    /// its own (`vrm_charge`).
+    fn mremap_charge(&self, vma: &Vma, old_len: u64, new_len: u64, flags: u64) -> SysResult<()> {
+        if !vma.flags.intersects(VM_ACCOUNT) {
+            return Ok(());
+        }
+        let bytes = if flags & MREMAP_DONTUNMAP != 0 {
+            new_len
+        } else {
+            new_len.saturating_sub(old_len)
+        };
+        if bytes == 0 {
+            return Ok(());
+        }
+        self.vm_enough_memory(bytes >> PAGE_SHIFT, 0)
     }
 
     /// Validate the source of a grow/move (`vma_to_resize`).
@@ -312,6 +331,7 @@ impl AddressSpace {
             edit.insert(Arc::new(dup));
             return Ok((dst, None));
         }
+        self.mremap_charge(vma, old_len, new_len, flags)?;
         let moved = old_len.min(new_len);
         // No fault may run in the source while its entries move.
         self.vma_start_write(vma);

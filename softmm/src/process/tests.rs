@@ -336,3 +336,20 @@ fn exit_with_100k_vmas_frees_them_in_one_batch() {
     crate::sync::rcu::barrier();
     assert!(m.phys().frames_in_use() < frames);
 }
+
+#[test]
+fn committed_as_covers_every_process_until_it_exits() {
+    let (m, p) = machine();
+    m.mmap(p, 0, 16 * 4096, RW, ANON, -1, 0).unwrap();
+    m.mmap(p, 0, 4 * 4096, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    assert_eq!(m.committed_as_kb(), 80);
+    // The child's private copy is charged again; the shared object is not.
+    let c = m.fork(p).unwrap();
+    assert_eq!(m.committed_as_kb(), 144);
+    m.exit_group(c).unwrap();
+    assert_eq!(m.committed_as_kb(), 80);
+    m.exit_group(p).unwrap();
+    crate::sync::rcu::barrier();
+    assert_eq!(m.committed_as_kb(), 0);
+}
