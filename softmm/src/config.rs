@@ -109,7 +109,10 @@ fn host_meminfo() -> (u64, u64) {
                 .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
                 .map(|kb| kb << 10)
         };
-        (field("MemTotal").unwrap_or(4 << 30), field("SwapTotal").unwrap_or(0))
+        (
+            field("MemTotal").unwrap_or(4 << 30),
+            field("SwapTotal").unwrap_or(0),
+        )
     })
 }
 

@@ -34,9 +34,7 @@ impl AddressSpace {
     /// Whether MADV_COLD/PAGEOUT may act on the page behind `pte`: a frame (present or
     /// PROT_NONE) that is not special, mapped by this entry alone.
     fn cold_candidate(&self, pte: Pte) -> bool {
-        pte.has_frame()
-            && !pte.has(PteFlags::SPECIAL)
-            && self.pm.meta(pte.pfn()).mapcount() == 1
+        pte.has_frame() && !pte.has(PteFlags::SPECIAL) && self.pm.meta(pte.pfn()).mapcount() == 1
     }
 
     /// MADV_COLD (`pageout` false) or MADV_PAGEOUT on `[lo, hi)` of `v`; the caller

@@ -13,8 +13,8 @@ use super::{AddressSpace, commit::accounted_in};
 use crate::addr::PAGE_SHIFT;
 use crate::{
     abi::*,
-    config::Overcommit,
     addr::{HUGE_SIZE, PAGE_SIZE, TASK_SIZE, is_page_aligned, page_up},
+    config::Overcommit,
     error::Errno,
     error::SysResult,
     file::OpenFile,

@@ -466,7 +466,8 @@ mod commit {
         mm.mprotect(a + 4 * PAGE, 2 * PAGE, RW).unwrap();
         assert_eq!(mm.committed_pages(), 2);
         // MAP_NORESERVE and read-only memory are not charged; shared memory is, whole.
-        mm.mmap(0, 8 * PAGE, RW, ANON | MAP_NORESERVE, -1, 0).unwrap();
+        mm.mmap(0, 8 * PAGE, RW, ANON | MAP_NORESERVE, -1, 0)
+            .unwrap();
         mm.mmap(0, 8 * PAGE, PROT_READ, ANON, -1, 0).unwrap();
         assert_eq!(mm.committed_pages(), 2);
         let s = mm.mmap(0, 8 * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -35,7 +35,10 @@ impl FaultCtx<'_> {
         let vma_off = (self.page - self.vma.start) >> PAGE_SHIFT;
         let vma_pages = self.vma.len() >> PAGE_SHIFT;
         let from = (pte_off - pte_off % nr).max(pte_off - pte_off.min(vma_off));
-        let to = (from + nr).min(PTRS_PER_PTE).min(pte_off + vma_pages - vma_off) - 1;
+        let to = (from + nr)
+            .min(PTRS_PER_PTE)
+            .min(pte_off + vma_pages - vma_off)
+            - 1;
         let table = self.page - (pte_off << PAGE_SHIFT);
         Some((table + (from << PAGE_SHIFT), table + (to << PAGE_SHIFT)))
     }
