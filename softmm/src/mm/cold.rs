@@ -11,7 +11,8 @@
 //! deactivation that goes with it in Linux has nothing to move.
 //!
 //! MADV_PAGEOUT then reclaims what reclaim without swap can (`reclaim_pages`): anonymous
-//! pages stay (no swap to write them to); page-cache pages (shmem, memfd, file) are
+//! pages stay (no swap to write them to), except in a droppable VMA, whose pages are
+//! dropped, dirty or not (they read back as zeros); page-cache pages (shmem, memfd, file) are
 //! unmapped, and a clean one leaves the cache too, so it reads back as zeros (a tmpfs page
 //! that was never written is a hole), while a dirty one stays cached (`shmem_writeout`
 //! cannot write it anywhere).
@@ -23,7 +24,7 @@ use crate::{
     frame::{PageFlags, Pfn},
     pagecache::PageCache,
     pgtable::{Gather, Pte, PteFlags},
-    vma::Vma,
+    vma::{VM_DROPPABLE, Vma},
 };
 
 /// A page-cache page that MADV_PAGEOUT unmapped: it leaves the cache once the unmap's
@@ -50,6 +51,7 @@ impl AddressSpace {
         gather: &mut Gather,
         evict: &mut Vec<Evict>,
     ) {
+        let droppable = v.flags.intersects(VM_DROPPABLE);
         let mut unmap = Vec::new();
         self.pt.change(lo, hi, |va, pte| {
             if !self.cold_candidate(pte) {
@@ -60,23 +62,27 @@ impl AddressSpace {
             if !pageout {
                 return pte.with_flags(pte.flags() - PteFlags::A);
             }
-            if !m.has(PageFlags::ANON) {
+            if !m.has(PageFlags::ANON) || droppable {
                 unmap.push(va);
             }
             pte
         });
-        let Some(obj) = v.backing.object() else {
-            return;
-        };
+        let obj = v.backing.object();
         for va in unmap {
             // Re-checked under the PTL: the entry may have changed since the walk above
             // (a concurrent fault cannot install over it, but a racing zap could clear it).
             self.pt.zap_except(
                 va,
                 va + crate::addr::PAGE_SIZE,
-                |pte| !self.cold_candidate(pte) || self.pm.meta(pte.pfn()).has(PageFlags::ANON),
+                |pte| {
+                    !self.cold_candidate(pte)
+                        || (!droppable && self.pm.meta(pte.pfn()).has(PageFlags::ANON))
+                },
                 |_, pte| {
-                    evict.push((Arc::clone(obj), v.pgoff_at(va), pte.pfn()));
+                    if let Some(obj) = obj.filter(|_| !self.pm.meta(pte.pfn()).has(PageFlags::ANON))
+                    {
+                        evict.push((Arc::clone(obj), v.pgoff_at(va), pte.pfn()));
+                    }
                     self.unmap_frame(pte, gather);
                 },
             );
@@ -89,5 +95,33 @@ impl AddressSpace {
 pub(super) fn evict_clean(evict: Vec<Evict>) {
     for (obj, index, pfn) in evict {
         obj.evict_clean(index, pfn);
+    }
+}
+
+impl AddressSpace {
+    /// Memory pressure: drop every page of this address space's droppable VMAs that
+    /// only it maps, as reclaim would (they read back as zeros). Takes `mmap_lock` for
+    /// write; the caller holds no lock of this address space. Returns whether a page
+    /// was freed.
+    pub(crate) fn reclaim_droppable(&self) -> bool {
+        let state = self.write_lock();
+        let droppable: Vec<_> = {
+            let g = crate::sync::rcu::read_lock();
+            self.tree
+                .iter(&g)
+                .filter(|v| v.flags.intersects(VM_DROPPABLE))
+                .cloned()
+                .collect()
+        };
+        let mut gather = Gather::new(&self.pm);
+        let mut evict = Vec::new();
+        for v in &droppable {
+            self.cold_or_pageout(v, v.start, v.end, true, &mut gather, &mut evict);
+        }
+        let freed = !gather.is_empty();
+        drop(state);
+        gather.finish();
+        evict_clean(evict);
+        freed
     }
 }

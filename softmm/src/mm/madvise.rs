@@ -74,10 +74,16 @@ fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<VmFlags>> {
             }
             f | VM_WIPEONFORK
         }
-        MADV_KEEPONFORK => f & !VM_WIPEONFORK,
+        // Droppable memory must stay wiped on fork and out of core dumps.
+        MADV_KEEPONFORK => {
+            if f.intersects(VM_DROPPABLE) {
+                return Some(Err(Errno::EINVAL));
+            }
+            f & !VM_WIPEONFORK
+        }
         MADV_DONTDUMP => f | VM_DONTDUMP,
         MADV_DODUMP => {
-            if f.intersects(VM_SPECIAL) {
+            if f.intersects(VM_SPECIAL | VM_DROPPABLE) {
                 return Some(Err(Errno::EINVAL));
             }
             f & !VM_DONTDUMP

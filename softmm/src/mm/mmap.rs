@@ -59,6 +59,31 @@ pub(crate) fn start_gap(v: &Vma) -> u64 {
     }
 }
 
+/// The flags of an anonymous mapping of type `mtype` (`do_mmap`'s `else` branch): the
+/// type is checked only now, and only the two legacy types and MAP_DROPPABLE are
+/// accepted (MAP_SHARED_VALIDATE is for files).
+fn anon_vm_flags(mtype: u64, flags: u64, mut vm_flags: VmFlags) -> SysResult<VmFlags> {
+    match mtype {
+        MAP_SHARED => {
+            if vm_flags.intersects(VM_GROWSDOWN) {
+                return Err(Errno::EINVAL);
+            }
+            vm_flags |= VM_SHARED | VM_MAYSHARE;
+        }
+        MAP_DROPPABLE => {
+            // Neither locked nor stack memory can be droppable (nor hugetlb, refused
+            // before); it reserves nothing and survives neither fork nor a core dump.
+            if flags & MAP_LOCKED != 0 || vm_flags.intersects(VM_GROWSDOWN) {
+                return Err(Errno::EINVAL);
+            }
+            vm_flags |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
+        }
+        MAP_PRIVATE => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    Ok(vm_flags)
+}
+
 impl AddressSpace {
     /// `mmap(2)` without a descriptor table: anonymous mappings (`fd` is ignored with
     /// `MAP_ANONYMOUS`); any file descriptor is `EBADF`. [`crate::process::Machine`]
@@ -98,8 +123,10 @@ impl AddressSpace {
         };
         if flags & MAP_HUGETLB != 0 {
             // A file is not on hugetlbfs: EINVAL; anonymous memory has no hugetlb pool
-            // (nr_hugepages = 0): ENOMEM.
-            return Err(if file.is_some() {
+            // (nr_hugepages = 0): ENOMEM, unless droppable: the anonymous hugetlbfs file
+            // Linux creates first makes it a file mapping, of a type files refuse.
+            let droppable = flags & MAP_TYPE == MAP_DROPPABLE;
+            return Err(if file.is_some() || droppable {
                 Errno::EINVAL
             } else {
                 Errno::ENOMEM
@@ -181,18 +208,13 @@ impl AddressSpace {
         if let Some(f) = &file {
             vm_flags = Self::file_vm_flags(f, prot, flags, pgoff, len, vm_flags)?;
         } else {
-            // The mapping type of anonymous memory is checked only now, and only the
-            // two legacy types are accepted (MAP_SHARED_VALIDATE is for files).
-            match mtype {
-                MAP_SHARED => {
-                    if vm_flags.intersects(VM_GROWSDOWN) {
-                        return Err(Errno::EINVAL);
-                    }
-                    vm_flags |= VM_SHARED | VM_MAYSHARE;
-                }
-                MAP_PRIVATE => {}
-                _ => return Err(Errno::EINVAL),
-            }
+            vm_flags = anon_vm_flags(mtype, flags, vm_flags)?;
+        }
+        // Droppable memory is never locked, even under mlockall(MCL_FUTURE), but is
+        // faulted in as locked memory would be.
+        let populate_locked = vm_flags.intersects(VM_LOCKED);
+        if vm_flags.intersects(VM_DROPPABLE) {
+            vm_flags -= VM_LOCKED_MASK;
         }
         // MAP_NORESERVE is honoured only where overcommit is allowed.
         if flags & MAP_NORESERVE != 0 && self.config.overcommit_memory != Overcommit::Never {
@@ -250,7 +272,8 @@ impl AddressSpace {
         let vma = self.insert_merged(&mut edit, addr, addr + len, vm_flags, pgoff, backing);
         edit.commit();
         let populate = (flags & MAP_POPULATE != 0 && flags & MAP_NONBLOCK == 0)
-            || vma.flags.intersects(VM_LOCKED);
+            || vma.flags.intersects(VM_LOCKED)
+            || populate_locked;
         Ok((addr, populate.then_some((addr, addr + len))))
     }
 

@@ -532,3 +532,36 @@ mod commit {
         big.mmap(0, 512 << 20, RW, ANON, -1, 0).unwrap();
     }
 }
+
+mod droppable {
+    use super::*;
+
+    #[test]
+    fn pressure_drops_droppable_pages_first() {
+        let mm = AddressSpace::new(Config {
+            phys_mem_bytes: 4 << 20,
+            ..Config::default()
+        })
+        .unwrap();
+        let cpu = mm.cpu();
+        let dp = MAP_DROPPABLE | MAP_ANONYMOUS;
+        let d = mm.mmap(0, 600 * 4096, RW, dp, -1, 0).unwrap();
+        cpu.fill(d, 0x64, 600 * 4096).unwrap();
+        // Not enough frames for both: the droppable pages make room.
+        let a = mm.mmap(0, 600 * 4096, RW, ANON, -1, 0).unwrap();
+        cpu.fill(a, 0x61, 600 * 4096).unwrap();
+        let mut page = [0u8; 4096];
+        cpu.read(a + 599 * 4096, &mut page).unwrap();
+        assert!(page.iter().all(|&b| b == 0x61));
+        cpu.read(d, &mut page).unwrap();
+        assert!(page.iter().all(|&b| b == 0));
+        // Plain memory is never dropped: with nothing droppable left, a fault fails.
+        let b = mm.mmap(0, 600 * 4096, RW, ANON, -1, 0).unwrap();
+        assert_eq!(
+            cpu.fill(b, 0x62, 600 * 4096).map_err(|e| e.signal),
+            Err(crate::mm::fault::Signal::Bus)
+        );
+        cpu.read(a, &mut page).unwrap();
+        assert!(page.iter().all(|&b| b == 0x61));
+    }
+}
