@@ -7,8 +7,10 @@
 //! accounted mapping (mremap, stack), a private mapping made writable (mprotect), the
 //! accounted VMAs a fork copies, and the whole size of new shared anonymous memory
 //! unless MAP_NORESERVE (`shmem_acct_size`). Read-only private memory, PROT_NONE and
-//! shared file mappings are not charged (memfd and tmpfs pages are charged per page in
-//! Linux as they are allocated; softmm does not count those).
+//! shared file mappings are not charged. Pages of memfds, files (tmpfs-like) and shared
+//! memory mapped with MAP_NORESERVE are counted in the total while they are cached
+//! (`shmem_acct_blocks`, in `pagecache`), but never refused: `Never` does not fail
+//! their allocation with ENOSPC as Linux does.
 //!
 //! Bookkeeping: the VMA tree keeps the pages of its `VM_ACCOUNT` VMAs up to date at each
 //! commit; this address space pushes the change to the machine-wide total when it

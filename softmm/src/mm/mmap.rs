@@ -254,7 +254,9 @@ impl AddressSpace {
             _ if vm_flags.intersects(VM_SHARED) => {
                 // `shmem_zero_setup`: shared anonymous memory is a new shmem file.
                 let obj = PageCache::new(&self.pm, len, "/dev/zero (deleted)");
-                obj.charge(shmem_charge);
+                if shmem_charge != 0 {
+                    obj.charge(shmem_charge);
+                }
                 Backing::File(OpenFile::new(obj, true, true))
             }
             _ => Backing::Anon,
