@@ -531,6 +531,34 @@ mod commit {
         assert_eq!(big.commit_limit_pages(), 1 << 18);
         big.mmap(0, 512 << 20, RW, ANON, -1, 0).unwrap();
     }
+
+    #[test]
+    fn mremap_charges_growth_and_dontunmap_copies() {
+        let mm = mm_with(Overcommit::Never);
+        let a = mm.mmap(0, 2000 * PAGE, RW, ANON, -1, 0).unwrap();
+        // The source keeps its charge: the copy is charged whole.
+        let b = mm
+            .mremap(
+                a,
+                2000 * PAGE,
+                2000 * PAGE,
+                MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+                0,
+            )
+            .unwrap();
+        assert_eq!(mm.committed_pages(), 4000);
+        // Growing is charged by the growth; a growth past the limit is refused and
+        // changes nothing.
+        mm.mremap(b, 2000 * PAGE, 3000 * PAGE, MREMAP_MAYMOVE, 0)
+            .unwrap();
+        assert_eq!(mm.committed_pages(), 5000);
+        let grow = mm.mremap(a, 2000 * PAGE, 6000 * PAGE, MREMAP_MAYMOVE, 0);
+        assert_eq!(grow, Err(Errno::ENOMEM));
+        assert_eq!(mm.committed_pages(), 5000);
+        // Shrinking returns the charge of the part unmapped.
+        mm.mremap(a, 2000 * PAGE, 500 * PAGE, 0, 0).unwrap();
+        assert_eq!(mm.committed_pages(), 3500);
+    }
 }
 
 mod droppable {
