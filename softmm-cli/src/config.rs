@@ -47,8 +47,9 @@ const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 pub const MAX_PHYS_MEM: u64 = 1 << 40;
 
 /// Checks that `config` describes a machine softmm can build and run: physical memory of
-/// 2 MiB to [`MAX_PHYS_MEM`], and an address-space layout of page-aligned addresses with
-/// `mmap_min_addr <= brk_start < mmap_base <= TASK_SIZE`.
+/// 2 MiB to [`MAX_PHYS_MEM`], an address-space layout of page-aligned addresses with
+/// `mmap_min_addr <= brk_start < mmap_base <= TASK_SIZE`, and whatever else
+/// [`Config::validate`] requires (`fault_around_bytes` at most 2 MiB).
 pub fn check(config: &Config) -> Result<(), String> {
     let phys = config.phys_mem_bytes;
     if !(2 << 20..=MAX_PHYS_MEM).contains(&phys) {
@@ -76,7 +77,8 @@ pub fn check(config: &Config) -> Result<(), String> {
             config.mmap_min_addr, config.brk_start, config.mmap_base
         ));
     }
-    Ok(())
+    // Whatever else the library refuses (`fault_around_bytes`, ...).
+    config.validate().map_err(|e| e.to_string())
 }
 
 /// Reads and parses the configuration file at `path` (in `default` format unless its
@@ -109,6 +111,16 @@ mod tests {
         assert!(e.contains("unknown field `frames`"), "{e}");
         let e = parse_config("{", Format::Json).unwrap_err();
         assert!(e.contains("EOF"), "{e}");
+    }
+
+    #[test]
+    fn fields_the_library_refuses_are_refused() {
+        let e = check(&Config {
+            fault_around_bytes: 4 << 20,
+            ..Config::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("fault_around_bytes"), "{e}");
     }
 
     #[test]

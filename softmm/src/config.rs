@@ -19,6 +19,21 @@ pub enum FaultLocking {
     PerVma,
 }
 
+/// `vm.overcommit_memory`: how requests to commit memory are checked
+/// (`__vm_enough_memory`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Overcommit {
+    /// 0, the heuristic: refuse one request larger than RAM + swap.
+    #[default]
+    Guess,
+    /// 1: never refuse.
+    Always,
+    /// 2: refuse when the committed total would reach the commit limit
+    /// (`overcommit_kbytes`, else `overcommit_ratio`% of RAM, plus swap); MAP_NORESERVE
+    /// is ignored.
+    Never,
+}
+
 /// Configuration of a softmm machine. `Config::default()` is the fastest safe choice.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,7 +51,31 @@ pub struct Config {
     pub mmap_min_addr: u64,
     /// Initial program break (start of the `[heap]`).
     pub brk_start: u64,
+    /// `fault_around_bytes` (debugfs): a read fault on a file or shmem mapping also maps
+    /// the pages already cached in its aligned block of this size, clamped to the VMA and
+    /// to the page table (`do_fault_around`). As Linux, the value is rounded down to a
+    /// power of two, and 0 or 4096 turn fault-around off; at most 2 MiB.
+    pub fault_around_bytes: u64,
+    /// `vm.overcommit_memory`.
+    pub overcommit_memory: Overcommit,
+    /// `vm.overcommit_ratio` (percent of RAM in the commit limit of `Never`).
+    pub overcommit_ratio: u64,
+    /// `vm.overcommit_kbytes`: when not 0, the commit limit of `Never` instead of the
+    /// ratio.
+    pub overcommit_kbytes: u64,
+    /// `vm.user_reserve_kbytes`: what `Never` keeps back from a process, at most 1/32 of
+    /// its mapped size.
+    pub user_reserve_kbytes: u64,
+    /// The RAM the commit checks count with (`totalram_pages`): the host's `MemTotal` by
+    /// default, not the frames softmm has (which are committed lazily).
+    pub commit_ram_bytes: u64,
+    /// The swap the commit checks count with (`total_swap_pages`): the host's
+    /// `SwapTotal` by default.
+    pub commit_swap_bytes: u64,
 }
+
+/// The largest `fault_around_bytes`: one page table's span (`PTRS_PER_PTE` pages).
+pub const FAULT_AROUND_MAX: u64 = 512 * PAGE_SIZE;
 
 impl Default for Config {
     fn default() -> Self {
@@ -47,8 +86,34 @@ impl Default for Config {
             mmap_base: MMAP_BASE,
             mmap_min_addr: MMAP_MIN_ADDR,
             brk_start: 0x5555_5555_9000,
+            fault_around_bytes: 64 << 10,
+            overcommit_memory: Overcommit::Guess,
+            overcommit_ratio: 50,
+            overcommit_kbytes: 0,
+            user_reserve_kbytes: 128 << 10,
+            commit_ram_bytes: host_meminfo().0,
+            commit_swap_bytes: host_meminfo().1,
         }
     }
+}
+
+/// The host's `MemTotal` and `SwapTotal` in bytes, read once from `/proc/meminfo`
+/// (4 GiB and no swap where it cannot be read).
+fn host_meminfo() -> (u64, u64) {
+    static HOST: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+    *HOST.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+                .map(|kb| kb << 10)
+        };
+        (
+            field("MemTotal").unwrap_or(4 << 30),
+            field("SwapTotal").unwrap_or(0),
+        )
+    })
 }
 
 /// A [`Config`] value softmm cannot run with: which field, and why.
@@ -72,7 +137,8 @@ impl From<ConfigError> for Errno {
 impl Config {
     /// Check the address-space layout fields: `mmap_min_addr`, `mmap_base` and
     /// `brk_start` must be page aligned and inside user space (`[0, TASK_SIZE]`), with
-    /// `mmap_min_addr` below both others. `AddressSpace::new` and `Machine::new` call it
+    /// `mmap_min_addr` below both others; `fault_around_bytes` at most 2 MiB (Linux
+    /// refuses more with `EINVAL`). `AddressSpace::new` and `Machine::new` call it
     /// and fail with `EINVAL`.
     ///
     /// ```
@@ -114,7 +180,20 @@ impl Config {
             "below TASK_SIZE (0x7ffffffff000)",
         )?;
         check("brk_start", brk, brk >= min, "at or above mmap_min_addr")?;
+        check(
+            "fault_around_bytes",
+            self.fault_around_bytes,
+            self.fault_around_bytes <= FAULT_AROUND_MAX,
+            "at most 2 MiB (0x200000)",
+        )?;
         Ok(())
+    }
+
+    /// Pages a read fault maps around itself (`fault_around_pages`): the knob at least
+    /// one page, rounded down to a power of two; 1 means no fault-around.
+    pub fn fault_around_pages(&self) -> u64 {
+        let bytes = self.fault_around_bytes.clamp(PAGE_SIZE, FAULT_AROUND_MAX);
+        (1u64 << bytes.ilog2()) / PAGE_SIZE
     }
 }
 
@@ -175,6 +254,27 @@ mod tests {
                 ..d()
             }),
             "mmap_base"
+        );
+    }
+
+    #[test]
+    fn fault_around_is_rounded_as_linux_and_bounded() {
+        let pages = |b| {
+            Config {
+                fault_around_bytes: b,
+                ..Config::default()
+            }
+            .fault_around_pages()
+        };
+        assert_eq!(Config::default().fault_around_pages(), 16);
+        assert_eq!((pages(0), pages(4096), pages(8191)), (1, 1, 1));
+        assert_eq!((pages(100_000), pages(FAULT_AROUND_MAX)), (16, 512));
+        assert_eq!(
+            field_of(Config {
+                fault_around_bytes: FAULT_AROUND_MAX + 1,
+                ..Config::default()
+            }),
+            "fault_around_bytes"
         );
     }
 

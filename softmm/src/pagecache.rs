@@ -23,7 +23,7 @@ use std::{
     collections::BTreeMap,
     sync::{
         Arc, Weak,
-        atomic::{AtomicU64 as HostU64, Ordering::Relaxed},
+        atomic::{AtomicBool as HostBool, AtomicU64 as HostU64, Ordering::Relaxed},
     },
 };
 
@@ -91,6 +91,12 @@ pub struct PageCache {
     size: HostU64,
     name: String,
     kind: ObjectKind,
+    /// Pages committed for this object at creation (`shmem_acct_size` of shared
+    /// anonymous memory), returned when it goes.
+    charged: HostU64,
+    /// Each cached page is committed while it is cached (`shmem_acct_blocks` of a
+    /// VM_NORESERVE object: memfds, files, shared memory mapped with MAP_NORESERVE).
+    per_page: HostBool,
 }
 
 impl PageCache {
@@ -117,6 +123,10 @@ impl PageCache {
         kind: ObjectKind,
         dev: (u32, u32),
     ) -> Arc<Self> {
+        let per_page = matches!(
+            kind,
+            ObjectKind::Shmem | ObjectKind::Memfd | ObjectKind::File
+        );
         Arc::new(Self {
             pm: Arc::clone(pm),
             pages: Mutex::new(BTreeMap::new()),
@@ -127,7 +137,25 @@ impl PageCache {
             size: HostU64::new(size),
             name: name.to_string(),
             kind,
+            charged: HostU64::new(0),
+            per_page: HostBool::new(per_page),
         })
+    }
+
+    /// Commit `pages` for this object until it is dropped (`shmem_acct_size`); its
+    /// pages are then not committed one by one. Called before any page is cached.
+    pub(crate) fn charge(&self, pages: u64) {
+        self.pm.commit(pages);
+        // Relaxed: read back only by `Drop`, which owns the object; `per_page` is set
+        // before the object is published to any mapping.
+        self.charged.fetch_add(pages, Relaxed);
+        self.per_page.store(false, Relaxed);
+    }
+
+    /// Pages committed per cached page: 1 for an object charged page by page, else 0.
+    fn page_charge(&self) -> u64 {
+        // Relaxed: fixed before the object is shared (`charge`).
+        u64::from(self.per_page.load(Relaxed))
     }
 
     /// Inode number shown in maps.
@@ -180,7 +208,21 @@ impl PageCache {
         // The slot owns the allocation's count; the caller gets a second one.
         let caller = frame.clone();
         pages.insert(index, frame.into_raw());
+        self.pm.commit(self.page_charge());
         Ok(caller)
+    }
+
+    /// A reference to the frame at page `index` if it is cached and inside the object
+    /// (what `filemap_map_pages` finds: it never allocates).
+    pub(crate) fn get_cached(&self, index: u64) -> Option<FrameRef<'_>> {
+        let pages = self.pages.lock();
+        if index >= self.nr_size_pages() {
+            return None;
+        }
+        let &pfn = pages.get(&index)?;
+        // SAFETY: (1) the cache slot owns a count of `pfn` and the page map lock keeps
+        // the slot in place.
+        Some(unsafe { self.pm.get(pfn) })
     }
 
     /// The frame at `index` if cached (no new reference: for statistics).
@@ -196,10 +238,32 @@ impl PageCache {
             let keys: Vec<u64> = pages.range(first..last).map(|(k, _)| *k).collect();
             keys.into_iter().filter_map(|k| pages.remove(&k)).collect()
         };
+        self.pm.uncommit(gone.len() as u64 * self.page_charge());
         for p in gone {
             // SAFETY: (1) each was a cache slot's count, removed above.
             unsafe { self.pm.put(p) };
         }
+    }
+
+    /// Drop the page at `index` if it is still `pfn`, clean, unmapped and held by the
+    /// cache alone (reclaim's `__remove_mapping`): a tmpfs page that was never written
+    /// is a hole, so it reads back as zeros. Returns whether it was dropped.
+    pub(crate) fn evict_clean(&self, index: u64, pfn: Pfn) -> bool {
+        let mut pages = self.pages.lock();
+        let m = self.pm.meta(pfn);
+        // The page map lock keeps new cache lookups (`get_or_alloc`) out; a speculative
+        // reference taken meanwhile by an access that read an old entry shows in the
+        // count and keeps the page (it is dropped on a later reclaim, as in Linux).
+        let unused = m.refcount() == 1 && m.mapcount() == 0 && !m.has(PageFlags::DIRTY);
+        if pages.get(&index) != Some(&pfn) || !unused {
+            return false;
+        }
+        pages.remove(&index);
+        drop(pages);
+        self.pm.uncommit(self.page_charge());
+        // SAFETY: (1) the slot owned a count of `pfn`; it was removed above.
+        unsafe { self.pm.put(pfn) };
+        true
     }
 
     /// Number of cached pages.
@@ -232,6 +296,7 @@ impl PageCache {
                     // The cache slot owns the allocation's count.
                     let p = p.into_raw();
                     pages.insert(index, p);
+                    self.pm.commit(self.page_charge());
                     p
                 }
             };
@@ -286,6 +351,7 @@ impl PageCache {
             let keys: Vec<u64> = pages.range(first..).map(|(k, _)| *k).collect();
             keys.into_iter().filter_map(|k| pages.remove(&k)).collect()
         };
+        self.pm.uncommit(gone.len() as u64 * self.page_charge());
         for p in gone {
             // SAFETY: (1) each was a cache slot's count, removed above.
             unsafe { self.pm.put(p) };
@@ -311,6 +377,9 @@ impl PageCache {
 
 impl Drop for PageCache {
     fn drop(&mut self) {
+        let cached = self.pages.get_mut().len() as u64;
+        self.pm
+            .uncommit(*self.charged.get_mut() + cached * self.page_charge());
         for (_, pfn) in std::mem::take(self.pages.get_mut()) {
             // SAFETY: (1) each slot owned a count; the cache is going away.
             unsafe { self.pm.put(pfn) };

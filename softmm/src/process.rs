@@ -105,6 +105,12 @@ impl Machine {
         &self.pm
     }
 
+    /// meminfo `Committed_AS` in kB: what every process's accounted mappings and the
+    /// charged shared anonymous memory commit (see [`AddressSpace::committed_pages`]).
+    pub fn committed_as_kb(&self) -> u64 {
+        self.pm.committed_pages() * 4
+    }
+
     /// The configuration every address space gets.
     pub fn config(&self) -> &Config {
         &self.config

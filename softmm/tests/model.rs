@@ -7,10 +7,11 @@
 //! The window is 64 pages right below the top of the top-down area (`mmap_base`), with
 //! a one-page shared `PROT_NONE` fence VMA above it (as a `linux-run` process has after
 //! the probe idiom), so that hint and MAYMOVE placements land in it too. A case is one
-//! to three `MAP_FIXED` mappings, then up to 48 ops: `mmap` (private or shared
-//! anonymous; hint, `MAP_FIXED`, `MAP_FIXED_NOREPLACE`; plain or with `MAP_POPULATE`,
-//! `MAP_LOCKED`, `MAP_NORESERVE`), `munmap`, `mprotect`, `madvise` (DONTNEED, FREE,
-//! WILLNEED, COLD, the flag advice, POPULATE_READ/WRITE, GUARD_INSTALL/REMOVE), `mremap`
+//! to three `MAP_FIXED` mappings, then up to 48 ops: `mmap` (private, shared or
+//! droppable anonymous; hint, `MAP_FIXED`, `MAP_FIXED_NOREPLACE`; plain or with
+//! `MAP_POPULATE`, `MAP_LOCKED`, `MAP_NORESERVE`), `munmap`, `mprotect`, `madvise`
+//! (DONTNEED, FREE, WILLNEED, COLD, PAGEOUT, the flag advice, POPULATE_READ/WRITE,
+//! GUARD_INSTALL/REMOVE), `mremap`
 //! (in place, MAYMOVE, FIXED, DONTUNMAP, FIXED|DONTUNMAP; growing, shrinking, moving,
 //! several VMAs at once), `mlock2` (with and without MLOCK_ONFAULT), `munlock`,
 //! `mlockall(MCL_CURRENT)` (with and without MCL_ONFAULT: every VMA, the fence too, is
@@ -50,8 +51,10 @@
 //!
 //! ```text
 //! SOFTMM_MODEL_EMIT=/tmp/m cargo test -p softmm --test model emit_linux_scripts -- --ignored
-//! for f in /tmp/m/*.sm; do shared/tools/linux-run -q $f >/dev/null || echo FAIL $f; done
+//! for f in /tmp/m/*.sm; do taskset -c 0 shared/tools/linux-run -q $f >/dev/null || echo FAIL $f; done
 //! ```
+//!
+//! (Pinned to one CPU: MADV_PAGEOUT skips pages still in another CPU's LRU batch.)
 //!
 //! # Library bugs this test found (all fixed)
 //!

@@ -24,7 +24,7 @@ use self::{
 };
 use crate::{
     addr::{HUGE_SIZE, PAGE_SIZE},
-    sync::bytes,
+    sync::{AtomicU64, Ordering, bytes},
 };
 
 /// A physical frame number inside one [`PhysMem`].
@@ -55,6 +55,9 @@ pub struct PhysMem {
     nframes: u32,
     alloc: FrameAllocator,
     zero: Pfn,
+    /// Pages committed by every address space and object over this memory
+    /// (`vm_committed_as`, meminfo `Committed_AS`).
+    committed: AtomicU64,
 }
 
 /// Entries per page-table page in model builds (the model geometry's table size).
@@ -95,6 +98,7 @@ impl PhysMem {
             nframes,
             alloc: FrameAllocator::new(chunks),
             zero: Pfn(0),
+            committed: AtomicU64::new(0),
         };
         let zero = pm.alloc.alloc(pm.metas()).map(Pfn)?;
         let m = pm.meta(zero);
@@ -123,6 +127,26 @@ impl PhysMem {
                 self.nframes as usize,
             )
         }
+    }
+
+    /// Pages committed (`vm_committed_as`): what the address spaces' accounted VMAs and
+    /// the shmem objects charged.
+    pub fn committed_pages(&self) -> u64 {
+        // Relaxed: a statistic, and the overcommit heuristics read it racily in Linux
+        // too (`percpu_counter_read_positive`).
+        self.committed.load(Ordering::Relaxed)
+    }
+
+    /// Add `pages` to the committed total (`vm_acct_memory`).
+    pub(crate) fn commit(&self, pages: u64) {
+        // Relaxed: a counter (see `committed_pages`).
+        self.committed.fetch_add(pages, Ordering::Relaxed);
+    }
+
+    /// Take `pages` off the committed total (`vm_unacct_memory`).
+    pub(crate) fn uncommit(&self, pages: u64) {
+        // Relaxed: a counter (see `committed_pages`).
+        self.committed.fetch_sub(pages, Ordering::Relaxed);
     }
 
     /// Number of 4 KiB frames.
@@ -213,7 +237,7 @@ impl PhysMem {
         #[cfg(any(loom, shuttle))]
         for e in self.tables[_pfn.index()].iter() {
             // Relaxed: the page is not published yet; its Release install orders this.
-            e.store(0, crate::sync::Ordering::Relaxed);
+            e.store(0, Ordering::Relaxed);
         }
     }
 

@@ -201,6 +201,9 @@ impl Cpu {
                     code: SegvCode::MapErr,
                     ..
                 }) if mm.tree.find(addr, &rcu::read_lock()).is_none() && mm.expand_stack(addr) => {}
+                // Out of frames: droppable memory goes first (memory pressure), then the
+                // access is tried again.
+                Err(Fault::Oom { .. }) if mm.reclaim_droppable() => {}
                 Err(f) => return Err(f),
             }
         }

@@ -60,6 +60,8 @@ impl AddressSpace {
             if edit.len() > self.config.max_map_count {
                 return None;
             }
+            // The heap is accounted memory (`do_brk_flags`).
+            self.vm_enough_memory(oldbrk.pages_to(newbrk), 0).ok()?;
             let flags = VM_READ
                 | VM_WRITE
                 | VM_MAYREAD
@@ -87,7 +89,7 @@ impl AddressSpace {
         state.brk = r.unwrap_or(orig);
         let result = state.brk;
         drop(state);
-        gather.finish();
+        self.tlb_finish(gather);
         if let Some((s, e)) = populate {
             let layout = self.lock.read();
             self.populate_range(&layout, s, e);

@@ -61,6 +61,15 @@ impl AddressSpace {
         for v in &vmas {
             self.vma_start_write(v);
         }
+        // Every accounted VMA the child gets is charged again (`dup_mmap`).
+        let mut charged = 0;
+        for v in vmas.iter().filter(|v| !v.flags.intersects(VM_DONTCOPY)) {
+            if v.flags.intersects(VM_ACCOUNT) {
+                let pages = v.len() >> crate::addr::PAGE_SHIFT;
+                self.vm_enough_memory(pages, charged)?;
+                charged += pages;
+            }
+        }
         let mut edit = child.tree.edit();
         let mut result = Ok(());
         for v in vmas.iter().filter(|v| !v.flags.intersects(VM_DONTCOPY)) {
@@ -85,6 +94,7 @@ impl AddressSpace {
             }
         }
         edit.commit();
+        // Releasing the child's lock publishes its commit charge (`sync_committed`).
         drop(cs);
         drop(state);
         // The TLB flush of the write-protected entries (module docs): no CPU of the

@@ -7,7 +7,10 @@
 
 use std::sync::Arc;
 
-use super::AddressSpace;
+use super::{
+    AddressSpace,
+    cold::{Evict, evict_clean},
+};
 use crate::{
     abi::*,
     addr::{PageAddr, page_up},
@@ -70,10 +73,16 @@ fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<VmFlags>> {
             }
             f | VM_WIPEONFORK
         }
-        MADV_KEEPONFORK => f & !VM_WIPEONFORK,
+        // Droppable memory must stay wiped on fork and out of core dumps.
+        MADV_KEEPONFORK => {
+            if f.intersects(VM_DROPPABLE) {
+                return Some(Err(Errno::EINVAL));
+            }
+            f & !VM_WIPEONFORK
+        }
         MADV_DONTDUMP => f | VM_DONTDUMP,
         MADV_DODUMP => {
-            if f.intersects(VM_SPECIAL) {
+            if f.intersects(VM_SPECIAL | VM_DROPPABLE) {
                 return Some(Err(Errno::EINVAL));
             }
             f & !VM_DONTDUMP
@@ -94,6 +103,15 @@ fn advice_flags(v: &Vma, advice: u64) -> Option<SysResult<VmFlags>> {
 
 /// A hole to punch: object, first page, end page.
 type Punch = (Arc<crate::pagecache::PageCache>, u64, u64);
+
+/// Work on objects that waits until `mmap_lock` is dropped and the gather finished.
+#[derive(Default)]
+struct AfterUnlock {
+    /// MADV_REMOVE's holes.
+    punches: Vec<Punch>,
+    /// MADV_PAGEOUT's unmapped page-cache pages.
+    evict: Vec<Evict>,
+}
 
 impl AddressSpace {
     /// `madvise(2)`.
@@ -119,7 +137,7 @@ impl AddressSpace {
         let state = self.write_lock();
         let mut gather = Gather::new(&self.pm);
         let mut edit = self.tree.edit();
-        let mut punches = Vec::new();
+        let mut after = AfterUnlock::default();
         let r = self.madvise_walk(
             &state,
             &mut edit,
@@ -127,16 +145,19 @@ impl AddressSpace {
             end,
             advice,
             &mut gather,
-            &mut punches,
+            &mut after,
         );
         edit.commit();
         drop(state);
-        gather.finish();
+        self.tlb_finish(gather);
         // MADV_REMOVE punches holes with `mmap_lock` dropped (as Linux around
         // `vfs_fallocate`): the punch unmaps the pages from every address space.
-        for (obj, first, last) in punches {
+        for (obj, first, last) in after.punches {
             super::punch_hole(&obj, first, last);
         }
+        // MADV_PAGEOUT's unmapped pages leave the cache once their mappings' references
+        // are gone (the gather dropped them).
+        evict_clean(after.evict);
         r.map(|_| 0)
     }
 
@@ -154,7 +175,7 @@ impl AddressSpace {
         end: PageAddr,
         advice: u64,
         gather: &mut Gather,
-        punches: &mut Vec<Punch>,
+        after: &mut AfterUnlock,
     ) -> SysResult<()> {
         // Each step looks the VMA up afresh: flag advice may have merged it.
         let mut unmapped = false;
@@ -172,7 +193,7 @@ impl AddressSpace {
                 },
             };
             let hi = end.min(v.end);
-            self.madvise_vma(layout, edit, &v, at, hi, advice, gather, punches)?;
+            self.madvise_vma(layout, edit, &v, at, hi, advice, gather, after)?;
             at = hi;
         }
         if unmapped { Err(Errno::ENOMEM) } else { Ok(()) }
@@ -180,7 +201,7 @@ impl AddressSpace {
 
     #[expect(
         clippy::too_many_arguments,
-        reason = "the range, the advice, and the two kinds of deferred work"
+        reason = "the range, the advice, and the deferred work"
     )]
     fn madvise_vma(
         &self,
@@ -191,7 +212,7 @@ impl AddressSpace {
         hi: PageAddr,
         advice: u64,
         gather: &mut Gather,
-        punches: &mut Vec<Punch>,
+        after: &mut AfterUnlock,
     ) -> SysResult<()> {
         if let Some(nf) = advice_flags(v, advice) {
             self.modify_flags(edit, v, lo, hi, nf?)?;
@@ -229,7 +250,9 @@ impl AddressSpace {
                 }
                 // The hole is punched in the object after `mmap_lock` is dropped: every
                 // mapping of those pages goes, in every address space.
-                punches.push((Arc::clone(obj), v.pgoff_at(lo), v.pgoff_at(hi)));
+                after
+                    .punches
+                    .push((Arc::clone(obj), v.pgoff_at(lo), v.pgoff_at(hi)));
             }
             MADV_POPULATE_READ | MADV_POPULATE_WRITE => {
                 // Checked and done after the walk (needs no layout change).
@@ -238,6 +261,10 @@ impl AddressSpace {
             // `can_madv_lru_vma`: no LRU advice on locked or PFN-mapped memory.
             MADV_COLD | MADV_PAGEOUT if v.flags.intersects(VM_LOCKED | VM_PFNMAP | VM_HUGETLB) => {
                 return Err(Errno::EINVAL);
+            }
+            MADV_COLD | MADV_PAGEOUT => {
+                let pageout = advice == MADV_PAGEOUT;
+                self.cold_or_pageout(layout, v, lo, hi, pageout, gather, &mut after.evict);
             }
             MADV_GUARD_INSTALL | MADV_GUARD_REMOVE => {
                 let disallowed = VM_SPECIAL
@@ -282,7 +309,7 @@ impl AddressSpace {
                         .zap_except(lo, hi, |pte| !pte.is_guard(), |_, _| {});
                 }
             }
-            // WILLNEED, COLD, PAGEOUT: hints with no visible effect without swap.
+            // WILLNEED: a hint with no visible effect on in-memory objects.
             _ => {}
         }
         Ok(())

@@ -66,7 +66,8 @@ impl AddressSpace {
             return Err(Errno::ENOMEM);
         }
         let result = Self::apply_to_range(&mut edit, start, end, |edit, v, lo, hi| {
-            if v.flags.intersects(VM_SPECIAL) {
+            // Special and droppable memory is never locked (`mlock_fixup`).
+            if v.flags.intersects(VM_SPECIAL | VM_DROPPABLE) {
                 return Ok(());
             }
             let newflags = (v.flags & !VM_LOCKED_MASK) | flags;
@@ -120,7 +121,7 @@ impl AddressSpace {
             let Some(cur) = edit.find(v.start.get()) else {
                 continue;
             };
-            if cur.flags.intersects(VM_SPECIAL) {
+            if cur.flags.intersects(VM_SPECIAL | VM_DROPPABLE) {
                 continue;
             }
             let nf = (cur.flags & !VM_LOCKED_MASK) | to_add;

@@ -9,11 +9,12 @@
 
 use std::sync::Arc;
 
-use super::AddressSpace;
+use super::{AddressSpace, commit::accounted_in};
 use crate::addr::PAGE_SHIFT;
 use crate::{
     abi::*,
     addr::{HUGE_SIZE, PAGE_SIZE, PageAddr, TASK_SIZE, is_page_aligned, page_up},
+    config::Overcommit,
     error::Errno,
     error::SysResult,
     file::OpenFile,
@@ -56,6 +57,31 @@ pub(crate) fn start_gap(v: &Vma) -> u64 {
     } else {
         v.start.get()
     }
+}
+
+/// The flags of an anonymous mapping of type `mtype` (`do_mmap`'s `else` branch): the
+/// type is checked only now, and only the two legacy types and MAP_DROPPABLE are
+/// accepted (MAP_SHARED_VALIDATE is for files).
+fn anon_vm_flags(mtype: MapType, flags: MapFlags, mut vm_flags: VmFlags) -> SysResult<VmFlags> {
+    match mtype {
+        MapType::Shared => {
+            if vm_flags.intersects(VM_GROWSDOWN) {
+                return Err(Errno::EINVAL);
+            }
+            vm_flags |= VM_SHARED | VM_MAYSHARE;
+        }
+        MapType::Droppable => {
+            // Neither locked nor stack memory can be droppable (nor hugetlb, refused
+            // before); it reserves nothing and survives neither fork nor a core dump.
+            if flags.contains(MapFlags::LOCKED) || vm_flags.intersects(VM_GROWSDOWN) {
+                return Err(Errno::EINVAL);
+            }
+            vm_flags |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
+        }
+        MapType::Private => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    Ok(vm_flags)
 }
 
 impl AddressSpace {
@@ -102,8 +128,10 @@ impl AddressSpace {
         };
         if flags.contains(MapFlags::HUGETLB) {
             // A file is not on hugetlbfs: EINVAL; anonymous memory has no hugetlb pool
-            // (nr_hugepages = 0): ENOMEM.
-            return Err(if file.is_some() {
+            // (nr_hugepages = 0): ENOMEM, unless droppable: the anonymous hugetlbfs file
+            // Linux creates first makes it a file mapping, of a type files refuse.
+            let droppable = mtype == MapType::Droppable;
+            return Err(if file.is_some() || droppable {
                 Errno::EINVAL
             } else {
                 Errno::ENOMEM
@@ -123,7 +151,7 @@ impl AddressSpace {
             &mut gather,
         );
         drop(state);
-        gather.finish();
+        self.tlb_finish(gather);
         let (addr, populate) = r?;
         if let Some((start, end)) = populate {
             let layout = self.lock.read();
@@ -188,20 +216,17 @@ impl AddressSpace {
         if let Some(f) = &file {
             vm_flags = Self::file_vm_flags(f, prot, mtype, flags, pgoff, len, vm_flags)?;
         } else {
-            // The mapping type of anonymous memory is checked only now, and only the
-            // two legacy types are accepted (MAP_SHARED_VALIDATE is for files).
-            match mtype {
-                MapType::Shared => {
-                    if vm_flags.intersects(VM_GROWSDOWN) {
-                        return Err(Errno::EINVAL);
-                    }
-                    vm_flags |= VM_SHARED | VM_MAYSHARE;
-                }
-                MapType::Private => {}
-                _ => return Err(Errno::EINVAL),
-            }
+            vm_flags = anon_vm_flags(mtype, flags, vm_flags)?;
         }
-        if flags.contains(MapFlags::NORESERVE) {
+        // Droppable memory is never locked, even under mlockall(MCL_FUTURE), but is
+        // faulted in as locked memory would be.
+        let populate_locked = vm_flags.intersects(VM_LOCKED);
+        if vm_flags.intersects(VM_DROPPABLE) {
+            vm_flags -= VM_LOCKED_MASK;
+        }
+        // MAP_NORESERVE is honoured only where overcommit is allowed.
+        if flags.contains(MapFlags::NORESERVE) && self.config.overcommit_memory != Overcommit::Never
+        {
             vm_flags |= VM_NORESERVE;
         }
         if flags.contains(MapFlags::STACK) {
@@ -211,14 +236,25 @@ impl AddressSpace {
         if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
             vm_flags |= VM_ACCOUNT;
         }
+        let zero = file
+            .as_ref()
+            .is_some_and(|f| f.object.kind() == &ObjectKind::ZeroDevice);
+        // Shared anonymous memory (or /dev/zero) is a new shmem object.
+        let new_shmem = vm_flags.intersects(VM_SHARED) && (file.is_none() || zero);
+        let shmem_charge = self.mmap_charge(&edit, addr, len, vm_flags, new_shmem)?;
         // MAP_FIXED over existing mappings: unmap first, atomically for user space.
         self.unmap_locked(&*state, &mut edit, addr, end, gather)?;
         if edit.len() > self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
-        let zero = file
-            .as_ref()
-            .is_some_and(|f| f.object.kind() == &ObjectKind::ZeroDevice);
+        if shmem_charge != 0
+            && let Err(e) = self.vm_enough_memory(shmem_charge, 0)
+        {
+            // The old mappings are gone already (Linux unmaps them before the shmem
+            // setup and does not put them back): a hole is left.
+            edit.commit();
+            return Err(e);
+        }
         let backing = match file {
             // `mmap_zero`: a private mapping of /dev/zero is anonymous memory that keeps
             // the file; a shared one is new shmem, as shared anonymous memory is.
@@ -227,6 +263,9 @@ impl AddressSpace {
             _ if vm_flags.intersects(VM_SHARED) => {
                 // `shmem_zero_setup`: shared anonymous memory is a new shmem file.
                 let obj = PageCache::new(&self.pm, len, "/dev/zero (deleted)");
+                if shmem_charge != 0 {
+                    obj.charge(shmem_charge);
+                }
                 Backing::File(OpenFile::new(obj, true, true))
             }
             _ => Backing::Anon,
@@ -244,8 +283,37 @@ impl AddressSpace {
         let vma = self.insert_merged(&mut edit, addr, end, vm_flags, pgoff, backing);
         edit.commit();
         let populate = (flags.contains(MapFlags::POPULATE) && !flags.contains(MapFlags::NONBLOCK))
-            || vma.flags.intersects(VM_LOCKED);
+            || vma.flags.intersects(VM_LOCKED)
+            || populate_locked;
         Ok((addr.get(), populate.then_some((addr, end))))
+    }
+
+    /// Check the commit charge of an accounted mapping before anything is unmapped, so
+    /// a refused MAP_FIXED leaves the old mapping: its pages less those of accounted
+    /// mappings it replaces (`mmap_region`). Returns what new shmem must be charged
+    /// (all its pages unless MAP_NORESERVE), which is checked only after the unmap
+    /// (`shmem_zero_setup` runs when the old mappings are gone).
+    fn mmap_charge(
+        &self,
+        edit: &TreeEdit<'_>,
+        addr: PageAddr,
+        len: u64,
+        vm_flags: VmFlags,
+        new_shmem: bool,
+    ) -> SysResult<u64> {
+        let pages = len >> PAGE_SHIFT;
+        if vm_flags.intersects(VM_ACCOUNT) {
+            let charge = pages - accounted_in(edit, addr, addr + len);
+            if charge != 0 {
+                self.vm_enough_memory(charge, 0)?;
+            }
+            return Ok(0);
+        }
+        Ok(if new_shmem && !vm_flags.intersects(VM_NORESERVE) {
+            pages
+        } else {
+            0
+        })
     }
 
     /// The flags a file mapping gets, with Linux's checks of the open mode

@@ -14,6 +14,8 @@
 pub(crate) mod access;
 mod access_ops;
 mod brk;
+mod cold;
+mod commit;
 pub(crate) mod fault;
 mod fork;
 mod madvise;
@@ -108,6 +110,9 @@ pub struct AddressSpace {
     pub(crate) tree: CachePadded<VmaTree>,
     pub(crate) pt: PageTable,
     next_anon: AtomicU64,
+    /// The accounted pages of `tree` last added to the machine's committed total
+    /// (`commit.rs`).
+    acct_seen: AtomicU64,
     /// This address space, for the reverse maps of the objects it maps.
     me: Weak<AddressSpace>,
     /// The CPUs that may hold translations of this address space (TLB shootdown).
@@ -146,6 +151,7 @@ impl AddressSpace {
             pt,
             config,
             next_anon: AtomicU64::new(1),
+            acct_seen: AtomicU64::new(0),
             shootdown: Shootdown::new(),
             counters: MmCounters::default(),
         }))
@@ -266,6 +272,10 @@ impl Drop for AddressSpace {
             .free_tables(&layout, all, all, &mut gather);
         drop(layout);
         self.tlb_finish(gather);
+        // Return this address space's charge (`vm_unacct_memory` of `exit_mmap`).
+        self.sync_committed();
+        // Relaxed: the last owner reads its own value.
+        self.pm.uncommit(self.acct_seen.load(Ordering::Relaxed));
     }
 }
 

@@ -19,6 +19,15 @@ use crate::{
     vma::flags::*,
 };
 
+/// What `mprotect_fixup` leaves for the rest of the call.
+#[derive(Default)]
+struct Fixups {
+    /// Locked ranges whose copy-on-write is broken once the edit is published.
+    populate: Vec<(PageAddr, PageAddr)>,
+    /// Pages newly charged by earlier pieces of this call.
+    charged: u64,
+}
+
 impl AddressSpace {
     /// `mprotect(2)`.
     pub fn mprotect(&self, start: u64, len: u64, prot: u64) -> SysResult<u64> {
@@ -65,7 +74,7 @@ impl AddressSpace {
             // x86 has no VM_GROWSUP VMAs.
             return Err(Errno::EINVAL);
         }
-        let mut populate = Vec::new();
+        let mut fixups = Fixups::default();
         let layout = &state;
         let result = Self::apply_to_range(&mut edit, start, end, |edit, v, lo, hi| {
             let newflags = prot_to_vm(prot) | (v.flags - VM_ACCESS_FLAGS);
@@ -74,16 +83,16 @@ impl AddressSpace {
             if (newflags - may).intersects(VM_ACCESS_FLAGS) {
                 return Err(Errno::EACCES);
             }
-            self.mprotect_fixup(layout, edit, v, lo, hi, newflags, &mut populate)
+            self.mprotect_fixup(layout, edit, v, lo, hi, newflags, &mut fixups)
         })
         .map(|_| 0);
         edit.commit();
-        for (lo, hi) in populate {
+        for (lo, hi) in fixups.populate {
             // Errors are ignored as in Linux (the write faults only break COW early).
             let _ = self.populate(&state, lo, hi, true);
         }
         drop(state);
-        gather.finish();
+        self.tlb_finish(gather);
         result
     }
 
@@ -99,7 +108,7 @@ impl AddressSpace {
         start: PageAddr,
         end: PageAddr,
         mut newflags: VmFlags,
-        populate: &mut Vec<(PageAddr, PageAddr)>,
+        fixups: &mut Fixups,
     ) -> SysResult<()> {
         let old = vma.flags;
         if newflags == old {
@@ -107,6 +116,11 @@ impl AddressSpace {
         }
         if newflags.intersects(VM_WRITE) {
             if !old.intersects(VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) {
+                // Private memory that becomes writable is charged now; the pieces
+                // this call already charged count too.
+                let pages = (end - start) >> crate::addr::PAGE_SHIFT;
+                self.vm_enough_memory(pages, fixups.charged)?;
+                fixups.charged += pages;
                 newflags |= VM_ACCOUNT;
             }
         } else if old.intersects(VM_ACCOUNT) && vma.is_anon() && vma.anon().is_none() {
@@ -119,7 +133,7 @@ impl AddressSpace {
         // A locked private read-only VMA made writable has its COW broken at once
         // (`populate_vma_page_range` in `mprotect_fixup`), once the edit is published.
         if old & (VM_WRITE | VM_SHARED | VM_LOCKED) == VM_LOCKED && newflags.intersects(VM_WRITE) {
-            populate.push((start, end));
+            fixups.populate.push((start, end));
         }
         Ok(())
     }

@@ -81,7 +81,7 @@ impl AddressSpace {
             _ => None,
         };
         drop(state);
-        gather.finish();
+        self.tlb_finish(gather);
         if let Some((s, e)) = populate {
             let layout = self.lock.read();
             self.populate_range(&layout, s, e);
@@ -121,6 +121,7 @@ impl AddressSpace {
                 && end <= TASK_SIZE
                 && edit.intersecting(vma.end.get(), end.get()).is_empty()
             {
+                self.mremap_charge(&vma, old_len, new_len, flags)?;
                 let grown = self.expand(edit, &vma, end);
                 let pop =
                     (grown.flags.intersects(VM_LOCKED)).then_some((addr + old_len, addr + new_len));
@@ -140,6 +141,30 @@ impl AddressSpace {
         self.move_vma(
             layout, edit, &vma, addr, old_len, new_len, dst, flags, gather,
         )
+    }
+
+    /// Check the charge of resizing `old_len` bytes of an accounted VMA to `new_len`:
+    /// the growth, or with MREMAP_DONTUNMAP the whole new copy, since the source keeps
+    /// its own (`vrm_charge`).
+    fn mremap_charge(
+        &self,
+        vma: &Vma,
+        old_len: u64,
+        new_len: u64,
+        flags: MremapFlags,
+    ) -> SysResult<()> {
+        if !vma.flags.intersects(VM_ACCOUNT) {
+            return Ok(());
+        }
+        let bytes = if flags.contains(MremapFlags::DONTUNMAP) {
+            new_len
+        } else {
+            new_len.saturating_sub(old_len)
+        };
+        if bytes == 0 {
+            return Ok(());
+        }
+        self.vm_enough_memory(crate::addr::pages(bytes), 0)
     }
 
     /// Validate the source of a grow/move (`vma_to_resize`).
@@ -327,6 +352,7 @@ impl AddressSpace {
             edit.insert(Arc::new(dup));
             return Ok((dst, None));
         }
+        self.mremap_charge(vma, old_len, new_len, flags)?;
         let moved = old_len.min(new_len);
         // No fault may run in the source while its entries move.
         self.vma_start_write(vma);

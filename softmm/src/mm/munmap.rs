@@ -25,7 +25,7 @@ impl AddressSpace {
         let r = self.unmap_locked(&state, &mut edit, start, end, &mut gather);
         edit.commit();
         drop(state);
-        gather.finish();
+        self.tlb_finish(gather);
         r.map(|_| 0)
     }
 }

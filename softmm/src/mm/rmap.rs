@@ -89,6 +89,6 @@ impl Mapper for AddressSpace {
             );
         }
         drop(state);
-        gather.finish();
+        self.tlb_finish(gather);
     }
 }

@@ -39,6 +39,14 @@ impl AddressSpace {
         if vma.end - addr > STACK_LIMIT {
             return false;
         }
+        // An accounted stack charges its growth (`acct_stack_growth`).
+        if vma.flags.intersects(VM_ACCOUNT)
+            && self
+                .vm_enough_memory((vma.start - addr) >> crate::addr::PAGE_SHIFT, 0)
+                .is_err()
+        {
+            return false;
+        }
         let grown = Arc::new(vma.derive(addr, vma.end, vma.flags));
         self.vma_start_write(&vma);
         edit.remove(&vma);

@@ -403,3 +403,193 @@ mod query {
         assert!(!mm.is_unmapped(0, u64::MAX));
     }
 }
+
+mod fault_around {
+    use super::*;
+
+    /// Rss (kB) after a read of the first page of 16 shared pages whose first 4 are
+    /// cached, with `fault_around_bytes` = `bytes`.
+    fn rss_after_read(bytes: u64) -> u64 {
+        let mm = AddressSpace::new(Config {
+            phys_mem_bytes: PHYS,
+            fault_around_bytes: bytes,
+            ..Config::default()
+        })
+        .unwrap();
+        let shared = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED;
+        let a = mm.mmap(0x1000_0000, 16 * 4096, RW, shared, -1, 0).unwrap();
+        let cpu = mm.cpu();
+        cpu.fill(a, 1, 4 * 4096).unwrap();
+        mm.madvise(a, 16 * 4096, MADV_DONTNEED).unwrap();
+        assert_eq!(mm.smaps_field(a, "Rss"), Ok(0));
+        cpu.read(a, &mut [0u8; 1]).unwrap();
+        mm.smaps_field(a, "Rss").unwrap()
+    }
+
+    #[test]
+    fn maps_the_cached_block_unless_turned_off() {
+        assert_eq!(rss_after_read(64 << 10), 16);
+        assert_eq!(rss_after_read(8192), 8);
+        assert_eq!(rss_after_read(4096), 4);
+        assert_eq!(rss_after_read(0), 4);
+    }
+}
+
+mod commit {
+    use super::*;
+    use crate::config::Overcommit;
+
+    const PAGE: u64 = 4096;
+
+    /// An address space counting with 64 MiB of RAM and no swap.
+    fn mm_with(mode: Overcommit) -> Arc<AddressSpace> {
+        AddressSpace::new(Config {
+            phys_mem_bytes: PHYS,
+            overcommit_memory: mode,
+            commit_ram_bytes: 64 << 20,
+            commit_swap_bytes: 0,
+            ..Config::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn committed_follows_accounted_mappings() {
+        let mm = mm_with(Overcommit::Guess);
+        let a = mm.mmap(0, 10 * PAGE, RW, ANON, -1, 0).unwrap();
+        assert_eq!(mm.committed_pages(), 10);
+        mm.munmap(a, 4 * PAGE).unwrap();
+        assert_eq!(mm.committed_pages(), 6);
+        // Read-only and never written: mprotect returns the charge; writable takes it.
+        mm.mprotect(a + 4 * PAGE, 6 * PAGE, PROT_READ).unwrap();
+        assert_eq!(mm.committed_pages(), 0);
+        mm.mprotect(a + 4 * PAGE, 2 * PAGE, RW).unwrap();
+        assert_eq!(mm.committed_pages(), 2);
+        // MAP_NORESERVE and read-only memory are not charged; shared memory is, whole.
+        mm.mmap(0, 8 * PAGE, RW, ANON | MAP_NORESERVE, -1, 0)
+            .unwrap();
+        mm.mmap(0, 8 * PAGE, PROT_READ, ANON, -1, 0).unwrap();
+        assert_eq!(mm.committed_pages(), 2);
+        let s = mm.mmap(0, 8 * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_eq!(mm.committed_pages(), 10);
+        mm.munmap(s.unwrap(), 8 * PAGE).unwrap();
+        crate::sync::rcu::barrier();
+        assert_eq!(mm.committed_pages(), 2);
+        // brk is accounted; a fork charges the child's copies; exit returns them.
+        let b = mm.brk(0).unwrap();
+        mm.brk(b + 3 * PAGE).unwrap();
+        assert_eq!(mm.committed_pages(), 5);
+        let child = mm.fork().unwrap();
+        assert_eq!(mm.committed_pages(), 10);
+        drop(child);
+        assert_eq!(mm.committed_pages(), 5);
+        drop(mm);
+    }
+
+    #[test]
+    fn heuristic_refuses_one_request_beyond_ram_and_swap() {
+        let mm = mm_with(Overcommit::Guess);
+        assert_eq!(mm.mmap(0, 65 << 20, RW, ANON, -1, 0), Err(Errno::ENOMEM));
+        // Many requests each below the figure all pass.
+        for _ in 0..3 {
+            mm.mmap(0, 60 << 20, RW, ANON, -1, 0).unwrap();
+        }
+    }
+
+    #[test]
+    fn always_refuses_nothing() {
+        let mm = mm_with(Overcommit::Always);
+        mm.mmap(0, 1 << 40, RW, ANON, -1, 0).unwrap();
+        assert_eq!(mm.committed_pages(), 1 << 28);
+    }
+
+    #[test]
+    fn never_keeps_the_total_below_the_limit() {
+        let mm = mm_with(Overcommit::Never);
+        // 50% of 64 MiB: 8192 pages.
+        assert_eq!(mm.commit_limit_pages(), 8192);
+        mm.mmap(0, 16 << 20, RW, ANON, -1, 0).unwrap();
+        // 4096 + 4096 is not below 8192 less the user reserve (4096 / 32 pages).
+        assert_eq!(mm.mmap(0, 16 << 20, RW, ANON, -1, 0), Err(Errno::ENOMEM));
+        // MAP_NORESERVE is not honoured: the mapping is accounted (no "nr") and refused.
+        let nr = ANON | MAP_NORESERVE;
+        assert_eq!(mm.mmap(0, 16 << 20, RW, nr, -1, 0), Err(Errno::ENOMEM));
+        let a = mm.mmap(0, 15 << 20, RW, nr, -1, 0).unwrap();
+        assert_eq!(mm.vmflags(a).unwrap(), "rd wr mr mw me ac");
+        assert_eq!(mm.committed_pages(), 4096 + 3840);
+        // mprotect and fork are checked too.
+        mm.munmap(a, 15 << 20).unwrap();
+        let r = mm.mmap(0, 16 << 20, PROT_READ, ANON, -1, 0).unwrap();
+        assert_eq!(mm.mprotect(r, 16 << 20, RW), Err(Errno::ENOMEM));
+        assert_eq!(mm.fork().map(|_| ()), Err(Errno::ENOMEM));
+        // overcommit_kbytes replaces the ratio.
+        let big = AddressSpace::new(Config {
+            overcommit_kbytes: 1 << 20,
+            ..mm.config().clone()
+        })
+        .unwrap();
+        assert_eq!(big.commit_limit_pages(), 1 << 18);
+        big.mmap(0, 512 << 20, RW, ANON, -1, 0).unwrap();
+    }
+
+    #[test]
+    fn mremap_charges_growth_and_dontunmap_copies() {
+        let mm = mm_with(Overcommit::Never);
+        let a = mm.mmap(0, 2000 * PAGE, RW, ANON, -1, 0).unwrap();
+        // The source keeps its charge: the copy is charged whole.
+        let b = mm
+            .mremap(
+                a,
+                2000 * PAGE,
+                2000 * PAGE,
+                MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+                0,
+            )
+            .unwrap();
+        assert_eq!(mm.committed_pages(), 4000);
+        // Growing is charged by the growth; a growth past the limit is refused and
+        // changes nothing.
+        mm.mremap(b, 2000 * PAGE, 3000 * PAGE, MREMAP_MAYMOVE, 0)
+            .unwrap();
+        assert_eq!(mm.committed_pages(), 5000);
+        let grow = mm.mremap(a, 2000 * PAGE, 6000 * PAGE, MREMAP_MAYMOVE, 0);
+        assert_eq!(grow, Err(Errno::ENOMEM));
+        assert_eq!(mm.committed_pages(), 5000);
+        // Shrinking returns the charge of the part unmapped.
+        mm.mremap(a, 2000 * PAGE, 500 * PAGE, 0, 0).unwrap();
+        assert_eq!(mm.committed_pages(), 3500);
+    }
+}
+
+mod droppable {
+    use super::*;
+
+    #[test]
+    fn pressure_drops_droppable_pages_first() {
+        let mm = AddressSpace::new(Config {
+            phys_mem_bytes: 4 << 20,
+            ..Config::default()
+        })
+        .unwrap();
+        let cpu = mm.cpu();
+        let dp = MAP_DROPPABLE | MAP_ANONYMOUS;
+        let d = mm.mmap(0, 600 * 4096, RW, dp, -1, 0).unwrap();
+        cpu.fill(d, 0x64, 600 * 4096).unwrap();
+        // Not enough frames for both: the droppable pages make room.
+        let a = mm.mmap(0, 600 * 4096, RW, ANON, -1, 0).unwrap();
+        cpu.fill(a, 0x61, 600 * 4096).unwrap();
+        let mut page = [0u8; 4096];
+        cpu.read(a + 599 * 4096, &mut page).unwrap();
+        assert!(page.iter().all(|&b| b == 0x61));
+        cpu.read(d, &mut page).unwrap();
+        assert!(page.iter().all(|&b| b == 0));
+        // Plain memory is never dropped: with nothing droppable left, a fault fails.
+        let b = mm.mmap(0, 600 * 4096, RW, ANON, -1, 0).unwrap();
+        assert_eq!(
+            cpu.fill(b, 0x62, 600 * 4096).map_err(|e| e.signal),
+            Err(crate::mm::fault::Signal::Bus)
+        );
+        cpu.read(a, &mut page).unwrap();
+        assert!(page.iter().all(|&b| b == 0x61));
+    }
+}

@@ -57,6 +57,8 @@ impl DerefMut for MmWriteGuard<'_> {
 
 impl Drop for MmWriteGuard<'_> {
     fn drop(&mut self) {
+        // The layout changes of this epoch reach the machine's committed total.
+        self.mm.sync_committed();
         if !cfg!(mutant = "vma_lock_no_epoch_end") {
             // Release: pairs with the readers' Acquire load of the sequence: a reader
             // that sees the epoch over sees everything done in it.

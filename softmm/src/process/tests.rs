@@ -336,3 +336,43 @@ fn exit_with_100k_vmas_frees_them_in_one_batch() {
     crate::sync::rcu::barrier();
     assert!(m.phys().frames_in_use() < frames);
 }
+
+#[test]
+fn committed_as_covers_every_process_until_it_exits() {
+    let (m, p) = machine();
+    m.mmap(p, 0, 16 * 4096, RW, ANON, -1, 0).unwrap();
+    m.mmap(p, 0, 4 * 4096, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    assert_eq!(m.committed_as_kb(), 80);
+    // The child's private copy is charged again; the shared object is not.
+    let c = m.fork(p).unwrap();
+    assert_eq!(m.committed_as_kb(), 144);
+    m.exit_group(c).unwrap();
+    assert_eq!(m.committed_as_kb(), 80);
+    m.exit_group(p).unwrap();
+    crate::sync::rcu::barrier();
+    assert_eq!(m.committed_as_kb(), 0);
+}
+
+#[test]
+fn memfd_pages_are_committed_while_cached() {
+    let (m, p) = machine();
+    let fd = m.memfd_create(p, b"acct", 0).unwrap();
+    m.ftruncate(p, fd, 8 * 4096).unwrap();
+    assert_eq!(m.committed_as_kb(), 0);
+    m.pwrite(p, fd, b"x", 4096).unwrap();
+    let s = m.mmap(p, 0, 8 * 4096, RW, MAP_SHARED, fd, 0).unwrap();
+    poke(&m, p, s + 2 * 4096, b"y").unwrap();
+    assert_eq!(m.committed_as_kb(), 8);
+    // Shared memory with MAP_NORESERVE is committed page by page too, not whole.
+    let nr = MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE;
+    let n = m.mmap(p, 0, 16 * 4096, RW, nr, -1, 0).unwrap();
+    poke(&m, p, n, b"z").unwrap();
+    assert_eq!(m.committed_as_kb(), 12);
+    // Truncation returns the pages' charge; exit returns the rest.
+    m.ftruncate(p, fd, 4096).unwrap();
+    assert_eq!(m.committed_as_kb(), 4);
+    m.exit_group(p).unwrap();
+    crate::sync::rcu::barrier();
+    assert_eq!(m.committed_as_kb(), 0);
+}

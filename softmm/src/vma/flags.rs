@@ -70,6 +70,8 @@ bitflags::bitflags! {
         const VM_NOHUGEPAGE = 0x4000_0000;
         /// `VM_MERGEABLE` (smaps `mg`).
         const VM_MERGEABLE = 0x8000_0000;
+        /// `VM_DROPPABLE` (smaps `dp`, bit 40): pages reclaim may drop, dirty or not.
+        const VM_DROPPABLE = 1 << 40;
     }
 }
 
@@ -137,6 +139,8 @@ pub const VM_HUGEPAGE: VmFlags = VmFlags::VM_HUGEPAGE;
 pub const VM_NOHUGEPAGE: VmFlags = VmFlags::VM_NOHUGEPAGE;
 /// `VM_MERGEABLE`.
 pub const VM_MERGEABLE: VmFlags = VmFlags::VM_MERGEABLE;
+/// `VM_DROPPABLE`.
+pub const VM_DROPPABLE: VmFlags = VmFlags::VM_DROPPABLE;
 /// Access bits.
 pub const VM_ACCESS_FLAGS: VmFlags = VM_READ.union(VM_WRITE).union(VM_EXEC);
 /// Mappings that are never merged (Linux `VM_SPECIAL`).
@@ -184,6 +188,7 @@ pub const MNEMONICS: &[(VmFlags, &str)] = &[
     (VM_HUGEPAGE, "hg"),
     (VM_NOHUGEPAGE, "nh"),
     (VM_MERGEABLE, "mg"),
+    (VM_DROPPABLE, "dp"),
 ];
 
 /// The `VmFlags` text: mnemonics separated by spaces (no trailing space).

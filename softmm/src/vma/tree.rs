@@ -67,8 +67,11 @@ use ptr::{NodePtr, NodeRef};
 pub use view::Shape;
 use view::View;
 
-use super::Vma;
-use crate::sync::{AtomicUsize, Ordering, rcu, rcu::RcuGuard};
+use super::{Vma, flags::VM_ACCOUNT};
+use crate::{
+    addr::PAGE_SHIFT,
+    sync::{AtomicU64, AtomicUsize, Ordering, rcu, rcu::RcuGuard},
+};
 
 /// The most a `start_gap` function may lower a VMA's start (Linux's `stack_guard_gap`).
 const MAX_START_GAP: u64 = 1 << 20;
@@ -79,6 +82,9 @@ pub struct VmaTree {
     root: AtomicUsize,
     /// The tree owns its nodes (and through the leaves, references to VMAs).
     _owns: PhantomData<Leaf>,
+    /// Pages of the published VMAs that carry `VM_ACCOUNT` (this address space's share
+    /// of `vm_committed_as`); changed only by commits.
+    accounted: AtomicU64,
 }
 
 /// What an edit did that its commit or its abort settles (see "VMA references").
@@ -162,7 +168,36 @@ impl VmaTree {
         Self {
             root: AtomicUsize::new(NodePtr::new_leaf(Leaf::new(0)).expose()),
             _owns: PhantomData,
+            accounted: AtomicU64::new(0),
         }
+    }
+
+    /// Pages of the VMAs with `VM_ACCOUNT` in the last committed version (exact for the
+    /// holder of `mmap_lock` write, a snapshot for anyone else).
+    pub fn accounted_pages(&self) -> u64 {
+        // Relaxed: written only by commits, which `mmap_lock` write serialises; its
+        // holder reads its own writes, others get a statistic.
+        self.accounted.load(Ordering::Relaxed)
+    }
+
+    /// Add the accounted pages a published edit inserted less those it removed to
+    /// the tree's total (a VMA removed and put back counts both ways: nothing).
+    fn account(&self, log: &[Entry]) {
+        let pages = |v: &Vma| {
+            if v.flags.intersects(VM_ACCOUNT) {
+                v.len() >> PAGE_SHIFT
+            } else {
+                0
+            }
+        };
+        let delta = log.iter().fold(0u64, |d, e| match e {
+            Entry::Inserted(v) => d.wrapping_add(pages(v)),
+            Entry::Removed(v) => d.wrapping_sub(pages(v)),
+            Entry::Replaced(_) => d,
+        });
+        // Relaxed: commits are serialised by `mmap_lock` write (see `accounted_pages`);
+        // the sum wraps back into range once every VMA is counted.
+        self.accounted.fetch_add(delta, Ordering::Relaxed);
     }
 
     /// The published root.

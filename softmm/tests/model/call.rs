@@ -65,13 +65,19 @@ fn mmap_flags(shared: bool, place: Place, extra: Extra) -> u64 {
         Place::Fixed => MAP_FIXED,
         Place::NoReplace => MAP_FIXED_NOREPLACE,
     };
+    let droppable = extra == Extra::Droppable;
     let extra = match extra {
         Extra::None => 0,
         Extra::Populate => MAP_POPULATE,
         Extra::Locked => MAP_LOCKED,
         Extra::NoReserve => MAP_NORESERVE,
+        Extra::Droppable => 0,
     };
-    let kind = if shared { MAP_SHARED } else { MAP_PRIVATE };
+    let kind = match (droppable, shared) {
+        (true, _) => MAP_DROPPABLE,
+        (false, true) => MAP_SHARED,
+        (false, false) => MAP_PRIVATE,
+    };
     kind | MAP_ANONYMOUS | place | extra
 }
 
@@ -226,10 +232,10 @@ fn prot_names(prot: u64) -> String {
 }
 
 fn map_names(flags: u64) -> String {
-    let kind = if flags & MAP_TYPE == MAP_SHARED {
-        "MAP_SHARED"
-    } else {
-        "MAP_PRIVATE"
+    let kind = match flags & MAP_TYPE {
+        MAP_SHARED => "MAP_SHARED",
+        MAP_DROPPABLE => "MAP_DROPPABLE",
+        _ => "MAP_PRIVATE",
     };
     let table = [
         (MAP_ANONYMOUS, "MAP_ANONYMOUS"),

@@ -31,6 +31,10 @@ fn advice_flags(v: &Vma, advice: u64) -> Option<Result<u64, Errno>> {
         MADV_DOFORK => f & !VM_DONTCOPY,
         MADV_WIPEONFORK if !v.is_private() => return Some(Err(Errno::EINVAL)),
         MADV_WIPEONFORK => f | VM_WIPEONFORK,
+        // Droppable memory stays wiped on fork and out of core dumps.
+        MADV_KEEPONFORK | MADV_DODUMP if f & VM_DROPPABLE != 0 => {
+            return Some(Err(Errno::EINVAL));
+        }
         MADV_KEEPONFORK => f & !VM_WIPEONFORK,
         MADV_DONTDUMP => f | VM_DONTDUMP,
         MADV_DODUMP => f & !VM_DONTDUMP,
@@ -79,6 +83,13 @@ impl Space {
         }
         if flags & MAP_NORESERVE != 0 {
             vm |= VM_NORESERVE;
+        }
+        if flags & MAP_TYPE == MAP_DROPPABLE {
+            // Private memory reclaim may drop: unreserved, wiped on fork, not dumped.
+            if flags & MAP_LOCKED != 0 {
+                return Err(Errno::EINVAL);
+            }
+            vm |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
         }
         if vm & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
             vm |= VM_ACCOUNT;
@@ -223,8 +234,16 @@ impl Space {
             // Lazily freed pages keep their contents until reclaim, and nothing is
             // reclaimed here (softmm simulates no memory pressure).
             MADV_FREE if !v.is_private() || v.flags & VM_LOCKED != 0 => Err(Errno::EINVAL),
-            MADV_COLD if v.flags & VM_LOCKED != 0 && !self.quirks.cold_ignores_locked => {
+            MADV_COLD | MADV_PAGEOUT
+                if v.flags & VM_LOCKED != 0 && !self.quirks.cold_ignores_locked =>
+            {
                 Err(Errno::EINVAL)
+            }
+            // Reclaim without swap: droppable pages go (they read as zero again);
+            // other private pages stay, and shared pages stay in their object.
+            MADV_PAGEOUT if v.flags & VM_DROPPABLE != 0 => {
+                self.zap(lo, hi);
+                Ok(())
             }
             MADV_GUARD_INSTALL if v.flags & VM_LOCKED != 0 => Err(Errno::EINVAL),
             MADV_GUARD_INSTALL => {
@@ -243,7 +262,7 @@ impl Space {
                 self.guards.retain(|&a| a < lo || a >= hi);
                 Ok(())
             }
-            // FREE, WILLNEED, COLD: no visible effect without reclaim.
+            // FREE, WILLNEED, COLD, PAGEOUT elsewhere: no visible effect on contents.
             _ => Ok(()),
         }
     }
@@ -299,6 +318,10 @@ impl Space {
             let Some(v) = self.find(s).cloned() else {
                 continue;
             };
+            // Droppable memory is never locked (`mlock_fixup`).
+            if v.flags & VM_DROPPABLE != 0 {
+                continue;
+            }
             let nf = (v.flags & !(VM_LOCKED | VM_LOCKONFAULT)) | bits;
             if nf != v.flags {
                 self.modify(v.start, v.start, v.end, nf);
@@ -325,6 +348,9 @@ impl Space {
             (true, true) => VM_LOCKED | VM_LOCKONFAULT,
         };
         self.each_part(start, end, |s, v, lo, hi| {
+            if v.flags & VM_DROPPABLE != 0 {
+                return Ok(());
+            }
             let nf = (v.flags & !(VM_LOCKED | VM_LOCKONFAULT)) | bits;
             if nf != v.flags {
                 s.modify(v.start, lo, hi, nf);

@@ -46,7 +46,8 @@ fn op([kind, a, b, c, d]: [u8; 5]) -> Op {
                 Extra::Populate,
                 Extra::Locked,
                 Extra::NoReserve,
-            ][usize::from(d >> 3) % 4],
+                Extra::Droppable,
+            ][usize::from(d >> 3) % 5],
         },
         1 => Op::Munmap {
             page: a,

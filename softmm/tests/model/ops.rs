@@ -23,11 +23,12 @@ pub const PROTS: [u64; 6] = [
 ];
 
 /// Advice generated, with its name.
-pub const ADVICE: [(u64, &str); 19] = [
+pub const ADVICE: [(u64, &str); 20] = [
     (MADV_DONTNEED, "MADV_DONTNEED"),
     (MADV_FREE, "MADV_FREE"),
     (MADV_WILLNEED, "MADV_WILLNEED"),
     (MADV_COLD, "MADV_COLD"),
+    (MADV_PAGEOUT, "MADV_PAGEOUT"),
     (MADV_NORMAL, "MADV_NORMAL"),
     (MADV_RANDOM, "MADV_RANDOM"),
     (MADV_SEQUENTIAL, "MADV_SEQUENTIAL"),
@@ -61,6 +62,8 @@ pub enum Extra {
     Populate,
     Locked,
     NoReserve,
+    /// The mapping type MAP_DROPPABLE instead of MAP_PRIVATE/MAP_SHARED.
+    Droppable,
 }
 
 /// How mremap is asked to work (destination page where one is given).
@@ -167,6 +170,7 @@ fn mmap() -> impl Strategy<Value = Op> {
         1 => Just(Extra::Populate),
         1 => Just(Extra::Locked),
         1 => Just(Extra::NoReserve),
+        1 => Just(Extra::Droppable),
     ];
     let shared = prop_oneof![4 => Just(false), 1 => Just(true)];
     (page(), pages, prot(), shared, place, extra).prop_map(

@@ -34,6 +34,7 @@ pub const VM_MIXEDMAP: u64 = 0x1000_0000;
 pub const VM_HUGEPAGE: u64 = 0x2000_0000;
 pub const VM_NOHUGEPAGE: u64 = 0x4000_0000;
 pub const VM_MERGEABLE: u64 = 0x8000_0000;
+pub const VM_DROPPABLE: u64 = 1 << 40;
 
 /// Access bits.
 pub const VM_ACCESS_FLAGS: u64 = VM_READ | VM_WRITE | VM_EXEC;
@@ -71,6 +72,7 @@ const MNEMONICS: &[(u64, &str)] = &[
     (VM_HUGEPAGE, "hg"),
     (VM_NOHUGEPAGE, "nh"),
     (VM_MERGEABLE, "mg"),
+    (VM_DROPPABLE, "dp"),
 ];
 
 /// The `VmFlags` text of `flags` (mnemonics separated by spaces).

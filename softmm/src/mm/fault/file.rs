@@ -1,6 +1,7 @@
 //! Faults on VMAs backed by an object (shmem, memfd, file): private read faults map the
 //! page-cache page read-only (`do_read_fault`), private write faults map a private copy
-//! of it (`do_cow_fault`), shared faults map the page itself (`do_shared_fault`).
+//! of it (`do_cow_fault`), shared faults map the page itself (`do_shared_fault`). Read
+//! faults, private or shared, first map the cached pages around them (`around.rs`).
 //!
 //! Rules: the page-cache page is looked up (and allocated) under the page map lock before
 //! the PTL is taken, never inside it; the lookup re-reads the object's size under that
@@ -34,8 +35,12 @@ impl FaultCtx<'_> {
             })
     }
 
-    /// Read on a none entry of a private file VMA: map the page-cache page read-only.
+    /// Read on a none entry of a file VMA: map the cached neighbours (fault-around),
+    /// then the page-cache page, read-only in a private VMA.
     pub(super) fn do_read_fault(&self) -> FaultResult {
+        if self.fault_around() {
+            return Ok(Handled::Done);
+        }
         let page = self.cache_page()?;
         self.install_cache_page(page, base_flags(self.vma), PageFlags::REFERENCED)
     }
@@ -65,6 +70,9 @@ impl FaultCtx<'_> {
         }
         if let Some(done) = self.shared_present()? {
             return Ok(done);
+        }
+        if self.access != Access::Write && self.fault_around() {
+            return Ok(Handled::Done);
         }
         let mut entry = base_flags(self.vma);
         if self.vma.flags.intersects(crate::vma::VM_WRITE) {

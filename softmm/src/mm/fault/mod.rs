@@ -29,6 +29,7 @@
 //! * no frame left → [`Fault::Oom`] (Linux `VM_FAULT_OOM`).
 
 mod anon;
+mod around;
 mod file;
 mod wp;
 

@@ -558,6 +558,7 @@ impl TreeEdit<'_> {
         self.committed = true;
         let log = std::mem::take(&mut self.log);
         self.detach_removed(&log);
+        self.tree.account(&log);
         // One batch: the replaced nodes, and the counts owed for removed VMAs (for
         // most of them the last ones). Inserted VMAs' counts now belong to the tree.
         let garbage = Garbage::Log(log);
