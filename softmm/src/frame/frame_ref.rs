@@ -17,7 +17,7 @@
 
 use std::{fmt, mem::ManuallyDrop};
 
-use super::{Pfn, PhysMem};
+use super::{FramePin, Pfn, PhysMem};
 
 /// One owned reference to a frame of a [`PhysMem`]: the frame stays allocated (its bytes
 /// are not reused by another owner) until this is dropped.
@@ -71,54 +71,15 @@ impl<'pm> FrameRef<'pm> {
     ///
     /// When `offset + dst.len()` is past the end of the 4 KiB frame.
     pub fn read(&self, offset: usize, dst: &mut [u8]) {
-        // SAFETY: (1) we hold a reference to `pfn`, so it is allocated.
-        unsafe { self.pm.read(self.pfn, offset, dst) }
+        self.pin().read(offset, dst);
     }
 
-    /// Copy `src` into the frame at `offset` (relaxed atomic stores).
-    ///
-    /// # Panics
-    ///
-    /// When the range is past the end of the frame, or this is the zero frame.
-    pub(crate) fn write(&self, offset: usize, src: &[u8]) {
-        // SAFETY: (1) we hold a reference to `pfn`, so it is allocated.
-        unsafe { self.pm.write(self.pfn, offset, src) }
-    }
-
-    /// The aligned 8-byte guest word at `offset`, for a guest atomic operation (host
-    /// atomics on frame memory, as every other access to it).
-    ///
-    /// # Panics
-    ///
-    /// When `offset` is not a multiple of 8 or this is the zero frame.
-    pub(crate) fn word_u64(&self, offset: usize) -> &core::sync::atomic::AtomicU64 {
-        let p = self.word_ptr(offset, 8);
-        // SAFETY: (1) inside this frame and aligned (checked by `word_ptr`), valid while
-        // `self` holds its reference; (2) frames are only accessed through sync::bytes.
-        unsafe { crate::sync::bytes::word_u64(p) }
-    }
-
-    /// As [`word_u64`](Self::word_u64), for a 4-byte word.
-    pub(crate) fn word_u32(&self, offset: usize) -> &core::sync::atomic::AtomicU32 {
-        let p = self.word_ptr(offset, 4);
-        // SAFETY: as in `word_u64`.
-        unsafe { crate::sync::bytes::word_u32(p) }
-    }
-
-    fn word_ptr(&self, offset: usize, size: usize) -> *mut u8 {
-        assert!(offset.is_multiple_of(size) && offset + size <= crate::addr::PAGE_SIZE as usize);
-        assert!(!self.is_zero_frame(), "a guest atomic on the zero frame");
-        self.pm.frame_ptr(self.pfn).as_ptr().wrapping_add(offset)
-    }
-
-    /// Store `len` copies of `byte` at `offset`.
-    ///
-    /// # Panics
-    ///
-    /// As [`write`](Self::write).
-    pub(crate) fn fill(&self, offset: usize, byte: u8, len: usize) {
-        // SAFETY: (1) we hold a reference to `pfn`, so it is allocated.
-        unsafe { self.pm.fill(self.pfn, offset, byte, len) }
+    /// The frame's bytes, for as long as this reference is borrowed.
+    #[inline]
+    pub(crate) fn pin(&self) -> FramePin<'_> {
+        // SAFETY: (1) we hold a reference to `pfn`, so it stays allocated while `self`
+        // is borrowed.
+        unsafe { FramePin::new(self.pm, self.pfn) }
     }
 }
 

@@ -12,11 +12,13 @@ mod alloc;
 mod frame_ref;
 mod host;
 pub(crate) mod meta;
+mod pin;
 
 use std::{ptr::NonNull, sync::Arc};
 
 pub use frame_ref::FrameRef;
 pub(crate) use meta::{PageFlags, PageMeta};
+pub(crate) use pin::FramePin;
 
 use self::{
     alloc::{CHUNK_FRAMES, FrameAllocator},

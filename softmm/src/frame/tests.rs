@@ -60,7 +60,7 @@ mod allocation {
     fn alloc_zeroed_clears_old_contents() {
         let pm = small();
         let p = pm.alloc(PageFlags::empty()).unwrap();
-        p.fill(0, 0xab, 4096);
+        p.pin().fill(0, 0xab, 4096);
         let pfn = p.pfn();
         drop(p);
         let q = pm.alloc_zeroed(PageFlags::empty()).unwrap();
@@ -129,7 +129,7 @@ mod concurrency {
                     let mut mine = Vec::new();
                     for round in 0..if cfg!(miri) { 20 } else { 200 } {
                         if let Some(p) = pm.alloc(PageFlags::empty()) {
-                            p.fill(0, round as u8, 16);
+                            p.pin().fill(0, round as u8, 16);
                             mine.push(p.into_raw());
                         }
                         if round % 3 == 0

@@ -1,11 +1,16 @@
 //! Guest memory access through the MMU (`copy_from_user` / `copy_to_user`).
 //!
-//! A [`Cpu`] is one thread's view of an address space. Each page of an access is
-//! translated by a lockless walk; on a miss the fault handler runs under `mmap_lock`
-//! read and the walk is retried. Before touching a frame the CPU takes a reference
-//! (increment-unless-zero) and re-checks the entry, so a frame that a concurrent
-//! copy-on-write or zap replaces cannot be freed and reused under the copy (the check
-//! a hardware TLB shootdown gives Linux).
+//! A [`Cpu`] is one thread's view of an address space, with its own software TLB. Each
+//! page of an access is translated inside an access window (`tlb`): from the TLB, or on
+//! a miss by a lockless walk whose result is cached; when the walk finds no usable entry
+//! the window closes and the fault handler runs (per-VMA lock, else `mmap_lock` read),
+//! then the access tries again. No reference is taken on the hit path: a frame is freed
+//! only after every CPU that may cache a translation to it has flushed, which waits for
+//! the windows open at that moment, so the frame outlives the window that uses it.
+//!
+//! [`Cpu::translate`] hands out a [`FrameRef`] instead, which outlives any window: it
+//! takes a reference speculatively (increment-unless-zero) and re-checks the entry, as
+//! GUP-fast does.
 //!
 //! Accesses that cross pages proceed page by page; on a fault the bytes before the
 //! faulting page have been transferred (like a CPU's `memcpy`), and the error says how
@@ -15,13 +20,14 @@ use std::sync::Arc;
 
 use crate::{
     addr::PAGE_SIZE,
+    addr::PageAddr,
     config::FaultLocking,
-    frame::{FrameRef, PageFlags},
+    frame::{FramePin, FrameRef, PageFlags},
     mm::fault::{Access, Fault, SegvCode, Signal, pte_allows},
     mm::{AddressSpace, VmaCache},
     pgtable::{Level, Pte, PteFlags},
     sync::rcu,
-    tlb::CpuTlb,
+    tlb::{CpuTlb, Perm, Window},
 };
 
 /// A fault that stopped a guest access part-way.
@@ -178,36 +184,105 @@ impl Cpu {
 
     /// Resolve `addr` to a frame that allows `access` and hold a reference to it.
     pub(super) fn hold(&self, addr: u64, access: Access) -> Result<Held<'_>, Fault> {
-        let mm = &*self.mm;
         for _ in 0..MAX_RETRIES {
             if let Some(held) =
                 self.hold_fast(addr, access == Access::Write, |pte| pte_allows(pte, access))
             {
                 return Ok(held);
             }
-            let fast = match mm.config.fault_locking {
-                FaultLocking::PerVma => mm.fault_under_vma_lock(addr, access, &self.vmas),
-                FaultLocking::Global => None,
-            };
-            let r = fast.unwrap_or_else(|| {
-                let layout = mm.lock.read();
-                mm.handle_fault(&layout, addr, access)
-            });
-            match r {
-                Ok(()) => {}
-                // No VMA: maybe a grows-down VMA above can expand (needs the write lock,
-                // so the read lock is dropped first).
-                Err(Fault::Segv {
-                    code: SegvCode::MapErr,
-                    ..
-                }) if mm.tree.find(addr, &rcu::read_lock()).is_none() && mm.expand_stack(addr) => {}
-                // Out of frames: droppable memory goes first (memory pressure), then the
-                // access is tried again.
-                Err(Fault::Oom { .. }) if mm.reclaim_droppable() => {}
-                Err(f) => return Err(f),
-            }
+            self.fault(addr, access)?;
         }
         Err(no_progress(addr))
+    }
+
+    /// Run `f` on the frame of the page of `va`, held for `access` by this CPU's TLB:
+    /// a cached translation, or one a lockless walk finds and caches, faulting until
+    /// there is one. `f` runs inside the access window (it must not block).
+    pub(super) fn with_page<T>(
+        &self,
+        va: u64,
+        access: Access,
+        f: impl FnOnce(&FramePin<'_>) -> T,
+    ) -> Result<T, Fault> {
+        let need = match access {
+            Access::Read => Perm::READ,
+            Access::Write => Perm::WRITE,
+            Access::Exec => Perm::EXEC,
+        };
+        for _ in 0..MAX_RETRIES {
+            {
+                let window = self.tlb.enter();
+                let pfn = match window.lookup(va, need) {
+                    Some(pfn) => Some(pfn),
+                    None => self.tlb_fill(&window, va, access),
+                };
+                if let Some(pfn) = pfn {
+                    // SAFETY: (1) `pfn` was cached in this window or since the last flush
+                    // it handled: a frame is freed only after a flush that waits for the
+                    // windows open when it starts and drops the translation at the next
+                    // (tlb module rules), so it stays allocated until `window` closes,
+                    // which is after `f` returns.
+                    let pin = unsafe { FramePin::new(self.mm.phys(), pfn) };
+                    return Ok(f(&pin));
+                }
+            }
+            self.fault(va, access)?;
+        }
+        Err(no_progress(va))
+    }
+
+    /// A TLB miss: walk without a lock inside `window` and cache what allows `access`,
+    /// setting the entry's Accessed bit (and Dirty for a store) as the MMU does. A store
+    /// is cached as allowed only once the entry is Dirty, so a later store through the
+    /// cache needs no walk to set it.
+    fn tlb_fill(&self, window: &Window<'_>, va: u64, access: Access) -> Option<crate::frame::Pfn> {
+        let g = rcu::read_lock();
+        let walk = self.mm.pt.lockless(&g);
+        let (pte, level) = walk.lookup(va)?;
+        if level != Level::PTE || !pte_allows(pte, access) {
+            return None;
+        }
+        let write = access == Access::Write;
+        walk.mark_used(va, pte, write);
+        let mut perm = Perm::READ;
+        if pte.has(PteFlags::W) && (write || pte.has(PteFlags::D)) {
+            perm |= Perm::WRITE;
+        }
+        if !pte.has(PteFlags::NX) {
+            perm |= Perm::EXEC;
+        }
+        window.fill(PageAddr::down(va), pte.pfn(), perm);
+        Some(pte.pfn())
+    }
+
+    /// Handle the fault that stopped an access at `addr` (the per-VMA fast path, else
+    /// under `mmap_lock`), growing a stack or dropping droppable memory where that lets
+    /// the access go on.
+    fn fault(&self, addr: u64, access: Access) -> Result<(), Fault> {
+        let mm = &*self.mm;
+        let fast = match mm.config.fault_locking {
+            FaultLocking::PerVma => mm.fault_under_vma_lock(addr, access, &self.vmas),
+            FaultLocking::Global => None,
+        };
+        let r = fast.unwrap_or_else(|| {
+            let layout = mm.lock.read();
+            mm.handle_fault(&layout, addr, access)
+        });
+        match r {
+            Ok(()) => Ok(()),
+            // No VMA: maybe a grows-down VMA above can expand (needs the write lock, so
+            // the read lock is dropped first).
+            Err(Fault::Segv {
+                code: SegvCode::MapErr,
+                ..
+            }) if mm.tree.find(addr, &rcu::read_lock()).is_none() && mm.expand_stack(addr) => {
+                Ok(())
+            }
+            // Out of frames: droppable memory goes first (memory pressure), then the
+            // access is tried again.
+            Err(Fault::Oom { .. }) if mm.reclaim_droppable() => Ok(()),
+            Err(f) => Err(f),
+        }
     }
 
     /// As [`hold`](Self::hold) for a forced write (`FOLL_FORCE`): also a frame this
@@ -266,19 +341,20 @@ impl Cpu {
         addr: u64,
         len: usize,
         how: Hold,
-        mut f: impl FnMut(&FrameRef<'_>, usize, usize, usize),
+        mut f: impl FnMut(&FramePin<'_>, usize, usize, usize),
     ) -> Result<(), AccessFault> {
         let mut done = 0usize;
         while done < len {
             let va = addr.wrapping_add(done as u64);
             let off = (va % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - off).min(len - done);
-            let h = match how {
-                Hold::For(access) => self.hold(va, access),
-                Hold::ForcedWrite => self.hold_forced(va),
+            let r = match how {
+                Hold::For(access) => self.with_page(va, access, |pin| f(pin, off, done, n)),
+                Hold::ForcedWrite => self
+                    .hold_forced(va)
+                    .map(|h| f(&h.frame.pin(), off, done, n)),
             };
-            let h = h.map_err(|e| fault_at(e, va, done))?;
-            f(&h.frame, off, done, n);
+            r.map_err(|e| fault_at(e, va, done))?;
             done += n;
         }
         Ok(())

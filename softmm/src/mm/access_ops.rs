@@ -19,7 +19,10 @@
 //!   read-only to the guest. A shared mapping without write permission refuses it.
 
 use super::access::{AccessFault, Cpu, Hold, fault_at};
-use crate::mm::fault::{Access, Fault};
+use crate::{
+    frame::FramePin,
+    mm::fault::{Access, Fault},
+};
 
 /// Typed loads and stores of one integer type in both byte orders.
 macro_rules! typed_access {
@@ -181,16 +184,14 @@ impl Cpu {
         &self,
         addr: u64,
         size: usize,
-        op: impl FnOnce(&crate::frame::FrameRef<'_>, usize) -> T,
+        op: impl FnOnce(&FramePin<'_>, usize) -> T,
     ) -> Result<T, AccessFault> {
         if !addr.is_multiple_of(size as u64) {
             return Err(fault_at(Fault::Unaligned { addr }, addr, 0));
         }
-        let held = self
-            .hold(addr, Access::Write)
-            .map_err(|f| fault_at(f, addr, 0))?;
         let off = (addr % crate::addr::PAGE_SIZE) as usize;
-        Ok(op(&held.frame, off))
+        self.with_page(addr, Access::Write, |pin| op(pin, off))
+            .map_err(|f| fault_at(f, addr, 0))
     }
 
     /// Fetch instruction bytes at `addr` into `buf`: a read that needs execute

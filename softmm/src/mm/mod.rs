@@ -182,9 +182,18 @@ impl AddressSpace {
     }
 
     /// Flush the TLBs over what `gather` changed, then free what it collected (the
-    /// mmu_gather order: clear entries, flush, free).
+    /// mmu_gather order: clear entries, flush, free). The MUTANT frees first: a CPU
+    /// may then still use a translation to a frame that was freed.
     pub(crate) fn tlb_finish(&self, gather: Gather) {
-        if let Some((s, e)) = gather.flush_range() {
+        let range = gather.flush_range();
+        if cfg!(mutant = "tlb_free_before_flush") {
+            gather.finish();
+            if let Some((s, e)) = range {
+                self.shootdown.flush(FlushRange::Pages(s, e));
+            }
+            return;
+        }
+        if let Some((s, e)) = range {
             self.shootdown.flush(FlushRange::Pages(s, e));
         }
         gather.finish();

@@ -70,6 +70,7 @@ impl Mapper for AddressSpace {
             // object changed: it finishes before the zap (later ones see the new object).
             self.vma_start_write(&v);
             let pm = &self.pm;
+            gather.cover(lo, hi);
             self.pt.locked(&state).zap_except(
                 lo,
                 hi,

@@ -36,12 +36,17 @@
 //! push), so waiting for one always ends. A miss leaves the window before it faults:
 //! the fault path takes locks a flusher may hold.
 
+mod entries;
+
 use std::sync::{Arc, Weak};
 
 use crossbeam_utils::CachePadded;
 
+pub use entries::Perm;
+
 use crate::{
     addr::PageAddr,
+    frame::Pfn,
     sync::{AtomicU64, Mutex, Ordering, asym},
 };
 
@@ -175,6 +180,8 @@ impl CpuShared {
 #[derive(Debug)]
 pub struct CpuTlb {
     shared: Arc<CpuShared>,
+    /// The cached translations.
+    entries: entries::Entries,
     /// The value of `shared.active` this CPU last stored (only it writes it).
     active: std::cell::Cell<u64>,
     /// The last flush request handled.
@@ -195,6 +202,7 @@ impl CpuTlb {
     pub fn new(shootdown: &Shootdown) -> Self {
         Self {
             shared: shootdown.register(),
+            entries: entries::Entries::default(),
             active: std::cell::Cell::new(0),
             handled: std::cell::Cell::new(0),
             flushes: std::cell::Cell::new(0),
@@ -224,8 +232,13 @@ impl CpuTlb {
         // Acquire: the pending ranges pushed before each counted request.
         let req = self.shared.requested.load(Ordering::Acquire);
         let p = std::mem::take(&mut *self.shared.pending.lock());
-        // No translations are cached yet: the requests only need taking.
-        drop(p);
+        if p.all {
+            self.entries.drop_all();
+        } else {
+            for (s, e) in p.ranges {
+                self.entries.drop_range(s, e);
+            }
+        }
         self.handled.set(req);
         self.flushes.set(self.flushes.get() + 1);
     }
@@ -234,6 +247,23 @@ impl CpuTlb {
     /// when the count was `n` may be used only while the count is still `n`.
     pub fn flushes(&self) -> u64 {
         self.flushes.get()
+    }
+}
+
+impl Window<'_> {
+    /// The frame this CPU caches for the page of `va`, if the translation allows
+    /// `need`. The frame stays allocated until the window closes (module rules).
+    #[inline]
+    pub fn lookup(&self, va: u64, need: Perm) -> Option<Pfn> {
+        self.tlb.entries.get(va, need)
+    }
+
+    /// Cache a translation found by a walk made inside this window: any flush of it
+    /// that starts after the walk read the entry waits for this window and drops it at
+    /// the next.
+    #[inline]
+    pub fn fill(&self, page: PageAddr, pfn: Pfn, perm: Perm) {
+        self.tlb.entries.set(page, pfn, perm);
     }
 }
 

@@ -4,12 +4,14 @@
 //! Rules: a new frame is allocated and filled before the PTL is taken; under the PTL the
 //! entry must still equal the snapshot, else the new frame is dropped and the access
 //! retries. A frame being replaced loses this mapping (its mapcount and the count the
-//! entry owned) only after the new entry is visible.
+//! entry owned) only after the new entry is visible and every CPU's TLB has dropped the
+//! old translation.
 
 use super::{FaultCtx, FaultResult, Handled, base_flags};
 use crate::{
     frame::{FrameRef, PageFlags},
     pgtable::{Pte, PteFlags},
+    tlb::FlushRange,
 };
 
 /// Page flags of a frame that becomes this mapping's private page.
@@ -63,6 +65,13 @@ impl FaultCtx<'_> {
         l.set(Pte::leaf(frame.into_raw(), self.private_write_flags()));
         drop(l);
         let old = self.orig;
+        if !old.is_none() {
+            // Copy-on-write (or a write to the zero page): every CPU drops the old
+            // translation before this one stores through the new (`ptep_clear_flush`),
+            // and before the old frame can be freed.
+            let page = (self.page, self.page.next_page());
+            self.mm.shootdown.flush(FlushRange::Pages(page.0, page.1));
+        }
         if !old.is_none() && !old.has(PteFlags::SPECIAL) {
             self.mm.counters.cow_copies.add(1);
             pm.meta(old.pfn()).dec_mapcount();
