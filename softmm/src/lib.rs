@@ -89,7 +89,9 @@ pub use addr::{PAGE_SIZE, PageAddr, VirtAddr};
 pub use config::Config;
 pub use error::Errno;
 pub use frame::{FrameRef, PhysMem};
-pub use mm::{Access, AccessFault, AddressSpace, Cpu, Fault, SegvCode, SigInfo, Signal};
+pub use mm::{
+    Access, AccessFault, AddressSpace, Cpu, Fault, SegvCode, SigInfo, Signal, Translation,
+};
 pub use process::{Machine, Pid};
 
 /// The README's library example, compiled and run as a doc test.

@@ -14,7 +14,7 @@ fn a_held_translation_keeps_its_frame_past_munmap() {
     let cpu = mm.cpu();
     let a = mm.mmap(0, 4096, RW, ANON, -1, 0).unwrap();
     cpu.write(a, b"old bytes").unwrap();
-    let frame = cpu.translate(a, Access::Read).unwrap();
+    let frame = cpu.get_page(a, Access::Read).unwrap();
     mm.munmap(a, 4096).unwrap();
     rcu::barrier();
     // New memory, written everywhere: none of it may land in the held frame.
@@ -22,7 +22,7 @@ fn a_held_translation_keeps_its_frame_past_munmap() {
     let b = mm.mmap(0, pages * 4096, RW, ANON, -1, 0).unwrap();
     cpu.fill(b, 0xee, pages * 4096).unwrap();
     for p in 0..pages {
-        let other = cpu.translate(b + p * 4096, Access::Read).unwrap();
+        let other = cpu.get_page(b + p * 4096, Access::Read).unwrap();
         assert_ne!(other.pfn(), frame.pfn(), "page {p} reuses a held frame");
     }
     let mut buf = [0u8; 9];
@@ -42,7 +42,7 @@ fn a_held_translation_keeps_the_frame_copy_on_write_replaced() {
     cpu.write(a, b"parent").unwrap();
     let child = mm.fork().unwrap();
     let ccpu = child.cpu();
-    let held = ccpu.translate(a, Access::Read).unwrap();
+    let held = ccpu.get_page(a, Access::Read).unwrap();
     // Both writes break copy-on-write. The held reference counts: the last mapping of
     // the shared frame does not reuse it (its count says someone else holds it), so
     // both processes end on copies and the held frame keeps the bytes it had.
@@ -52,7 +52,7 @@ fn a_held_translation_keeps_the_frame_copy_on_write_replaced() {
     held.read(0, &mut buf);
     assert_eq!(&buf, b"parent");
     for (who, c, bytes) in [("parent", &cpu, b"PARENT"), ("child", &ccpu, b"child!")] {
-        let now = c.translate(a, Access::Read).unwrap();
+        let now = c.get_page(a, Access::Read).unwrap();
         assert_ne!(now.pfn(), held.pfn(), "the {who} maps a copy");
         now.read(0, &mut buf);
         assert_eq!(&buf, bytes);

@@ -195,7 +195,7 @@ impl Thread for SoftThread {
             .cpu
             .translate(addr, Access::Read)
             .map_err(|e| err(self.name, "translate", format!("{e:?}")))?;
-        drop(std::hint::black_box(frame));
+        std::hint::black_box(frame);
         Ok(())
     }
 

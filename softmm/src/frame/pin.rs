@@ -28,6 +28,12 @@ impl<'a> FramePin<'a> {
         Self { pm, pfn }
     }
 
+    /// The frame number.
+    #[inline]
+    pub(crate) fn pfn(&self) -> Pfn {
+        self.pfn
+    }
+
     /// Copy `dst.len()` bytes from `offset`.
     ///
     /// # Panics
@@ -73,6 +79,37 @@ impl<'a> FramePin<'a> {
     pub(crate) fn fill(&self, offset: usize, byte: u8, len: usize) {
         // SAFETY: (1) as in `read`.
         unsafe { self.pm.fill(self.pfn, offset, byte, len) }
+    }
+
+    /// Load the aligned little-endian `u64` at `offset` (one relaxed atomic load).
+    ///
+    /// # Panics
+    ///
+    /// When `offset` is not a multiple of 8 inside the frame.
+    #[inline]
+    pub(crate) fn load_u64(&self, offset: usize) -> u64 {
+        assert!(offset.is_multiple_of(8) && offset < PAGE_SIZE as usize);
+        let p = self.pm.frame_ptr(self.pfn).as_ptr().wrapping_add(offset);
+        // SAFETY: (1) inside this frame and aligned (checked above), allocated for 'a;
+        // (2) frames are only accessed through sync::bytes.
+        let w = unsafe { crate::sync::bytes::word_u64(p) };
+        u64::from_le(w.load(core::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Store `v` as the aligned little-endian `u64` at `offset` (one relaxed atomic
+    /// store). The caller holds a write translation, which never maps the zero frame.
+    ///
+    /// # Panics
+    ///
+    /// As [`load_u64`](Self::load_u64).
+    #[inline]
+    pub(crate) fn store_u64(&self, offset: usize, v: u64) {
+        assert!(offset.is_multiple_of(8) && offset < PAGE_SIZE as usize);
+        debug_assert!(!self.pm.meta(self.pfn).has(PageFlags::ZERO));
+        let p = self.pm.frame_ptr(self.pfn).as_ptr().wrapping_add(offset);
+        // SAFETY: as in `load_u64`.
+        let w = unsafe { crate::sync::bytes::word_u64(p) };
+        w.store(v.to_le(), core::sync::atomic::Ordering::Relaxed);
     }
 
     /// The aligned 8-byte guest word at `offset`, for a guest atomic operation.

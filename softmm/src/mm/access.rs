@@ -122,6 +122,8 @@ impl From<AccessFault> for crate::error::Errno {
 /// let ro = mm.mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0).unwrap();
 /// let cpu = mm.cpu();
 /// // Reading untouched anonymous memory maps the shared zero frame.
+/// assert!(cpu.get_page(ro, Access::Read).unwrap().is_zero_frame());
+/// // A translation says where the page is now (the TLB's answer).
 /// assert!(cpu.translate(ro, Access::Read).unwrap().is_zero_frame());
 /// // Writing a read-only page is a SIGSEGV; the fault says where and after how much.
 /// let err = cpu.write(ro + 8, b"x").unwrap_err();
@@ -137,6 +139,9 @@ pub struct Cpu {
     vmas: VmaCache,
     /// This CPU's side of the TLB shootdown: lockless walks run in its access windows.
     tlb: CpuTlb,
+    /// The address space's physical memory and its zero frame (one load less on a hit).
+    pm: Arc<crate::frame::PhysMem>,
+    zero_pfn: crate::frame::Pfn,
 }
 
 impl Clone for Cpu {
@@ -163,6 +168,8 @@ impl Cpu {
     pub(crate) fn new(mm: Arc<AddressSpace>) -> Self {
         Self {
             tlb: CpuTlb::new(&mm.shootdown),
+            pm: Arc::clone(mm.phys()),
+            zero_pfn: mm.phys().zero_pfn(),
             mm,
             vmas: VmaCache::default(),
         }
@@ -173,11 +180,44 @@ impl Cpu {
         &self.mm
     }
 
-    /// Translate `addr` for `access`, faulting as needed: a reference to the frame
-    /// mapping it now. The frame stays allocated while the reference lives, even if the
-    /// mapping goes (munmap, a copy-on-write break): reading through it then shows the
-    /// old bytes, never another mapping's.
-    pub fn translate(&self, addr: u64, access: Access) -> Result<FrameRef<'_>, Fault> {
+    /// Translate `addr` for `access` through this CPU's TLB, faulting as needed: the
+    /// frame that maps the page now (an identifier only: it reaches no bytes and keeps
+    /// nothing alive). A hit touches no shared memory and takes no reference.
+    #[inline]
+    pub fn translate(&self, addr: u64, access: Access) -> Result<Translation, Fault> {
+        let zero = self.zero_pfn;
+        let t = |pin: &FramePin<'_>, _| Translation {
+            pfn: pin.pfn(),
+            zero: pin.pfn() == zero,
+        };
+        match self.tlb_hit(addr, perm_for(access), t) {
+            Some(hit) => Ok(hit),
+            None => self.with_page(addr, access, |pin| t(pin, 0)),
+        }
+    }
+
+    /// The TLB hit path alone: `f(frame, offset)` on the frame this CPU caches for the
+    /// page of `va`, if its translation allows `need`; `None` on a miss.
+    #[inline]
+    pub(super) fn tlb_hit<T>(
+        &self,
+        va: u64,
+        need: Perm,
+        f: impl FnOnce(&FramePin<'_>, usize) -> T,
+    ) -> Option<T> {
+        let window = self.tlb.enter();
+        let pfn = window.lookup(va, need)?;
+        // SAFETY: (1) as in `with_page`: a translation cached since the last flush this
+        // CPU handled keeps its frame allocated until `window` closes, after `f`.
+        let pin = unsafe { FramePin::new(&self.pm, pfn) };
+        Some(f(&pin, (va % PAGE_SIZE) as usize))
+    }
+
+    /// Translate `addr` for `access`, faulting as needed, and take a reference to the
+    /// frame mapping it now (`get_user_pages` for one page). The frame stays allocated
+    /// while the reference lives, even if the mapping goes (munmap, a copy-on-write
+    /// break): reading through it then shows the old bytes, never another mapping's.
+    pub fn get_page(&self, addr: u64, access: Access) -> Result<FrameRef<'_>, Fault> {
         let Held { frame, _rcu } = self.hold(addr, access)?;
         Ok(frame)
     }
@@ -204,11 +244,7 @@ impl Cpu {
         access: Access,
         f: impl FnOnce(&FramePin<'_>) -> T,
     ) -> Result<T, Fault> {
-        let need = match access {
-            Access::Read => Perm::READ,
-            Access::Write => Perm::WRITE,
-            Access::Exec => Perm::EXEC,
-        };
+        let need = perm_for(access);
         for _ in 0..MAX_RETRIES {
             {
                 let window = self.tlb.enter();
@@ -399,6 +435,35 @@ impl Cpu {
         self.each_page(addr, len, Hold::For(Access::Write), |frame, off, _, n| {
             frame.fill(off, byte, n)
         })
+    }
+}
+
+/// The TLB permission an access needs.
+#[inline]
+fn perm_for(access: Access) -> Perm {
+    match access {
+        Access::Read => Perm::READ,
+        Access::Write => Perm::WRITE,
+        Access::Exec => Perm::EXEC,
+    }
+}
+
+/// Where a page is mapped now: what [`Cpu::translate`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    pfn: crate::frame::Pfn,
+    zero: bool,
+}
+
+impl Translation {
+    /// The frame number (an identifier: it reaches no bytes and keeps nothing alive).
+    pub fn pfn(&self) -> crate::frame::Pfn {
+        self.pfn
+    }
+
+    /// Whether the page is the shared zero frame (untouched anonymous memory read).
+    pub fn is_zero_frame(&self) -> bool {
+        self.zero
     }
 }
 

@@ -22,13 +22,14 @@ use super::access::{AccessFault, Cpu, Hold, fault_at};
 use crate::{
     frame::FramePin,
     mm::fault::{Access, Fault},
+    tlb::Perm,
 };
 
 /// Typed loads and stores of one integer type in both byte orders.
 macro_rules! typed_access {
-    ($ty:ty, $read_le:ident, $read_be:ident, $write_le:ident, $write_be:ident) => {
+    ($ty:ty, $le:vis, $read_le:ident, $read_be:ident, $write_le:ident, $write_be:ident) => {
         #[doc = concat!("Load a little-endian `", stringify!($ty), "` from `addr`.")]
-        pub fn $read_le(&self, addr: u64) -> Result<$ty, AccessFault> {
+        $le fn $read_le(&self, addr: u64) -> Result<$ty, AccessFault> {
             let mut b = [0u8; size_of::<$ty>()];
             self.read(addr, &mut b)?;
             Ok(<$ty>::from_le_bytes(b))
@@ -42,7 +43,7 @@ macro_rules! typed_access {
         }
 
         #[doc = concat!("Store `v` as a little-endian `", stringify!($ty), "` at `addr`.")]
-        pub fn $write_le(&self, addr: u64, v: $ty) -> Result<(), AccessFault> {
+        $le fn $write_le(&self, addr: u64, v: $ty) -> Result<(), AccessFault> {
             self.write(addr, &v.to_le_bytes())
         }
 
@@ -84,9 +85,47 @@ impl Cpu {
         self.write(addr, &[v])
     }
 
-    typed_access!(u16, read_u16_le, read_u16_be, write_u16_le, write_u16_be);
-    typed_access!(u32, read_u32_le, read_u32_be, write_u32_le, write_u32_be);
-    typed_access!(u64, read_u64_le, read_u64_be, write_u64_le, write_u64_be);
+    typed_access!(
+        u16,
+        pub,
+        read_u16_le,
+        read_u16_be,
+        write_u16_le,
+        write_u16_be
+    );
+    typed_access!(
+        u32,
+        pub,
+        read_u32_le,
+        read_u32_be,
+        write_u32_le,
+        write_u32_be
+    );
+    typed_access!(u64, pub(super), read_u64_slow, read_u64_be, write_u64_slow, write_u64_be);
+
+    /// Load a little-endian `u64` from `addr` (an aligned one that hits the TLB is one
+    /// load).
+    #[inline]
+    pub fn read_u64_le(&self, addr: u64) -> Result<u64, AccessFault> {
+        if addr.is_multiple_of(8)
+            && let Some(v) = self.tlb_hit(addr, Perm::READ, |pin, off| pin.load_u64(off))
+        {
+            return Ok(v);
+        }
+        self.read_u64_slow(addr)
+    }
+
+    /// Store `v` as a little-endian `u64` at `addr` (an aligned one that hits the TLB is
+    /// one store).
+    #[inline]
+    pub fn write_u64_le(&self, addr: u64, v: u64) -> Result<(), AccessFault> {
+        if addr.is_multiple_of(8)
+            && let Some(()) = self.tlb_hit(addr, Perm::WRITE, |pin, off| pin.store_u64(off, v))
+        {
+            return Ok(());
+        }
+        self.write_u64_slow(addr, v)
+    }
 
     // SeqCst: a guest atomic is a locked x86 instruction, a full barrier on both sides.
     guest_atomic!(

@@ -31,7 +31,7 @@ mod stack;
 mod vma_lock;
 mod vma_ops;
 
-pub use access::{AccessFault, Cpu, SigInfo};
+pub use access::{AccessFault, Cpu, SigInfo, Translation};
 pub use fault::{Access, Fault, SegvCode, Signal};
 pub use rmap::{punch_hole, truncate};
 pub(crate) use vma_lock::VmaCache;

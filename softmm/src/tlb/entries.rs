@@ -30,15 +30,13 @@ struct Entry {
     perm: Perm,
 }
 
-/// A CPU's cached translations.
+/// A CPU's cached translations (boxed: a `Cpu` stays small to move).
 #[derive(Debug)]
 pub(crate) struct Entries(Box<[Cell<Entry>; ENTRIES]>);
 
 impl Default for Entries {
     fn default() -> Self {
-        Self(Box::new(std::array::from_fn(|_| {
-            Cell::new(Entry::default())
-        })))
+        Self(Box::new(std::array::from_fn(|_| Cell::new(Entry::default()))))
     }
 }
 
