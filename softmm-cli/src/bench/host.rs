@@ -320,6 +320,22 @@ impl Thread for HostThread {
         Ok(())
     }
 
+    fn load_u64(&mut self, addr: u64) -> Result<(), OpError> {
+        let p = self.ptr("load", addr, 8, false)?;
+        // SAFETY: `p` is inside a live, readable mapping of ours (checked by `ptr`), and
+        // 8-byte aligned (the workload's addresses are).
+        std::hint::black_box(unsafe { (p as *const u64).read_volatile() });
+        Ok(())
+    }
+
+    fn store_u64(&mut self, addr: u64, v: u64) -> Result<(), OpError> {
+        let p = self.ptr("store", addr, 8, true)?;
+        // SAFETY: `p` is inside a live, writable mapping of ours (checked by `ptr`), and
+        // 8-byte aligned; no reference to that memory exists.
+        unsafe { (p as *mut u64).write_volatile(v) };
+        Ok(())
+    }
+
     fn lookup(&mut self, addr: u64) -> Result<(), OpError> {
         let (i, off) = self.find(addr).ok_or_else(|| not_mapped("msync", addr))?;
         let page = self.maps[i].base.as_ptr().wrapping_add(off & !(PAGE - 1));

@@ -66,6 +66,12 @@ pub(crate) trait Thread: Send {
     /// Translate `addr` for reading: softmm's `Cpu::translate`; on the host, a one-byte
     /// load (the hardware MMU translates it).
     fn translate(&mut self, addr: u64) -> Result<(), OpError>;
+    /// Load the aligned 8-byte word at `addr` of a faulted page: softmm's
+    /// `Cpu::read_u64_le`; on the host, a load.
+    fn load_u64(&mut self, addr: u64) -> Result<(), OpError>;
+    /// Store `v` as the aligned 8-byte word at `addr` of a faulted page: softmm's
+    /// `Cpu::write_u64_le`; on the host, a store.
+    fn store_u64(&mut self, addr: u64, v: u64) -> Result<(), OpError>;
     /// Find the VMA containing `addr` (inside a reservation): softmm's
     /// `AddressSpace::find_vma`; on the host `msync(addr, 4096, MS_ASYNC)`, whose only
     /// work is `mmap_lock` read, `find_vma` and the unlock.

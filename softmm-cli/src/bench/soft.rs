@@ -199,6 +199,21 @@ impl Thread for SoftThread {
         Ok(())
     }
 
+    fn load_u64(&mut self, addr: u64) -> Result<(), OpError> {
+        let v = self
+            .cpu
+            .read_u64_le(addr)
+            .map_err(|e| err(self.name, "read_u64_le", e))?;
+        std::hint::black_box(v);
+        Ok(())
+    }
+
+    fn store_u64(&mut self, addr: u64, v: u64) -> Result<(), OpError> {
+        self.cpu
+            .write_u64_le(addr, v)
+            .map_err(|e| err(self.name, "write_u64_le", e))
+    }
+
     fn lookup(&mut self, addr: u64) -> Result<(), OpError> {
         let vma = self.cpu.mm().find_vma(addr);
         std::hint::black_box(vma)

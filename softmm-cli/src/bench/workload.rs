@@ -83,6 +83,10 @@ pub enum Workload {
     TranslateHit,
     /// Translate a random page among the 16384 faulted pages of a 64 MiB region.
     TranslateWalk,
+    /// Load an aligned 8-byte word of a faulted page (a TLB hit).
+    AccessRead,
+    /// Store an aligned 8-byte word of a faulted page (a TLB hit).
+    AccessWrite,
     /// `fault4k`'s loop in thread 0 while thread 1 idles (the baseline of
     /// [`Workload::FaultChurn`]).
     FaultChurnQuiet,
@@ -104,7 +108,7 @@ pub enum Workload {
 }
 
 /// Every workload, in table order.
-pub const ALL: [Workload; 16] = [
+pub const ALL: [Workload; 18] = [
     Workload::Fault4k,
     Workload::Zero4k,
     Workload::Zero4kCold,
@@ -114,6 +118,8 @@ pub const ALL: [Workload; 16] = [
     Workload::Dontneed,
     Workload::TranslateHit,
     Workload::TranslateWalk,
+    Workload::AccessRead,
+    Workload::AccessWrite,
     Workload::FaultChurnQuiet,
     Workload::FaultChurnBusy,
     Workload::FaultChurn,
@@ -124,7 +130,7 @@ pub const ALL: [Workload; 16] = [
 ];
 
 /// The names accepted on the command line, in order.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "fault4k",
     "zero4k",
     "mmap-munmap",
@@ -132,6 +138,7 @@ pub const NAMES: [&str; 11] = [
     "mprotect-split-merge",
     "dontneed",
     "translate",
+    "access",
     "fault-churn",
     "vma-lookup",
     "mmap-at-scale",
@@ -180,6 +187,7 @@ impl Workload {
             Workload::MprotectSplitMerge => "mprotect-split-merge",
             Workload::Dontneed => "dontneed",
             Workload::TranslateHit | Workload::TranslateWalk => "translate",
+            Workload::AccessRead | Workload::AccessWrite => "access",
             Workload::FaultChurnQuiet | Workload::FaultChurnBusy | Workload::FaultChurn => {
                 "fault-churn"
             }
@@ -196,6 +204,8 @@ impl Workload {
             Workload::Zero4k => Some("hot"),
             Workload::Zero4kCold => Some("cold"),
             Workload::TranslateWalk => Some("walk"),
+            Workload::AccessRead => Some("read"),
+            Workload::AccessWrite => Some("write"),
             Workload::FaultChurnQuiet => Some("quiet"),
             Workload::FaultChurnBusy => Some("busy"),
             Workload::FaultChurn => Some("churn"),
@@ -266,6 +276,10 @@ impl Workload {
                 "msync(addr, 4096, MS_ASYNC): syscall + mmap_lock read + find_vma, nothing else"
             }
             (Workload::MmapAtScale, _) => "mmap 4 KiB (not fixed) + munmap",
+            (Workload::AccessRead, false) => "Cpu::read_u64_le of an aligned word (TLB hit)",
+            (Workload::AccessWrite, false) => "Cpu::write_u64_le of an aligned word (TLB hit)",
+            (Workload::AccessRead, true) => "an 8-byte load of resident memory",
+            (Workload::AccessWrite, true) => "an 8-byte store to resident memory",
             (Workload::ExitManyVmas, false) => {
                 "per VMA: drop the last Arc<AddressSpace> + rcu::barrier() (deferred frees \
                  included)"
@@ -307,6 +321,7 @@ impl Workload {
             | Workload::MmapAtScale
             | Workload::ExitManyVmas => 0,
             Workload::MprotectSplitMerge | Workload::TranslateHit => 64 * KIB,
+            Workload::AccessRead | Workload::AccessWrite => PAGE,
             Workload::Zero4k | Workload::Dontneed => PAGE,
             Workload::MmapMunmap | Workload::MmapTouchMunmap => 0,
         }
@@ -332,6 +347,7 @@ impl Workload {
             Workload::MprotectSplitMerge => 1 << 13,
             Workload::Dontneed => 1 << 14,
             Workload::TranslateHit | Workload::TranslateWalk => 1 << 20,
+            Workload::AccessRead | Workload::AccessWrite => 1 << 20,
         };
         if quick { full / 64 } else { full }
     }
@@ -341,6 +357,7 @@ impl Workload {
     pub(crate) fn batch(self) -> u64 {
         match self {
             Workload::TranslateHit | Workload::TranslateWalk => 64,
+            Workload::AccessRead | Workload::AccessWrite => 64,
             Workload::Zero4k | Workload::Zero4kCold => 8,
             Workload::VmaLookup | Workload::VmaLookupHot => 16,
             _ => 1,
@@ -365,7 +382,10 @@ impl Workload {
             addrs: Vec::new(),
         };
         match self {
-            Workload::Zero4k | Workload::TranslateHit => t.touch(addr)?,
+            Workload::Zero4k
+            | Workload::TranslateHit
+            | Workload::AccessRead
+            | Workload::AccessWrite => t.touch(addr)?,
             Workload::Zero4kCold => t.populate(addr, len)?,
             Workload::MprotectSplitMerge | Workload::TranslateWalk => {
                 for p in (addr..addr + len).step_by(PAGE as usize) {
@@ -415,6 +435,8 @@ impl Workload {
             }
             Workload::TranslateHit => t.translate(r.addr),
             Workload::TranslateWalk => t.translate(r.addrs[(i % r.addrs.len() as u64) as usize]),
+            Workload::AccessRead => t.load_u64(r.addr + (i % 512) * 8),
+            Workload::AccessWrite => t.store_u64(r.addr + (i % 512) * 8, i),
             // Run by `scale.rs`, through `scaled_op`.
             Workload::VmaLookup
             | Workload::VmaLookupHot

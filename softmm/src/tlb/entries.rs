@@ -36,7 +36,9 @@ pub(crate) struct Entries(Box<[Cell<Entry>; ENTRIES]>);
 
 impl Default for Entries {
     fn default() -> Self {
-        Self(Box::new(std::array::from_fn(|_| Cell::new(Entry::default()))))
+        Self(Box::new(std::array::from_fn(|_| {
+            Cell::new(Entry::default())
+        })))
     }
 }
 
