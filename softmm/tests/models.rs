@@ -19,7 +19,7 @@
 //! | `fault_under_vma_lock_vs_munmap` | munmap write-locks the VMA: no page is left mapped after it returns | `munmap_skip_vma_lock` |
 //! | `tree_readers_see_old_or_new` | VMA-tree nodes replaced by a commit are freed only after RCU | `tree_early_free` |
 //! | `tlb_flush_waits_for_the_access_window` | a TLB flush returns only when no CPU can still use a translation it dropped | `tlb_flush_no_wait` |
-//! | `zap_frees_only_after_the_tlb_flush` | a zap frees what it unmapped only after every CPU's TLB dropped it | `tlb_free_before_flush` |
+//! | `zap_frees_only_after_the_tlb_flush` | a zap frees what it unmapped only after every CPU's TLB dropped it; a CPU publishes the page a TLB slot may hold before it walks | `tlb_free_before_flush`, `tlb_publish_after_walk` |
 #![cfg(any(loom, shuttle))]
 
 use std::sync::Arc;
@@ -29,8 +29,8 @@ use softmm::{
     abi::*,
     config::FaultLocking,
     testing::{
-        self, AssumeLayoutHeld, Backing, CpuTlb, FlushRange, Gather, Level, Model, PageTable, Pte,
-        PteFlags, Shootdown, Vma, VmaLock, VmaTree,
+        self, AssumeLayoutHeld, Backing, CpuTlb, FlushRange, Gather, Level, Model, PageTable, Perm,
+        Pte, PteFlags, Shootdown, Vma, VmaLock, VmaTree,
         sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
     },
     vma::VM_READ,
@@ -387,6 +387,13 @@ fn tlb_flush_waits_for_the_access_window() {
     check(3, || {
         let sd = Arc::new(Shootdown::new());
         let cpu = CpuTlb::new(&sd);
+        let page = PageAddr::down(0x1000);
+        {
+            // The translation, cached by a walk in an earlier window.
+            let w = cpu.enter();
+            w.reserve(page);
+            w.fill(page, testing::pfn(1), Perm::READ);
+        }
         let freed = Arc::new(AtomicBool::new(false));
         let user = {
             let freed = Arc::clone(&freed);
@@ -394,7 +401,7 @@ fn tlb_flush_waits_for_the_access_window() {
                 let cached_at = cpu.flushes();
                 for _ in 0..2 {
                     let window = cpu.enter();
-                    if cpu.flushes() == cached_at {
+                    if cpu.flushes() == cached_at && window.lookup(0x1000, Perm::READ).is_some() {
                         // SeqCst: the model's stand-in for reading the frame's bytes.
                         assert!(!freed.load(Ordering::SeqCst), "used a freed frame");
                     }
@@ -402,7 +409,6 @@ fn tlb_flush_waits_for_the_access_window() {
                 }
             })
         };
-        let page = PageAddr::down(0x1000);
         sd.flush(FlushRange::Pages(page, page.next_page()));
         // SeqCst: the frame's next owner may now write it.
         freed.store(true, Ordering::SeqCst);

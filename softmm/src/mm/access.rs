@@ -272,6 +272,13 @@ impl Cpu {
     /// is cached as allowed only once the entry is Dirty, so a later store through the
     /// cache needs no walk to set it.
     fn tlb_fill(&self, window: &Window<'_>, va: u64, access: Access) -> Option<crate::frame::Pfn> {
+        let page = PageAddr::down(va);
+        // The MUTANT publishes the slot's new page only after the walk: a flush that
+        // clears the entry in between sees no tag, skips this CPU, and it caches the
+        // stale translation.
+        if !cfg!(mutant = "tlb_publish_after_walk") {
+            window.reserve(page);
+        }
         let g = rcu::read_lock();
         let walk = self.mm.pt.lockless(&g);
         let (pte, level) = walk.lookup(va)?;
@@ -287,7 +294,10 @@ impl Cpu {
         if !pte.has(PteFlags::NX) {
             perm |= Perm::EXEC;
         }
-        window.fill(PageAddr::down(va), pte.pfn(), perm);
+        if cfg!(mutant = "tlb_publish_after_walk") {
+            window.reserve(page);
+        }
+        window.fill(page, pte.pfn(), perm);
         Some(pte.pfn())
     }
 

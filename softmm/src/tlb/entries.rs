@@ -6,8 +6,14 @@ use std::cell::Cell;
 
 use crate::{addr::PageAddr, frame::Pfn};
 
-/// Entries per CPU (a power of two).
+/// Entries per CPU (a power of two; a few in model-checking builds, where each of the
+/// published tags is a modelled atomic).
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) const ENTRIES: usize = 64;
+/// Entries per CPU (a power of two; a few in model-checking builds, where each of the
+/// published tags is a modelled atomic).
+#[cfg(any(loom, shuttle))]
+pub(crate) const ENTRIES: usize = 4;
 
 bitflags::bitflags! {
     /// What a cached translation allows.
@@ -45,7 +51,7 @@ impl Default for Entries {
 impl Entries {
     #[inline]
     fn slot(&self, vpn: u64) -> &Cell<Entry> {
-        &self.0[vpn as usize % ENTRIES]
+        &self.0[slot_of(vpn)]
     }
 
     /// The frame cached for the page of `va` if its translation allows `need`.
@@ -67,13 +73,25 @@ impl Entries {
         });
     }
 
-    /// Drop the translations of `[start, end)`.
-    pub(crate) fn drop_range(&self, start: PageAddr, end: PageAddr) {
+    /// Drop the translation in the slot of `page`, whatever page it is for.
+    #[inline]
+    pub(crate) fn evict(&self, page: PageAddr) {
+        self.slot(page.vpn()).set(Entry::default());
+    }
+
+    /// Drop the translations of `[start, end)`; `dropped(slot)` for each.
+    pub(crate) fn drop_range(
+        &self,
+        start: PageAddr,
+        end: PageAddr,
+        mut dropped: impl FnMut(usize),
+    ) {
         let (lo, hi) = (start.vpn() + 1, end.vpn() + 1);
-        for c in self.0.iter() {
+        for (i, c) in self.0.iter().enumerate() {
             let t = c.get().tag;
             if t >= lo && t < hi {
                 c.set(Entry::default());
+                dropped(i);
             }
         }
     }
@@ -84,4 +102,16 @@ impl Entries {
             c.set(Entry::default());
         }
     }
+}
+
+/// The slot of virtual page number `vpn`.
+#[inline]
+pub(crate) fn slot_of(vpn: u64) -> usize {
+    vpn as usize % ENTRIES
+}
+
+/// The tag a slot holds for `vpn` (0: none).
+#[inline]
+pub(crate) fn tag_of(vpn: u64) -> u64 {
+    vpn + 1
 }

@@ -31,6 +31,13 @@
 //! flusher's Acquire load: every access made in the window happens before what the
 //! flusher does next (freeing the frame, letting its next owner zero it).
 //!
+//! A flush involves only the CPUs that may hold a translation of its range: each CPU
+//! publishes, per TLB slot, which page the slot may hold, before it walks to fill it,
+//! and runs a `SeqCst` fence between the two; the flusher runs one before it reads the
+//! tags (after clearing the entries). Either it sees the tag, or the walk sees the
+//! cleared entry. A CPU with no tag in the range is not asked, and when no CPU is, the
+//! heavy barrier is skipped (`skipped` in the statistics).
+//!
 //! An idle CPU (no window open: `active` even) never delays a flusher; a CPU never
 //! blocks inside a window (no lock but its own `pending`, which flushers hold only to
 //! push), so waiting for one always ends. A miss leaves the window before it faults:
@@ -62,13 +69,28 @@ struct Pending {
 }
 
 /// The part of a CPU's TLB state that flushers read and write.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CpuShared {
     /// Odd while an access window is open; written only by the CPU.
     active: CachePadded<AtomicU64>,
     /// Flush requests made (flushers bump it after pushing to `pending`).
     requested: AtomicU64,
     pending: Mutex<Pending>,
+    /// The page each TLB slot may hold a translation of (`entries::tag_of`, 0: none),
+    /// published before the walk that fills it: a flush skips a CPU none of whose
+    /// tags falls in its range.
+    published: [AtomicU64; entries::ENTRIES],
+}
+
+impl Default for CpuShared {
+    fn default() -> Self {
+        Self {
+            active: CachePadded::default(),
+            requested: AtomicU64::new(0),
+            pending: Mutex::new(Pending::default()),
+            published: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 /// A flush to request: some pages, or every translation of the address space.
@@ -88,7 +110,7 @@ pub struct Shootdown {
     pub(crate) targeted: AtomicU64,
     /// Flushes of everything (asked for, or a range past the ceiling).
     pub(crate) full: AtomicU64,
-    /// Flushes that found no CPU holding the address space.
+    /// Flushes that found no CPU that may hold a translation of the range.
     pub(crate) skipped: AtomicU64,
 }
 
@@ -112,7 +134,17 @@ impl Shootdown {
     /// until none can still be using one (see the module rules). The caller has already
     /// cleared or downgraded the entries; it frees what they mapped only after this.
     pub fn flush(&self, range: FlushRange) {
-        let cpus: Vec<Arc<CpuShared>> = self.cpus.lock().iter().filter_map(Weak::upgrade).collect();
+        // SeqCst fence: pairs with the one a CPU runs between publishing a tag and
+        // walking (`Window::reserve`): either this flush sees the tag, or that walk sees
+        // the entries the caller cleared or downgraded before calling.
+        crate::sync::fence(Ordering::SeqCst);
+        let cpus: Vec<Arc<CpuShared>> = self
+            .cpus
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| c.may_hold(range))
+            .collect();
         let stat = match range {
             _ if cpus.is_empty() => &self.skipped,
             FlushRange::Pages(s, e) if s.pages_to(e) <= FLUSH_CEILING_PAGES => &self.targeted,
@@ -151,6 +183,23 @@ impl Pending {
 }
 
 impl CpuShared {
+    /// Whether a published tag falls in `range`.
+    fn may_hold(&self, range: FlushRange) -> bool {
+        self.published.iter().any(|t| {
+            // Acquire: pairs with the Release store of the tag, so that the accesses the
+            // CPU made through the translation its slot held before happen before what
+            // the flusher does next when it sees the slot reused.
+            let t = t.load(Ordering::Acquire);
+            t != 0
+                && match range {
+                    FlushRange::All => true,
+                    FlushRange::Pages(s, e) => {
+                        t >= entries::tag_of(s.vpn()) && t < entries::tag_of(e.vpn())
+                    }
+                }
+        })
+    }
+
     /// Wait until the access window open now (if any) has closed.
     fn wait_window(&self) {
         // Acquire: pairs with the CPU's Release store closing the window: its accesses
@@ -232,11 +281,15 @@ impl CpuTlb {
         // Acquire: the pending ranges pushed before each counted request.
         let req = self.shared.requested.load(Ordering::Acquire);
         let p = std::mem::take(&mut *self.shared.pending.lock());
+        // Release (the tag stores): the accesses made through the dropped translations
+        // happen before a flusher that sees the slot empty goes on.
+        let unpublish = |i: usize| self.shared.published[i].store(0, Ordering::Release);
         if p.all {
             self.entries.drop_all();
+            (0..entries::ENTRIES).for_each(unpublish);
         } else {
             for (s, e) in p.ranges {
-                self.entries.drop_range(s, e);
+                self.entries.drop_range(s, e, unpublish);
             }
         }
         self.handled.set(req);
@@ -258,9 +311,26 @@ impl Window<'_> {
         self.tlb.entries.get(va, need)
     }
 
-    /// Cache a translation found by a walk made inside this window: any flush of it
-    /// that starts after the walk read the entry waits for this window and drops it at
-    /// the next.
+    /// Before walking for `page`: evict whatever the page's slot holds and publish that
+    /// the slot may now hold `page`, so that a flush of it that starts after the walk
+    /// reads the page-table entry cannot miss this CPU (the Dekker pattern with
+    /// `Shootdown::flush`'s fence). A walk that finds nothing usable leaves the tag: a
+    /// flush then asks this CPU for nothing it holds, which is only slower.
+    #[inline]
+    pub fn reserve(&self, page: PageAddr) {
+        let tlb = self.tlb;
+        tlb.entries.evict(page);
+        let slot = &tlb.shared.published[entries::slot_of(page.vpn())];
+        // Release: pairs with `may_hold`'s Acquire (see there).
+        slot.store(entries::tag_of(page.vpn()), Ordering::Release);
+        // SeqCst: the publication above before the walk's loads (pairs with the fence
+        // at the start of `Shootdown::flush`).
+        crate::sync::fence(Ordering::SeqCst);
+    }
+
+    /// Cache a translation found by a walk made inside this window after
+    /// [`reserve`](Self::reserve)`(page)`: any flush of it that starts after the walk read
+    /// the entry sees the tag, waits for this window and drops it at the next.
     #[inline]
     pub fn fill(&self, page: PageAddr, pfn: Pfn, perm: Perm) {
         self.tlb.entries.set(page, pfn, perm);

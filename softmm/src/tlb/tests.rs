@@ -10,28 +10,47 @@ fn pages(s: u64, n: u64) -> FlushRange {
     FlushRange::Pages(s, s.add_pages(n))
 }
 
+/// Cache a translation of the page at `va`, as a walk in a window would.
+fn cache(cpu: &CpuTlb, va: u64) {
+    let w = cpu.enter();
+    let page = PageAddr::down(va);
+    w.reserve(page);
+    w.fill(page, crate::frame::Pfn(7), Perm::READ);
+}
+
 #[test]
 fn flushes_are_counted_by_kind() {
     let sd = Shootdown::new();
     sd.flush(pages(0x1000, 1));
     assert_eq!(sd.skipped.load(SeqCst), 1, "no CPU: nothing to flush");
     let cpu = CpuTlb::new(&sd);
+    sd.flush(pages(0x1000, 1));
+    assert_eq!(sd.skipped.load(SeqCst), 2, "a CPU holding nothing is not asked");
+    cache(&cpu, 0x1000);
+    assert!(cpu.enter().lookup(0x1000, Perm::READ).is_some());
+    sd.flush(pages(0x9000, 4));
+    assert_eq!(sd.skipped.load(SeqCst), 3, "nor one holding nothing in the range");
     sd.flush(pages(0x1000, FLUSH_CEILING_PAGES));
     sd.flush(pages(0x1000, FLUSH_CEILING_PAGES + 1));
     sd.flush(FlushRange::All);
     assert_eq!(
         [&sd.targeted, &sd.full, &sd.skipped].map(|c| c.load(SeqCst)),
-        [1, 2, 1]
+        [1, 2, 3]
     );
-    // The CPU takes the requests at its next window.
+    // The CPU takes the requests at its next window, and holds nothing after.
     assert_eq!(cpu.shared.requested.load(SeqCst), 3);
-    drop(cpu.enter());
+    let w = cpu.enter();
+    assert!(w.lookup(0x1000, Perm::READ).is_none());
+    drop(w);
     assert_eq!(cpu.handled.get(), 3);
     assert!(cpu.shared.pending.lock().ranges.is_empty());
+    sd.flush(FlushRange::All);
+    assert_eq!(sd.skipped.load(SeqCst), 4);
     // A dropped CPU is no longer flushed.
+    cache(&cpu, 0x2000);
     drop(cpu);
     sd.flush(FlushRange::All);
-    assert_eq!(sd.skipped.load(SeqCst), 2);
+    assert_eq!(sd.skipped.load(SeqCst), 5);
 }
 
 #[test]
@@ -50,10 +69,10 @@ fn pending_ranges_collapse_to_all_past_the_ceiling() {
 fn an_idle_cpu_never_delays_a_flush() {
     let sd = Shootdown::new();
     let cpus: Vec<_> = (0..4).map(|_| CpuTlb::new(&sd)).collect();
-    // Windows opened and closed: every CPU is idle. The flushes return (a flusher that
-    // waited for an idle CPU would hang here).
+    // Translations cached, windows closed: every CPU is idle. The flushes return (a
+    // flusher that waited for an idle CPU would hang here).
     for c in &cpus {
-        drop(c.enter());
+        cache(c, 0x4000);
     }
     for _ in 0..100 {
         sd.flush(pages(0x4000, 1));
@@ -65,6 +84,7 @@ fn an_idle_cpu_never_delays_a_flush() {
 fn a_flush_returns_only_after_the_open_window_closes() {
     let sd = Arc::new(Shootdown::new());
     let cpu = CpuTlb::new(&sd);
+    cache(&cpu, 0x1000);
     let closed = Arc::new(AtomicBool::new(false));
     let window = cpu.enter();
     let flusher = {
