@@ -22,7 +22,7 @@ MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" \
   cargo +nightly miri test -p softmm --lib -- frame:: stats:: error::
 MIRIFLAGS="-Zmiri-permissive-provenance -Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-disable-isolation" \
   cargo +nightly miri test -p softmm --lib -- \
-  pgtable:: vma:: sync:: mm::tests::contents mm::tests::merge_split mm::tests::placement \
+  pgtable:: vma:: sync:: tlb:: mm::tests::contents mm::tests::merge_split mm::tests::placement \
   file:: process::tests::fork_shares process::tests::memfd process::tests::truncate \
   process::tests::punch_hole process::tests::teardown_after_fork
 echo "miri: no undefined behaviour found"

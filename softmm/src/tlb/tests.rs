@@ -25,11 +25,19 @@ fn flushes_are_counted_by_kind() {
     assert_eq!(sd.skipped.load(SeqCst), 1, "no CPU: nothing to flush");
     let cpu = CpuTlb::new(&sd);
     sd.flush(pages(0x1000, 1));
-    assert_eq!(sd.skipped.load(SeqCst), 2, "a CPU holding nothing is not asked");
+    assert_eq!(
+        sd.skipped.load(SeqCst),
+        2,
+        "a CPU holding nothing is not asked"
+    );
     cache(&cpu, 0x1000);
     assert!(cpu.enter().lookup(0x1000, Perm::READ).is_some());
     sd.flush(pages(0x9000, 4));
-    assert_eq!(sd.skipped.load(SeqCst), 3, "nor one holding nothing in the range");
+    assert_eq!(
+        sd.skipped.load(SeqCst),
+        3,
+        "nor one holding nothing in the range"
+    );
     sd.flush(pages(0x1000, FLUSH_CEILING_PAGES));
     sd.flush(pages(0x1000, FLUSH_CEILING_PAGES + 1));
     sd.flush(FlushRange::All);
