@@ -418,14 +418,16 @@ fn tlb_flush_waits_for_the_access_window() {
 
 #[test]
 fn zap_frees_only_after_the_tlb_flush() {
-    // A CPU with a warm TLB reads a page while munmap zaps it: the frame must stay
-    // allocated for as long as the CPU may still use its cached translation (model builds
-    // check that a pinned frame is allocated before and after each use).
+    // A CPU reads a page twice (a TLB miss that walks and fills, then a hit) while
+    // munmap zaps it: the frame must stay allocated for as long as the CPU may still use
+    // the translation it cached (model builds check that a pinned frame is allocated
+    // before and after each use), whether the flush found the CPU's tag or the CPU's
+    // walk found the entry cleared.
     check(2, || {
         let mm = model_space(FaultLocking::PerVma);
         let a = map_one_page(&mm);
+        mm.cpu().write(a, &[7]).unwrap();
         let cpu = mm.cpu();
-        cpu.write(a, &[7]).unwrap();
         let reader = spawn(move || {
             let mut b = [0u8; 1];
             for _ in 0..2 {
