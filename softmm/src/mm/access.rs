@@ -408,14 +408,20 @@ impl Cpu {
 
     /// Copy guest memory at `addr` into `buf`.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
-        self.each_page(
-            addr,
-            buf.len(),
-            Hold::For(Access::Read),
-            |frame, off, at, n| {
-                frame.read(off, &mut buf[at..at + n]);
-            },
-        )
+        self.copy_out(addr, buf, Access::Read)
+    }
+
+    /// Copy guest memory at `addr` into `buf`, each page held for `access` (a read or
+    /// an instruction fetch).
+    pub(super) fn copy_out(
+        &self,
+        addr: u64,
+        buf: &mut [u8],
+        access: Access,
+    ) -> Result<(), AccessFault> {
+        self.each_page(addr, buf.len(), Hold::For(access), |frame, off, at, n| {
+            frame.read(off, &mut buf[at..at + n]);
+        })
     }
 
     /// Copy `buf` into guest memory at `addr`.

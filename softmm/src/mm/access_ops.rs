@@ -236,14 +236,7 @@ impl Cpu {
     /// Fetch instruction bytes at `addr` into `buf`: a read that needs execute
     /// permission (an NX page faults with `SEGV_ACCERR`).
     pub fn fetch(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
-        self.each_page(
-            addr,
-            buf.len(),
-            Hold::For(Access::Exec),
-            |frame, off, at, n| {
-                frame.read(off, &mut buf[at..at + n]);
-            },
-        )
+        self.copy_out(addr, buf, Access::Exec)
     }
 
     /// Fault in every page of `[addr, addr + len)` for `access` without transferring
