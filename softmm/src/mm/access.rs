@@ -362,7 +362,6 @@ impl Cpu {
     /// Accessed (and Dirty for `write`) bits set. `None`: fault and try again.
     fn hold_fast(&self, addr: u64, write: bool, ok: impl Fn(Pte) -> bool) -> Option<Held<'_>> {
         let mm = &*self.mm;
-        let _window = self.tlb.enter();
         let g = rcu::read_lock();
         let walk = mm.pt.lockless(&g);
         let (pte, level) = walk.lookup(addr)?;

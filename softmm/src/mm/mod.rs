@@ -241,8 +241,20 @@ impl AddressSpace {
         keep_guards: bool,
         gather: &mut Gather,
     ) {
-        gather.cover(start, end);
         let keep = |pte: Pte| keep_guards && pte.is_guard();
+        self.zap_pages_except(layout, (start, end), keep, gather);
+    }
+
+    /// Clear the leaves of `[start, end)` except those `keep` accepts; frames lose this
+    /// mapping now and their references after the flush that `gather` will cover.
+    pub(crate) fn zap_pages_except(
+        &self,
+        layout: &impl LayoutLock,
+        (start, end): (PageAddr, PageAddr),
+        keep: impl Fn(Pte) -> bool,
+        gather: &mut Gather,
+    ) {
+        gather.cover(start, end);
         self.pt
             .locked(layout)
             .zap_except(start, end, keep, |_, pte| {

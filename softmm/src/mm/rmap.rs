@@ -70,24 +70,14 @@ impl Mapper for AddressSpace {
             // object changed: it finishes before the zap (later ones see the new object).
             self.vma_start_write(&v);
             let pm = &self.pm;
-            gather.cover(lo, hi);
-            self.pt.locked(&state).zap_except(
-                lo,
-                hi,
-                |pte| {
-                    pte.is_guard()
-                        || (!even_cows
-                            && pte.has_frame()
-                            && !pte.has(crate::pgtable::PteFlags::SPECIAL)
-                            && pm.meta(pte.pfn()).has(PageFlags::ANON))
-                },
-                |_, pte| {
-                    if pte.has(crate::pgtable::PteFlags::SPECIAL) || !pte.has_frame() {
-                        return;
-                    }
-                    self.unmap_frame(pte, &mut gather);
-                },
-            );
+            let keep = |pte: crate::pgtable::Pte| {
+                pte.is_guard()
+                    || (!even_cows
+                        && pte.has_frame()
+                        && !pte.has(crate::pgtable::PteFlags::SPECIAL)
+                        && pm.meta(pte.pfn()).has(PageFlags::ANON))
+            };
+            self.zap_pages_except(&state, (lo, hi), keep, &mut gather);
         }
         drop(state);
         self.tlb_finish(gather);

@@ -231,8 +231,6 @@ pub struct CpuTlb {
     shared: Arc<CpuShared>,
     /// The cached translations.
     entries: entries::Entries,
-    /// The value of `shared.active` this CPU last stored (only it writes it).
-    active: std::cell::Cell<u64>,
     /// The last flush request handled.
     handled: std::cell::Cell<u64>,
     /// Batches of requests handled (each may drop translations).
@@ -252,7 +250,6 @@ impl CpuTlb {
         Self {
             shared: shootdown.register(),
             entries: entries::Entries::default(),
-            active: std::cell::Cell::new(0),
             handled: std::cell::Cell::new(0),
             flushes: std::cell::Cell::new(0),
         }
@@ -263,9 +260,9 @@ impl CpuTlb {
     /// before has had its translations dropped.
     #[inline]
     pub fn enter(&self) -> Window<'_> {
-        let v = self.active.get() + 1;
-        self.active.set(v);
-        // Relaxed: ordered before the load below by the light barrier.
+        // Relaxed load: only this CPU writes `active`. Relaxed store: ordered before the
+        // load below by the light barrier.
+        let v = self.shared.active.load(Ordering::Relaxed) + 1;
         self.shared.active.store(v, Ordering::Relaxed);
         asym::light();
         // Relaxed: ordered after the store above by the light barrier; a request seen
@@ -340,8 +337,8 @@ impl Window<'_> {
 impl Drop for Window<'_> {
     #[inline]
     fn drop(&mut self) {
-        let v = self.tlb.active.get() + 1;
-        self.tlb.active.set(v);
+        // Relaxed load: only this CPU writes `active`.
+        let v = self.tlb.shared.active.load(Ordering::Relaxed) + 1;
         // Release: pairs with the flusher's Acquire in `wait_window`: everything done in
         // the window happens before the flusher proceeds.
         self.tlb.shared.active.store(v, Ordering::Release);
