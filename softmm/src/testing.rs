@@ -14,7 +14,7 @@ pub use crate::{
         Gather, Geometry, LayoutLock, LayoutWrite, Level, Locked, Lockless, Model, PageTable, Pte,
         PteFlags, Semi, Tiny, Walk, X86_4K,
     },
-    tlb::{CpuTlb, FlushRange, Perm, Shootdown},
+    tlb::{CpuTlb, FlushRange, Hit, Perm, Shootdown},
     vma::{
         area::{Backing, Vma},
         lock::VmaLock,

@@ -19,7 +19,7 @@
 //! | `fault_under_vma_lock_vs_munmap` | munmap write-locks the VMA: no page is left mapped after it returns | `munmap_skip_vma_lock` |
 //! | `tree_readers_see_old_or_new` | VMA-tree nodes replaced by a commit are freed only after RCU | `tree_early_free` |
 //! | `tlb_flush_waits_for_the_access_window` | a TLB flush returns only when no CPU can still use a translation it dropped | `tlb_flush_no_wait` |
-//! | `zap_frees_only_after_the_tlb_flush` | a zap frees what it unmapped only after every CPU's TLB dropped it; a CPU publishes the page a TLB slot may hold before it walks | `tlb_free_before_flush`, `tlb_publish_after_walk` |
+//! | `zap_frees_only_after_the_tlb_flush` | a zap frees what it unmapped only after every CPU's TLB dropped it; a CPU re-reads the entry after caching a translation, before using it; unlinked tables wait for the windows walking them | `tlb_free_before_flush`, `tlb_fill_no_recheck`, `tlb_table_free_no_wait` |
 #![cfg(any(loom, shuttle))]
 
 use std::sync::Arc;
@@ -29,8 +29,8 @@ use softmm::{
     abi::*,
     config::FaultLocking,
     testing::{
-        self, AssumeLayoutHeld, Backing, CpuTlb, FlushRange, Gather, Level, Model, PageTable, Perm,
-        Pte, PteFlags, Shootdown, Vma, VmaLock, VmaTree,
+        self, AssumeLayoutHeld, Backing, CpuTlb, FlushRange, Gather, Hit, Level, Model, PageTable,
+        Perm, Pte, PteFlags, Shootdown, Vma, VmaLock, VmaTree,
         sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
     },
     vma::VM_READ,
@@ -381,27 +381,27 @@ fn tree_readers_see_old_or_new() {
 #[test]
 fn tlb_flush_waits_for_the_access_window() {
     // A CPU cached a translation of a frame; a flusher clears the entry, flushes and
-    // frees the frame. Inside its access window the CPU uses the translation only while
-    // it has handled no flush since caching it; it must then never see the frame freed:
-    // either the flusher waited for its window, or the window saw the request first.
+    // frees the frame. A window of the CPU that finds the translation must never see
+    // the frame freed: either the flusher waited for the window, or the window found
+    // the translation invalidated.
     check(3, || {
         let sd = Arc::new(Shootdown::new());
         let cpu = CpuTlb::new(&sd);
         let page = PageAddr::down(0x1000);
-        {
-            // The translation, cached by a walk in an earlier window.
-            let w = cpu.enter();
-            w.reserve(page);
-            w.fill(page, testing::pfn(1), Perm::READ);
-        }
+        let hit = Hit {
+            pfn: testing::pfn(1),
+            host: std::ptr::NonNull::dangling(),
+            zero: false,
+        };
+        // The translation, cached by a walk in an earlier window.
+        assert!(cpu.enter().fill(page, hit, Perm::READ, || true));
         let freed = Arc::new(AtomicBool::new(false));
         let user = {
             let freed = Arc::clone(&freed);
             spawn(move || {
-                let cached_at = cpu.flushes();
                 for _ in 0..2 {
                     let window = cpu.enter();
-                    if cpu.flushes() == cached_at && window.lookup(0x1000, Perm::READ).is_some() {
+                    if window.lookup(0x1000, Perm::READ).is_some() {
                         // SeqCst: the model's stand-in for reading the frame's bytes.
                         assert!(!freed.load(Ordering::SeqCst), "used a freed frame");
                     }
@@ -419,10 +419,11 @@ fn tlb_flush_waits_for_the_access_window() {
 #[test]
 fn zap_frees_only_after_the_tlb_flush() {
     // A CPU reads a page twice (a TLB miss that walks and fills, then a hit) while
-    // munmap zaps it: the frame must stay allocated for as long as the CPU may still use
-    // the translation it cached (model builds check that a pinned frame is allocated
-    // before and after each use), whether the flush found the CPU's tag or the CPU's
-    // walk found the entry cleared.
+    // munmap zaps it and frees its tables: the frame must stay allocated for as long as
+    // the CPU may still use the translation it cached (model builds check that a pinned
+    // frame is allocated before and after each use), whether the flush found the CPU's
+    // tag or the CPU's re-check found the entry cleared; and the tables its walk reads
+    // must not be freed under it (model builds poison freed tables).
     check(2, || {
         let mm = model_space(FaultLocking::PerVma);
         let a = map_one_page(&mm);
@@ -437,6 +438,9 @@ fn zap_frees_only_after_the_tlb_flush() {
             }
         });
         mm.munmap(a, 4096).unwrap();
+        // Run the RCU callback that frees the unlinked tables (model builds poison
+        // them): a walk still inside them then fails.
+        rcu::synchronize();
         reader.join().unwrap();
     });
 }

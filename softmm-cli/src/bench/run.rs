@@ -95,10 +95,6 @@ fn plan(w: Workload, opts: &Options) -> (Vec<Spec>, Vec<Skipped>) {
 
 /// The machine of a cell, with the VMAs a many-VMA workload keeps between runs.
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per benchmark cell, built once and never moved in a timed loop"
-)]
 enum CellMachine {
     Host(Host, Option<Filled<HostThread>>),
     Soft(Soft, Option<Filled<SoftThread>>),

@@ -197,39 +197,57 @@ impl PhysMem {
         NonNull::new(p).expect("frame pointer is inside a non-null region")
     }
 
-    /// Entry `idx` of page-table page `pfn`.
-    ///
-    /// Normal builds keep entries in the frame's own bytes (x86-64 layout: 512 × u64),
-    /// read as `AtomicU64`s: page aligned, alive as long as `self`, and only ever
-    /// accessed atomically. Model builds keep them in a side array of the checker's
-    /// atomics (not layout-compatible with u64) with a shrunken geometry.
+    /// The frame whose first byte is `ptr` (what [`frame_ptr`](Self::frame_ptr) gave).
+    #[inline]
+    pub(crate) fn pfn_at(&self, ptr: NonNull<u8>) -> Pfn {
+        let off = (ptr.as_ptr() as usize).wrapping_sub(self.frames.base().as_ptr() as usize);
+        debug_assert!(
+            off.is_multiple_of(PAGE_SIZE as usize)
+                && off / (PAGE_SIZE as usize) < self.nframes as usize
+        );
+        Pfn((off / PAGE_SIZE as usize) as u32)
+    }
+
+    /// Entry `idx` of page-table page `pfn` (see [`TableMem::entry`]).
     ///
     /// # Safety
     ///
-    /// 1. `pfn` is a page-table page, or was one when the caller reached it inside an RCU
-    ///    read section that is still open (a table is freed only through RCU, so its
-    ///    bytes are not handed to an owner who writes them plainly while the section
-    ///    lasts).
+    /// As [`TableMem::entry`].
     #[inline]
     pub(crate) unsafe fn table_entry(&self, pfn: Pfn, idx: usize) -> &crate::sync::AtomicU64 {
-        #[cfg(any(loom, shuttle))]
-        {
-            &self.tables[pfn.index()][idx]
+        // SAFETY: the caller's contract is the callee's.
+        unsafe { self.table_mem().entry(pfn, idx) }
+    }
+
+    /// Where page-table entries live, read once: a walk keeps it in registers across
+    /// its loads (which the compiler may not move plain loads of `self` across).
+    #[inline]
+    pub(crate) fn table_mem(&self) -> TableMem<'_> {
+        TableMem {
+            #[cfg(not(any(loom, shuttle)))]
+            base: self.frames.base(),
+            #[cfg(not(any(loom, shuttle)))]
+            nframes: self.nframes,
+            #[cfg(any(loom, shuttle))]
+            pm: self,
+            _pm: std::marker::PhantomData,
         }
-        #[cfg(not(any(loom, shuttle)))]
-        {
-            assert!(idx < PAGE_SIZE as usize / 8);
-            let p = self
-                .frame_ptr(pfn)
-                .as_ptr()
-                .wrapping_add(idx * 8)
-                .cast::<crate::sync::AtomicU64>();
-            // SAFETY: `p` is 8-byte aligned (frames are page aligned) and inside the frame
-            // region, which lives as long as `self`; table memory is only accessed
-            // through atomics; the std AtomicU64 has the layout of u64. A table page freed
-            // and reused is still valid memory: RCU keeps it a table while walkers that
-            // reached it run, and they re-validate what they read.
-            unsafe { &*p }
+    }
+
+    /// What model builds store in the entries of a freed table page, so that a walker
+    /// that reads one (a protocol step removed) fails loudly instead of reading stale
+    /// entries that look valid.
+    #[cfg(any(loom, shuttle))]
+    pub(crate) const TABLE_POISON: u64 = 0xdead_0000_0000_dead;
+
+    /// Model builds: fill the entries of a table page about to be freed with
+    /// [`TABLE_POISON`](Self::TABLE_POISON) (normal builds: nothing; the frame's next
+    /// owner overwrites them).
+    pub(crate) fn poison_table_entries(&self, _pfn: Pfn) {
+        #[cfg(any(loom, shuttle))]
+        for e in self.tables[_pfn.index()].iter() {
+            // Relaxed: a walker that reads this is already wrong; ordering cannot help.
+            e.store(Self::TABLE_POISON, Ordering::Relaxed);
         }
     }
 
@@ -419,3 +437,53 @@ impl PhysMem {
 
 #[cfg(test)]
 mod tests;
+
+/// The page-table entries of a [`PhysMem`], as [`PhysMem::table_mem`] read them.
+///
+/// Normal builds keep entries in the frame's own bytes (x86-64 layout: 512 × u64), read
+/// as `AtomicU64`s: page aligned, alive as long as the `PhysMem`, and only ever accessed
+/// atomically. Model builds keep them in a side array of the checker's atomics (not
+/// layout-compatible with u64) with a shrunken geometry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TableMem<'a> {
+    #[cfg(not(any(loom, shuttle)))]
+    base: NonNull<u8>,
+    #[cfg(not(any(loom, shuttle)))]
+    nframes: u32,
+    #[cfg(any(loom, shuttle))]
+    pm: &'a PhysMem,
+    _pm: std::marker::PhantomData<&'a PhysMem>,
+}
+
+impl<'a> TableMem<'a> {
+    /// Entry `idx` of page-table page `pfn`.
+    ///
+    /// # Safety
+    ///
+    /// 1. `pfn` is a page-table page, or was one when the caller reached it inside an RCU
+    ///    read section (or a TLB access window) that is still open (a table is freed
+    ///    only after those, so its bytes are not handed to an owner who writes them
+    ///    plainly meanwhile).
+    #[inline]
+    pub(crate) unsafe fn entry(self, pfn: Pfn, idx: usize) -> &'a crate::sync::AtomicU64 {
+        #[cfg(any(loom, shuttle))]
+        {
+            &self.pm.tables[pfn.index()][idx]
+        }
+        #[cfg(not(any(loom, shuttle)))]
+        {
+            assert!(idx < PAGE_SIZE as usize / 8 && pfn.0 < self.nframes);
+            let p = self
+                .base
+                .as_ptr()
+                .wrapping_add(pfn.index() * PAGE_SIZE as usize + idx * 8)
+                .cast::<crate::sync::AtomicU64>();
+            // SAFETY: `p` is 8-byte aligned (frames are page aligned) and inside the frame
+            // region (bounds checked above), which lives for 'a; table memory is only
+            // accessed through atomics; the std AtomicU64 has the layout of u64. A table
+            // page freed and reused is still valid memory: (1) keeps it a table while
+            // walkers that reached it run, and they re-validate what they read.
+            unsafe { &*p }
+        }
+    }
+}

@@ -8,6 +8,8 @@
 //! `tlb`). Every access goes through `sync::bytes` (relaxed atomics), as all access to
 //! frames another thread can reach does.
 
+use std::ptr::NonNull;
+
 use super::{PageFlags, Pfn, PhysMem};
 use crate::addr::PAGE_SIZE;
 
@@ -15,7 +17,8 @@ use crate::addr::PAGE_SIZE;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FramePin<'a> {
     pm: &'a PhysMem,
-    pfn: Pfn,
+    /// The frame's first byte (`pm.frame_ptr` of the frame).
+    ptr: NonNull<u8>,
 }
 
 impl<'a> FramePin<'a> {
@@ -25,13 +28,26 @@ impl<'a> FramePin<'a> {
     ///    another owner) for all of `'a`.
     #[inline]
     pub(crate) unsafe fn new(pm: &'a PhysMem, pfn: Pfn) -> Self {
-        Self { pm, pfn }
+        Self {
+            pm,
+            ptr: pm.frame_ptr(pfn),
+        }
+    }
+
+    /// As [`new`](Self::new), for the frame whose bytes start at `ptr` (a TLB caches it).
+    ///
+    /// # Safety
+    ///
+    /// As [`new`](Self::new), and `ptr` is `pm.frame_ptr` of that frame.
+    #[inline]
+    pub(crate) unsafe fn at(pm: &'a PhysMem, ptr: NonNull<u8>) -> Self {
+        Self { pm, ptr }
     }
 
     /// The frame number.
     #[inline]
     pub(crate) fn pfn(&self) -> Pfn {
-        self.pfn
+        self.pm.pfn_at(self.ptr)
     }
 
     /// Copy `dst.len()` bytes from `offset`.
@@ -43,7 +59,7 @@ impl<'a> FramePin<'a> {
     pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
         self.check_allocated();
         // SAFETY: (1) allocated for 'a (the constructor's contract).
-        unsafe { self.pm.read(self.pfn, offset, dst) };
+        unsafe { self.pm.read(self.pfn(), offset, dst) };
         self.check_allocated();
     }
 
@@ -53,7 +69,8 @@ impl<'a> FramePin<'a> {
     fn check_allocated(&self) {
         #[cfg(any(loom, shuttle))]
         assert!(
-            self.pm.meta(self.pfn).refcount() > 0 || self.pm.meta(self.pfn).has(PageFlags::ZERO),
+            self.pm.meta(self.pfn()).refcount() > 0
+                || self.pm.meta(self.pfn()).has(PageFlags::ZERO),
             "a pinned frame was freed"
         );
     }
@@ -67,7 +84,7 @@ impl<'a> FramePin<'a> {
     pub(crate) fn write(&self, offset: usize, src: &[u8]) {
         self.check_allocated();
         // SAFETY: (1) as in `read`.
-        unsafe { self.pm.write(self.pfn, offset, src) };
+        unsafe { self.pm.write(self.pfn(), offset, src) };
         self.check_allocated();
     }
 
@@ -78,7 +95,7 @@ impl<'a> FramePin<'a> {
     /// As [`write`](Self::write).
     pub(crate) fn fill(&self, offset: usize, byte: u8, len: usize) {
         // SAFETY: (1) as in `read`.
-        unsafe { self.pm.fill(self.pfn, offset, byte, len) }
+        unsafe { self.pm.fill(self.pfn(), offset, byte, len) }
     }
 
     /// Load the aligned little-endian `u64` at `offset` (one relaxed atomic load).
@@ -89,7 +106,8 @@ impl<'a> FramePin<'a> {
     #[inline]
     pub(crate) fn load_u64(&self, offset: usize) -> u64 {
         assert!(offset.is_multiple_of(8) && offset < PAGE_SIZE as usize);
-        let p = self.pm.frame_ptr(self.pfn).as_ptr().wrapping_add(offset);
+        self.check_allocated();
+        let p = self.ptr.as_ptr().wrapping_add(offset);
         // SAFETY: (1) inside this frame and aligned (checked above), allocated for 'a;
         // (2) frames are only accessed through sync::bytes.
         let w = unsafe { crate::sync::bytes::word_u64(p) };
@@ -105,8 +123,8 @@ impl<'a> FramePin<'a> {
     #[inline]
     pub(crate) fn store_u64(&self, offset: usize, v: u64) {
         assert!(offset.is_multiple_of(8) && offset < PAGE_SIZE as usize);
-        debug_assert!(!self.pm.meta(self.pfn).has(PageFlags::ZERO));
-        let p = self.pm.frame_ptr(self.pfn).as_ptr().wrapping_add(offset);
+        debug_assert!(!self.pm.meta(self.pfn()).has(PageFlags::ZERO));
+        let p = self.ptr.as_ptr().wrapping_add(offset);
         // SAFETY: as in `load_u64`.
         let w = unsafe { crate::sync::bytes::word_u64(p) };
         w.store(v.to_le(), core::sync::atomic::Ordering::Relaxed);
@@ -134,9 +152,9 @@ impl<'a> FramePin<'a> {
     fn word_ptr(&self, offset: usize, size: usize) -> *mut u8 {
         assert!(offset.is_multiple_of(size) && offset + size <= PAGE_SIZE as usize);
         assert!(
-            !self.pm.meta(self.pfn).has(PageFlags::ZERO),
+            !self.pm.meta(self.pfn()).has(PageFlags::ZERO),
             "a guest atomic on the zero frame"
         );
-        self.pm.frame_ptr(self.pfn).as_ptr().wrapping_add(offset)
+        self.ptr.as_ptr().wrapping_add(offset)
     }
 }

@@ -27,7 +27,7 @@ use crate::{
     mm::{AddressSpace, VmaCache},
     pgtable::{Level, Pte, PteFlags},
     sync::rcu,
-    tlb::{CpuTlb, Perm, Window},
+    tlb::{CpuTlb, Hit, Perm, Window},
 };
 
 /// A fault that stopped a guest access part-way.
@@ -185,31 +185,42 @@ impl Cpu {
     /// nothing alive). A hit touches no shared memory and takes no reference.
     #[inline]
     pub fn translate(&self, addr: u64, access: Access) -> Result<Translation, Fault> {
-        let zero = self.zero_pfn;
-        let t = |pin: &FramePin<'_>, _| Translation {
-            pfn: pin.pfn(),
-            zero: pin.pfn() == zero,
-        };
-        match self.tlb_hit(addr, perm_for(access), t) {
-            Some(hit) => Ok(hit),
-            None => self.with_page(addr, access, |pin| t(pin, 0)),
+        match self.tlb.peek(addr, perm_for(access)) {
+            Some(frame) => Ok(Translation { frame }),
+            None => self.translate_slow(addr, access),
         }
     }
 
+    /// A TLB miss: walk and cache (the look-up just missed), faulting until that works.
+    #[cold]
+    fn translate_slow(&self, addr: u64, access: Access) -> Result<Translation, Fault> {
+        for _ in 0..MAX_RETRIES {
+            if let Some(hit) = self.tlb_fill(&self.tlb.enter(), addr, access) {
+                let frame = u64::from(hit.pfn.0) | (u64::from(hit.zero) << 32);
+                return Ok(Translation { frame });
+            }
+            self.fault(addr, access)?;
+        }
+        Err(no_progress(addr))
+    }
+
     /// The TLB hit path alone: `f(frame, offset)` on the frame this CPU caches for the
-    /// page of `va`, if its translation allows `need`; `None` on a miss.
+    /// page of `va`, if its translation allows `need` and `va` is a multiple of `align`
+    /// (a power of two below the page size); `None` on a miss.
     #[inline]
     pub(super) fn tlb_hit<T>(
         &self,
         va: u64,
         need: Perm,
+        align: u64,
         f: impl FnOnce(&FramePin<'_>, usize) -> T,
     ) -> Option<T> {
         let window = self.tlb.enter();
-        let pfn = window.lookup(va, need)?;
-        // SAFETY: (1) as in `with_page`: a translation cached since the last flush this
-        // CPU handled keeps its frame allocated until `window` closes, after `f`.
-        let pin = unsafe { FramePin::new(&self.pm, pfn) };
+        let host = window.lookup_aligned(va, need, align)?;
+        // SAFETY: (1) as in `with_page`: a translation found in the TLB inside a window
+        // keeps its frame allocated until `window` closes, after `f`; the TLB caches the
+        // frame's address as `frame_ptr` gave it.
+        let pin = unsafe { FramePin::at(&self.pm, host) };
         Some(f(&pin, (va % PAGE_SIZE) as usize))
     }
 
@@ -248,17 +259,17 @@ impl Cpu {
         for _ in 0..MAX_RETRIES {
             {
                 let window = self.tlb.enter();
-                let pfn = match window.lookup(va, need) {
-                    Some(pfn) => Some(pfn),
-                    None => self.tlb_fill(&window, va, access),
+                let host = match window.lookup(va, need) {
+                    Some(host) => Some(host),
+                    None => self.tlb_fill(&window, va, access).map(|hit| hit.host),
                 };
-                if let Some(pfn) = pfn {
-                    // SAFETY: (1) `pfn` was cached in this window or since the last flush
-                    // it handled: a frame is freed only after a flush that waits for the
-                    // windows open when it starts and drops the translation at the next
-                    // (tlb module rules), so it stays allocated until `window` closes,
-                    // which is after `f` returns.
-                    let pin = unsafe { FramePin::new(self.mm.phys(), pfn) };
+                if let Some(host) = host {
+                    // SAFETY: (1) `hit` was found in the TLB or cached by a walk in this
+                    // window: a frame is freed only after a flush that invalidates the
+                    // translations of it and waits for the windows open then (tlb module
+                    // rules), so it stays allocated until `window` closes, which is
+                    // after `f` returns. The TLB caches the address `frame_ptr` gave.
+                    let pin = unsafe { FramePin::at(&self.pm, host) };
                     return Ok(f(&pin));
                 }
             }
@@ -270,23 +281,20 @@ impl Cpu {
     /// A TLB miss: walk without a lock inside `window` and cache what allows `access`,
     /// setting the entry's Accessed bit (and Dirty for a store) as the MMU does. A store
     /// is cached as allowed only once the entry is Dirty, so a later store through the
-    /// cache needs no walk to set it.
-    fn tlb_fill(&self, window: &Window<'_>, va: u64, access: Access) -> Option<crate::frame::Pfn> {
-        let page = PageAddr::down(va);
-        // The MUTANT publishes the slot's new page only after the walk: a flush that
-        // clears the entry in between sees no tag, skips this CPU, and it caches the
-        // stale translation.
-        if !cfg!(mutant = "tlb_publish_after_walk") {
-            window.reserve(page);
-        }
-        let g = rcu::read_lock();
-        let walk = self.mm.pt.lockless(&g);
-        let (pte, level) = walk.lookup(va)?;
-        if level != Level::PTE || !pte_allows(pte, access) {
+    /// cache needs no walk to set it. `None`: fault (or the entry changed: walk again).
+    #[inline]
+    fn tlb_fill(&self, window: &Window<'_>, va: u64, access: Access) -> Option<Hit> {
+        // SAFETY: (1) table pages are freed only after `Shootdown::shoot` waited for
+        // every access window open after they were unlinked (`AddressSpace::tlb_finish`),
+        // and `window` stays open while the walk and its leaf are used.
+        let walk = unsafe { self.mm.pt.lockless_pinned(window) };
+        let mut leaf = walk.leaf(va)?;
+        if leaf.level != Level::PTE || !pte_allows(leaf.pte, access) {
             return None;
         }
         let write = access == Access::Write;
-        walk.mark_used(va, pte, write);
+        leaf.mark_used(write);
+        let pte = leaf.pte;
         let mut perm = Perm::READ;
         if pte.has(PteFlags::W) && (write || pte.has(PteFlags::D)) {
             perm |= Perm::WRITE;
@@ -294,11 +302,14 @@ impl Cpu {
         if !pte.has(PteFlags::NX) {
             perm |= Perm::EXEC;
         }
-        if cfg!(mutant = "tlb_publish_after_walk") {
-            window.reserve(page);
-        }
-        window.fill(page, pte.pfn(), perm);
-        Some(pte.pfn())
+        let hit = Hit {
+            pfn: pte.pfn(),
+            host: self.pm.frame_ptr(pte.pfn()),
+            zero: pte.pfn() == self.zero_pfn,
+        };
+        window
+            .fill(PageAddr::down(va), hit, perm, || leaf.still())
+            .then_some(hit)
     }
 
     /// Handle the fault that stopped an access at `addr` (the per-VMA fast path, else
@@ -466,19 +477,21 @@ fn perm_for(access: Access) -> Perm {
 /// Where a page is mapped now: what [`Cpu::translate`] returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
-    pfn: crate::frame::Pfn,
-    zero: bool,
+    /// The frame number, and bit 32 set for the zero frame (as the TLB caches it).
+    frame: u64,
 }
 
 impl Translation {
     /// The frame number (an identifier: it reaches no bytes and keeps nothing alive).
+    #[inline]
     pub fn pfn(&self) -> crate::frame::Pfn {
-        self.pfn
+        crate::frame::Pfn(self.frame as u32)
     }
 
     /// Whether the page is the shared zero frame (untouched anonymous memory read).
+    #[inline]
     pub fn is_zero_frame(&self) -> bool {
-        self.zero
+        self.frame >> 32 != 0
     }
 }
 

@@ -104,27 +104,23 @@ impl Cpu {
     typed_access!(u64, pub(super), read_u64_slow, read_u64_be, write_u64_slow, write_u64_be);
 
     /// Load a little-endian `u64` from `addr` (an aligned one that hits the TLB is one
-    /// load).
+    /// load; the hit proves the alignment, so `off & !7` is `off`).
     #[inline]
     pub fn read_u64_le(&self, addr: u64) -> Result<u64, AccessFault> {
-        if addr.is_multiple_of(8)
-            && let Some(v) = self.tlb_hit(addr, Perm::READ, |pin, off| pin.load_u64(off))
-        {
-            return Ok(v);
+        match self.tlb_hit(addr, Perm::READ, 8, |pin, off| pin.load_u64(off & !7)) {
+            Some(v) => Ok(v),
+            None => self.read_u64_slow(addr),
         }
-        self.read_u64_slow(addr)
     }
 
     /// Store `v` as a little-endian `u64` at `addr` (an aligned one that hits the TLB is
-    /// one store).
+    /// one store; as in `read_u64_le`, `off & !7` is `off`).
     #[inline]
     pub fn write_u64_le(&self, addr: u64, v: u64) -> Result<(), AccessFault> {
-        if addr.is_multiple_of(8)
-            && let Some(()) = self.tlb_hit(addr, Perm::WRITE, |pin, off| pin.store_u64(off, v))
-        {
-            return Ok(());
+        match self.tlb_hit(addr, Perm::WRITE, 8, |pin, off| pin.store_u64(off & !7, v)) {
+            Some(()) => Ok(()),
+            None => self.write_u64_slow(addr, v),
         }
-        self.write_u64_slow(addr, v)
     }
 
     // SeqCst: a guest atomic is a locked x86 instruction, a full barrier on both sides.

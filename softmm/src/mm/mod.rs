@@ -185,17 +185,17 @@ impl AddressSpace {
     /// mmu_gather order: clear entries, flush, free). The MUTANT frees first: a CPU
     /// may then still use a translation to a frame that was freed.
     pub(crate) fn tlb_finish(&self, gather: Gather) {
-        let range = gather.flush_range();
+        let range = gather.flush_range().map(|(s, e)| FlushRange::Pages(s, e));
+        // CPUs walk page tables inside their access windows with no RCU read section:
+        // unlinked tables wait for every window open now, not only for those of CPUs
+        // holding a translation of the range.
+        let walkers = gather.has_tables() && !cfg!(mutant = "tlb_table_free_no_wait");
         if cfg!(mutant = "tlb_free_before_flush") {
             gather.finish();
-            if let Some((s, e)) = range {
-                self.shootdown.flush(FlushRange::Pages(s, e));
-            }
+            self.shootdown.shoot(range, walkers);
             return;
         }
-        if let Some((s, e)) = range {
-            self.shootdown.flush(FlushRange::Pages(s, e));
-        }
+        self.shootdown.shoot(range, walkers);
         gather.finish();
     }
 

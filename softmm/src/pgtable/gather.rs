@@ -2,11 +2,11 @@
 //!
 //! Order (DESIGN.md decision 7, protocol §2.1): entries are cleared under the PTL, the
 //! cleared frames and the unlinked table pages are collected here, then [`Gather::finish`]
-//! is the point where TLBs that may still cache them are flushed (no CPU caches a
-//! translation past one access yet, so there is nothing to flush), drops the frames'
-//! references, and hands the table pages
-//! to RCU so that a lockless walker that loaded a pointer to one before it was unlinked
-//! may still read it until its read section ends.
+//! is where the frames' references are dropped and the table pages handed to RCU, so
+//! that a lockless walker that loaded a pointer to one before it was unlinked may still
+//! read it until its read section ends. The caller (`AddressSpace::tlb_finish`) first
+//! flushes the TLBs that may cache a translation of the range and waits for the CPUs
+//! that may be walking the unlinked tables.
 
 use std::sync::Arc;
 
@@ -54,6 +54,13 @@ impl Gather {
         }
     }
 
+    /// Whether table pages were unlinked: CPUs that may be walking them (inside an
+    /// access window, with no RCU read section) must be waited for before they are
+    /// freed.
+    pub fn has_tables(&self) -> bool {
+        !self.tables.is_empty()
+    }
+
     /// The range the flush before [`finish`](Self::finish) must cover, `None` when no
     /// entry changed.
     pub fn flush_range(&self) -> Option<(PageAddr, PageAddr)> {
@@ -95,6 +102,7 @@ impl Gather {
                 self.pm
                     .meta(t)
                     .clear_flags(PageFlags::PAGETABLE | PageFlags::DETACHED);
+                self.pm.poison_table_entries(t);
                 // SAFETY: (1) the gather owns the count of the parent entry it cleared
                 // (the mutant only frees too early, not twice).
                 unsafe { self.pm.put(t) };
@@ -113,6 +121,7 @@ impl Gather {
                     );
                     pm.meta(t)
                         .clear_flags(PageFlags::PAGETABLE | PageFlags::DETACHED);
+                    pm.poison_table_entries(t);
                     // SAFETY: (1) the gather owned the count of the parent entry it
                     // cleared; a grace period has passed since, so no walker holds it.
                     unsafe { pm.put(t) };

@@ -147,22 +147,37 @@ impl<G: Geometry> PageTable<G> {
     /// Lockless lookup of the leaf mapping `va`: `(entry, level)`, or `None` when a
     /// level is none. The result is a snapshot; act on it only after re-validating.
     fn lookup(&self, va: u64) -> Option<(Pte, Level)> {
+        self.lookup_slot(va).map(|(_, e, level)| (e, level))
+    }
+
+    /// As [`lookup`](Self::lookup), with the slot the leaf was read from. (The TLB
+    /// miss path: written as one loop over the levels, with no decoded view.)
+    #[inline]
+    fn lookup_slot(&self, va: u64) -> Option<(&AtomicU64, Pte, Level)> {
         if va >= G::top() {
             return None;
         }
+        let mem = self.pm.table_mem();
         let mut table = self.root;
-        for level in Level::down(G::root(), Level::PTE) {
+        let mut level = G::root();
+        loop {
+            // SAFETY: (1) as in `slot`.
+            let slot = unsafe { mem.entry(table, G::index(va, level)) };
             // Acquire pairs with the Release store of `install_table` / `PteLocked::set`.
-            let e = Pte(self
-                .slot(table, G::index(va, level))
-                .load(Ordering::Acquire));
-            match e.decode(level) {
-                PteView::None => return None,
-                PteView::Table(child) => table = child,
-                PteView::Leaf { .. } => return Some((e, level)),
+            let e = Pte(slot.load(Ordering::Acquire));
+            #[cfg(any(loom, shuttle))]
+            assert_ne!(e.0, PhysMem::TABLE_POISON, "walked a freed table");
+            if e.is_none() {
+                return None;
             }
+            // A leaf: at the PTE level, a huge one above it, or a non-present one (as
+            // `Pte::decode` classifies).
+            if level == Level::PTE || e.has(PteFlags::PS) || !e.present() {
+                return Some((slot, e, level));
+            }
+            table = e.pfn();
+            level = level.below();
         }
-        None
     }
 
     /// Set Accessed (and Dirty for writes) on the leaf for `va` if it still equals

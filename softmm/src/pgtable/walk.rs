@@ -4,9 +4,10 @@
 //! A [`Walk`] is made by one of three constructors, each asking for the proof its mode
 //! needs, so that a walk without its lock does not compile:
 //!
-//! * [`Lockless`] ([`PageTable::lockless`], an RCU guard): no lock at all. Every table
-//!   it reaches stays allocated until the guard drops (tables are freed only through
-//!   RCU), but may be unlinked and its entries cleared meanwhile: what it reads is a
+//! * [`Lockless`] ([`PageTable::lockless`], an RCU guard; or, unsafely,
+//!   [`PageTable::lockless_pinned`], a CPU's TLB access window, which table frees wait
+//!   for): no lock at all. Every table it reaches stays allocated until the guard drops
+//!   (tables are freed only through RCU), but may be unlinked and its entries cleared meanwhile: what it reads is a
 //!   snapshot, acted on only after re-validation (re-reading the entry after taking a
 //!   speculative reference, as GUP-fast does). It changes nothing but the Accessed and
 //!   Dirty bits, which the MMU sets the same way.
@@ -49,8 +50,12 @@
 
 use std::marker::PhantomData;
 
-use super::{Geometry, Level, MmGeometry, PageTable, Pte, PteLocked, TableOom};
-use crate::{addr::PageAddr, pgtable::Gather, sync::rcu::RcuGuard};
+use super::{Geometry, Level, MmGeometry, PageTable, Pte, PteFlags, PteLocked, TableOom};
+use crate::{
+    addr::PageAddr,
+    pgtable::Gather,
+    sync::{AtomicU64, Ordering, rcu::RcuGuard},
+};
 
 mod sealed {
     pub trait Sealed {}
@@ -111,6 +116,19 @@ impl<G: Geometry> PageTable<G> {
         Walk::new(self)
     }
 
+    /// A lockless walk whose tables stay allocated while `proof` is borrowed, by a
+    /// rule other than RCU: a CPU's TLB access window, which every free of unlinked
+    /// tables waits for (`tlb`, `Shootdown::shoot`).
+    ///
+    /// # Safety
+    ///
+    /// 1. No table page of `self` is freed while `proof` is borrowed.
+    #[inline]
+    pub unsafe fn lockless_pinned<'a, P>(&'a self, proof: &'a P) -> Walk<'a, Lockless, G> {
+        let _ = proof;
+        Walk::new(self)
+    }
+
     /// A read walk under a lock that keeps the layout.
     #[inline]
     pub fn semi<'a>(&'a self, _layout: &'a impl LayoutLock) -> Walk<'a, Semi, G> {
@@ -141,7 +159,58 @@ impl<'a, M: Mode, G: Geometry> Walk<'a, M, G> {
     }
 }
 
-impl<G: Geometry> Walk<'_, Lockless, G> {
+/// A leaf a lockless walk read, and the slot it was read from (in a table that stays
+/// allocated for the walk's RCU section).
+#[derive(Debug)]
+pub struct Leaf<'a> {
+    slot: &'a AtomicU64,
+    /// The entry as read.
+    pub pte: Pte,
+    /// Its level.
+    pub level: Level,
+}
+
+impl Leaf<'_> {
+    /// Whether the slot still holds the entry as read.
+    #[inline]
+    pub fn still(&self) -> bool {
+        // Acquire: as the walk's loads (pairs with the Release stores that change it).
+        self.slot.load(Ordering::Acquire) == self.pte.0
+    }
+
+    /// Set Accessed (and Dirty for `write`) if the entry is still as read, as the MMU
+    /// does on use; the entry then is as set.
+    #[inline]
+    pub fn mark_used(&mut self, write: bool) {
+        let bit = if write {
+            PteFlags::A | PteFlags::D
+        } else {
+            PteFlags::A
+        };
+        if self.pte.has(bit) {
+            return;
+        }
+        let new = Pte(self.pte.0 | bit.bits());
+        // AcqRel CAS: only if unchanged; the A/D bits pair with the zap/change swaps,
+        // which return them to whoever clears the entry.
+        if self
+            .slot
+            .compare_exchange(self.pte.0, new.0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.pte = new;
+        }
+    }
+}
+
+impl<'a, G: Geometry> Walk<'a, Lockless, G> {
+    /// The leaf mapping `va` and its slot, or `None` when a level on the way is none.
+    #[inline]
+    pub fn leaf(&self, va: u64) -> Option<Leaf<'a>> {
+        let (slot, pte, level) = self.pt.lookup_slot(va)?;
+        Some(Leaf { slot, pte, level })
+    }
+
     /// Set Accessed (and Dirty for a write) on the leaf for `va` if it still equals
     /// `seen`, as the hardware MMU does on use.
     #[inline]

@@ -1,4 +1,4 @@
-//! Asymmetric fences: a [`light`] side that hot paths run on every use, and a [`heavy`]
+//! Asymmetric fences: a [`Light`] side that hot paths run on every use, and a [`heavy`]
 //! side that a rare writer runs, which together order memory as a `SeqCst` fence on
 //! each side would (the Dekker pattern: each side stores, fences, then loads what the
 //! other stored, and at least one of them sees the other's store).
@@ -20,7 +20,7 @@ const REGISTERED: u8 = 1;
 const UNAVAILABLE: u8 = 2;
 
 /// Register the process for expedited membarrier, once. Call before any thread uses
-/// [`light`] or [`heavy`] for a given piece of shared state (creating the state and
+/// [`Light`] or [`heavy`] for a given piece of shared state (creating the state and
 /// handing it to other threads orders this before their use).
 pub fn init() {
     if MODE.load(Ordering::Acquire) != 0 {
@@ -51,20 +51,36 @@ fn register() -> u8 {
 }
 
 /// The cheap side: a compiler fence when expedited membarrier is registered, else a
-/// `SeqCst` fence.
-#[inline]
-pub fn light() {
-    // Relaxed: the mode is set once, before the shared state this fence protects was
-    // handed to this thread (see `init`).
-    if MODE.load(Ordering::Relaxed) == REGISTERED {
-        compiler_fence(Ordering::SeqCst);
-    } else {
-        crate::sync::fence(Ordering::SeqCst);
+/// `SeqCst` fence. The mode is read once, when the value is made (after [`init`]): a hot
+/// path keeps it beside its own state rather than load the global on every use.
+#[derive(Clone, Copy, Debug)]
+pub struct Light {
+    fence: bool,
+}
+
+impl Light {
+    /// The mode [`init`] chose.
+    pub fn current() -> Self {
+        // Relaxed: the mode is set once, before the shared state this fence protects was
+        // handed to this thread (see `init`).
+        Self {
+            fence: MODE.load(Ordering::Relaxed) != REGISTERED,
+        }
+    }
+
+    /// The fence.
+    #[inline]
+    pub fn fence(self) {
+        if self.fence {
+            crate::sync::fence(Ordering::SeqCst);
+        } else {
+            compiler_fence(Ordering::SeqCst);
+        }
     }
 }
 
 /// The expensive side: a full barrier on every running thread of the process, or a
-/// `SeqCst` fence when [`light`] is one.
+/// `SeqCst` fence when [`Light`] is one.
 pub fn heavy() {
     if MODE.load(Ordering::Relaxed) == REGISTERED {
         expedited();

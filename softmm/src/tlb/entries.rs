@@ -1,19 +1,32 @@
 //! The translations one CPU caches: a direct-mapped array indexed by virtual page
-//! number, as a small hardware TLB or QEMU's softmmu table is. Touched only by the CPU's
-//! own thread (plain `Cell`s: no atomics, no shared cache line).
+//! number, as a small hardware TLB or QEMU's softmmu table is.
+//!
+//! Each entry keeps one tag per kind of access (QEMU's `addr_read`, `addr_write`,
+//! `addr_code`): the page's address when the translation allows that access, else
+//! [`INVALID`]. A hit is one compare of the access's page with one word. The tags are
+//! the only words another thread touches: a flusher reads them to learn what a CPU may
+//! hold and stores [`INVALID`] to drop a translation (see the module rules of `tlb`).
+//! The frame fields are written and read by the owning CPU only.
 
-use std::cell::Cell;
+use std::ptr::NonNull;
 
-use crate::{addr::PageAddr, frame::Pfn};
+use crate::{
+    addr::{PAGE_SIZE, PageAddr},
+    frame::Pfn,
+    sync::{AtomicU64, Ordering},
+};
 
-/// Entries per CPU (a power of two; a few in model-checking builds, where each of the
-/// published tags is a modelled atomic).
+/// Entries per CPU (a power of two; a few in model-checking builds, where each tag is a
+/// modelled atomic).
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) const ENTRIES: usize = 64;
-/// Entries per CPU (a power of two; a few in model-checking builds, where each of the
-/// published tags is a modelled atomic).
+/// Entries per CPU (a power of two; a few in model-checking builds, where each tag is a
+/// modelled atomic).
 #[cfg(any(loom, shuttle))]
 pub(crate) const ENTRIES: usize = 4;
+
+/// A tag no page address equals (page addresses have their low 12 bits clear).
+pub(crate) const INVALID: u64 = 1;
 
 bitflags::bitflags! {
     /// What a cached translation allows.
@@ -28,79 +41,174 @@ bitflags::bitflags! {
     }
 }
 
-/// One cached translation; `tag` is the virtual page number plus one (0: empty).
-#[derive(Clone, Copy, Debug, Default)]
-struct Entry {
-    tag: u64,
-    pfn: u32,
-    perm: Perm,
+/// One cached translation (one cache line: a lookup touches one line).
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub(crate) struct Entry {
+    /// Tags: the page's address where the translation allows a load, a store, an
+    /// instruction fetch; [`INVALID`] where it does not.
+    read: AtomicU64,
+    write: AtomicU64,
+    exec: AtomicU64,
+    /// The frame's bytes (owner only; std atomic: no other thread touches it, so the
+    /// model checkers need not see it).
+    host: std::sync::atomic::AtomicPtr<u8>,
+    /// The frame number, and bit 32 set for the zero frame (owner only).
+    frame: std::sync::atomic::AtomicU64,
 }
 
-/// A CPU's cached translations (boxed: a `Cpu` stays small to move).
+/// A translation to cache: the frame, where its bytes are, and whether it is the zero
+/// frame.
+#[derive(Clone, Copy, Debug)]
+pub struct Hit {
+    /// The frame.
+    pub pfn: Pfn,
+    /// Its first byte.
+    pub host: NonNull<u8>,
+    /// Whether it is the shared zero frame.
+    pub zero: bool,
+}
+
+impl Default for Entry {
+    fn default() -> Self {
+        Self {
+            read: AtomicU64::new(INVALID),
+            write: AtomicU64::new(INVALID),
+            exec: AtomicU64::new(INVALID),
+            host: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+            frame: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Entry {
+    /// The first byte of the frame. Meaningful only for an entry [`Entries::get`] found
+    /// (its tag was valid), read by the owning CPU.
+    #[inline]
+    pub(crate) fn host(&self) -> NonNull<u8> {
+        // Relaxed: written only by this CPU.
+        let p = self.host.load(Ordering::Relaxed);
+        debug_assert!(!p.is_null());
+        // SAFETY: a valid tag was stored by `Entries::set` after this field, from a
+        // `NonNull`, on this thread; the field is never reset to null.
+        unsafe { NonNull::new_unchecked(p) }
+    }
+
+    /// The frame number, and bit 32 set for the zero frame (as `host`).
+    #[inline]
+    pub(crate) fn frame_word(&self) -> u64 {
+        // Relaxed: written only by this CPU.
+        self.frame.load(Ordering::Relaxed)
+    }
+
+    /// The tag for accesses that need `need` (exactly one of the bits).
+    #[inline]
+    fn tag(&self, need: Perm) -> &AtomicU64 {
+        if need == Perm::WRITE {
+            &self.write
+        } else if need == Perm::EXEC {
+            &self.exec
+        } else {
+            &self.read
+        }
+    }
+
+    /// The page this entry may translate (every cached translation allows loads), or
+    /// `None`.
+    #[inline]
+    pub(crate) fn page(&self) -> Option<u64> {
+        // Relaxed: a snapshot; the flusher's fences order it (tlb module rules).
+        let t = self.read.load(Ordering::Relaxed);
+        (t != INVALID).then_some(t)
+    }
+
+    /// Drop the translation. Relaxed stores: ordered for other CPUs by the fences of the
+    /// shootdown protocol (tlb module rules); only loads are affected (`write` and `exec`
+    /// are dropped before `read`, so `page` never shows an entry that still allows
+    /// something but loads).
+    #[inline]
+    pub(crate) fn invalidate(&self) {
+        self.write.store(INVALID, Ordering::Relaxed);
+        self.exec.store(INVALID, Ordering::Relaxed);
+        self.read.store(INVALID, Ordering::Relaxed);
+    }
+}
+
+/// A CPU's cached translations (kept inline in the CPU's shared state: a hit loads one
+/// pointer, to that state).
 #[derive(Debug)]
-pub(crate) struct Entries(Box<[Cell<Entry>; ENTRIES]>);
+pub(crate) struct Entries([Entry; ENTRIES]);
 
 impl Default for Entries {
     fn default() -> Self {
-        Self(Box::new(std::array::from_fn(|_| {
-            Cell::new(Entry::default())
-        })))
+        Self(std::array::from_fn(|_| Entry::default()))
     }
 }
 
 impl Entries {
+    /// The entry that may cache the page of `va`.
     #[inline]
-    fn slot(&self, vpn: u64) -> &Cell<Entry> {
-        &self.0[slot_of(vpn)]
+    pub(crate) fn slot(&self, va: u64) -> &Entry {
+        &self.0[slot_of(va >> crate::addr::PAGE_SHIFT)]
     }
 
-    /// The frame cached for the page of `va` if its translation allows `need`.
+    /// The entry caching the page of `va` if its translation allows `need` (one bit).
     #[inline]
-    pub(crate) fn get(&self, va: u64, need: Perm) -> Option<Pfn> {
-        let vpn = va >> crate::addr::PAGE_SHIFT;
-        let e = self.slot(vpn).get();
-        (e.tag == vpn + 1 && e.perm.contains(need)).then_some(Pfn(e.pfn))
+    pub(crate) fn get(&self, va: u64, need: Perm) -> Option<&Entry> {
+        let e = self.slot(va);
+        // Relaxed: the owner's own stores, or a flusher's invalidation, ordered by the
+        // protocol's fences (tlb module rules).
+        (e.tag(need).load(Ordering::Relaxed) == va & !(PAGE_SIZE - 1)).then_some(e)
     }
 
-    /// Cache `page → pfn` with `perm`, evicting what shared its slot.
+    /// The first byte of the frame cached for the page of `va`, if its translation
+    /// allows `need` (one bit) and `va` is a multiple of `align` (a power of two below
+    /// the page size): the alignment bits are kept in the compared address, so a
+    /// misaligned `va` misses at no extra cost.
     #[inline]
-    pub(crate) fn set(&self, page: PageAddr, pfn: Pfn, perm: Perm) {
-        let vpn = page.vpn();
-        self.slot(vpn).set(Entry {
-            tag: vpn + 1,
-            pfn: pfn.0,
-            perm,
-        });
+    pub(crate) fn host(&self, va: u64, need: Perm, align: u64) -> Option<NonNull<u8>> {
+        debug_assert!(align.is_power_of_two() && align < PAGE_SIZE);
+        let e = self.slot(va);
+        // Relaxed: as in `get`.
+        if e.tag(need).load(Ordering::Relaxed) != va & (!(PAGE_SIZE - 1) | (align - 1)) {
+            return None;
+        }
+        Some(e.host())
     }
 
-    /// Drop the translation in the slot of `page`, whatever page it is for.
+    /// Cache `page → frame` with `perm`, replacing what shared its slot. The tags are
+    /// stored last: a flusher that sees one finds the whole entry.
     #[inline]
-    pub(crate) fn evict(&self, page: PageAddr) {
-        self.slot(page.vpn()).set(Entry::default());
-    }
-
-    /// Drop the translations of `[start, end)`; `dropped(slot)` for each.
-    pub(crate) fn drop_range(
-        &self,
-        start: PageAddr,
-        end: PageAddr,
-        mut dropped: impl FnMut(usize),
-    ) {
-        let (lo, hi) = (start.vpn() + 1, end.vpn() + 1);
-        for (i, c) in self.0.iter().enumerate() {
-            let t = c.get().tag;
-            if t >= lo && t < hi {
-                c.set(Entry::default());
-                dropped(i);
+    pub(crate) fn set(&self, page: PageAddr, hit: Hit, perm: Perm) {
+        let e = self.slot(page.get());
+        let tag = |p: Perm| {
+            if perm.contains(p) {
+                page.get()
+            } else {
+                INVALID
             }
-        }
+        };
+        // Relaxed (all): the frame fields are the owner's; the tags are ordered for
+        // flushers by the fence the filler runs next (`Window::fill`).
+        e.host.store(hit.host.as_ptr(), Ordering::Relaxed);
+        let frame = u64::from(hit.pfn.0) | (u64::from(hit.zero) << 32);
+        e.frame.store(frame, Ordering::Relaxed);
+        e.exec.store(tag(Perm::EXEC), Ordering::Relaxed);
+        e.write.store(tag(Perm::WRITE), Ordering::Relaxed);
+        e.read.store(tag(Perm::READ), Ordering::Relaxed);
     }
 
-    /// Drop every translation.
-    pub(crate) fn drop_all(&self) {
-        for c in self.0.iter() {
-            c.set(Entry::default());
-        }
+    /// The entries a flush of `[start, end)` pages may need to drop (every one when the
+    /// range covers the whole array).
+    pub(crate) fn covering(&self, start: PageAddr, end: PageAddr) -> impl Iterator<Item = &Entry> {
+        let n = (start.pages_to(end) as usize).min(ENTRIES);
+        let first = slot_of(start.vpn());
+        (0..n).map(move |i| &self.0[(first + i) % ENTRIES])
+    }
+
+    /// Every entry.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.0.iter()
     }
 }
 
@@ -108,10 +216,4 @@ impl Entries {
 #[inline]
 pub(crate) fn slot_of(vpn: u64) -> usize {
     vpn as usize % ENTRIES
-}
-
-/// The tag a slot holds for `vpn` (0: none).
-#[inline]
-pub(crate) fn tag_of(vpn: u64) -> u64 {
-    vpn + 1
 }

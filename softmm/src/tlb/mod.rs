@@ -4,56 +4,58 @@
 //! the CPU's access path.
 //!
 //! The state:
-//! * Each [`Cpu`](crate::mm::Cpu) owns a [`CpuTlb`]: its cached translations (touched by
-//!   its own thread only) and a [`CpuShared`] the flushers see: `active`, odd while the
-//!   CPU is inside an access window, written only by the CPU; `requested`, a count that
-//!   flushers bump; `pending`, the ranges they asked to be flushed.
+//! * Each [`Cpu`](crate::mm::Cpu) owns a [`CpuTlb`] whose [`CpuShared`] flushers see:
+//!   the cached translations (`entries`: per entry one tag word per kind of access,
+//!   which flushers read and invalidate; the frame fields only the CPU touches) and
+//!   `active`, odd while the CPU is inside an access window, written only by the CPU.
 //! * Each address space owns a [`Shootdown`]: the CPUs that may hold its translations.
 //!
-//! The protocol (the memory-ordering argument is the Dekker pattern of [`asym`]):
+//! The protocol (the orderings are the Dekker pattern, run twice):
 //!
 //! ```text
-//! CPU (every access window)              flusher (after clearing/downgrading entries)
-//!   active = odd            (Relaxed)      push range into cpu.pending  (lock)
-//!   asym::light()                          cpu.requested += 1           (SeqCst)
-//!   requested != handled? -> take pending, asym::heavy()
-//!       drop those translations            a = cpu.active               (Acquire)
-//!   look up / walk, use the translation    if a is odd: wait while cpu.active == a
-//!   active = even           (Release)      ... then free what was unmapped
+//! CPU, access window                      flusher (after clearing/downgrading entries)
+//!   active = odd               (Relaxed)    fence                         (SeqCst)
+//!   light fence (asym)                      for each CPU, each entry of the range:
+//!   hit: tag == page? use the frame           tag in range? invalidate   (Relaxed)
+//!   miss: walk (RCU), take the leaf           (none anywhere: done, "skipped")
+//!     store the entry, tags last (Relaxed)  asym::heavy()
+//!     fence                    (SeqCst)     for each CPU it invalidated in:
+//!     leaf changed? invalidate, retry         a = active                 (Acquire)
+//!     use the frame                           a odd: wait while active == a
+//!   active = even              (Release)    ... then free what was unmapped
 //! ```
 //!
-//! Either the CPU's `active = odd` is ordered before the flusher's barrier, and the
-//! flusher sees the window open and waits for it to close (the accesses in it happened
-//! before the call returned: they linearize before it), or the CPU's load of
-//! `requested` is ordered after it, and the CPU sees the request and drops the stale
-//! translation before it looks up anything (and a walk then sees the cleared entry,
-//! cleared before the request). The Release of `active = even` pairs with the
-//! flusher's Acquire load: every access made in the window happens before what the
-//! flusher does next (freeing the frame, letting its next owner zero it).
+//! * A hit in a window: either the window's `active = odd` is ordered before the heavy
+//!   barrier, and the flusher sees the window open and waits for it (its accesses
+//!   linearize before the call), or the CPU's tag load is ordered after the barrier and
+//!   sees the invalidation (a miss). The Release of `active = even` pairs with the
+//!   flusher's Acquire: the accesses happen before the frame is freed and reused.
+//! * A fill racing a flush: the CPU stores its tags, fences, re-reads the leaf; the
+//!   flusher clears the leaf, fences, reads the tags. Either the CPU sees the leaf
+//!   changed and drops what it stored before using it, or the flusher sees the tag,
+//!   invalidates it (after the CPU's store, in the tag's modification order) and waits
+//!   for the window. No stale tag survives a flush, so a flusher never needs the CPU's
+//!   help, and an idle CPU (no window open: `active` even) never delays it.
+//! * A CPU never blocks inside a window (a miss leaves it before it faults: the fault
+//!   path takes locks a flusher may hold), so waiting for one always ends.
 //!
-//! A flush involves only the CPUs that may hold a translation of its range: each CPU
-//! publishes, per TLB slot, which page the slot may hold, before it walks to fill it,
-//! and runs a `SeqCst` fence between the two; the flusher runs one before it reads the
-//! tags (after clearing the entries). Either it sees the tag, or the walk sees the
-//! cleared entry. A CPU with no tag in the range is not asked, and when no CPU is, the
-//! heavy barrier is skipped (`skipped` in the statistics).
-//!
-//! An idle CPU (no window open: `active` even) never delays a flusher; a CPU never
-//! blocks inside a window (no lock but its own `pending`, which flushers hold only to
-//! push), so waiting for one always ends. A miss leaves the window before it faults:
-//! the fault path takes locks a flusher may hold.
+//! A translation without bytes ([`CpuTlb::peek`], `Cpu::translate`) needs no window: it
+//! returns a frame number, which names a frame and reaches nothing; a flush that returned
+//! before the look-up began has invalidated the tag.
 
 mod entries;
 
-use std::sync::{Arc, Weak};
+use std::{
+    ptr::NonNull,
+    sync::{Arc, Weak},
+};
 
 use crossbeam_utils::CachePadded;
 
-pub use entries::Perm;
+pub use entries::{Hit, Perm};
 
 use crate::{
     addr::PageAddr,
-    frame::Pfn,
     sync::{AtomicU64, Mutex, Ordering, asym},
 };
 
@@ -61,36 +63,15 @@ use crate::{
 /// `tlb_single_page_flush_ceiling`, 33).
 pub(crate) const FLUSH_CEILING_PAGES: u64 = 33;
 
-/// What flushers asked a CPU to drop.
+/// The part of a CPU's TLB that flushers read and write (`repr(C)`: the entries first,
+/// so a hit addresses them from the pointer it loads with no offset to add).
 #[derive(Debug, Default)]
-struct Pending {
-    all: bool,
-    ranges: Vec<(PageAddr, PageAddr)>,
-}
-
-/// The part of a CPU's TLB state that flushers read and write.
-#[derive(Debug)]
+#[repr(C)]
 pub struct CpuShared {
+    /// The cached translations.
+    entries: entries::Entries,
     /// Odd while an access window is open; written only by the CPU.
     active: CachePadded<AtomicU64>,
-    /// Flush requests made (flushers bump it after pushing to `pending`).
-    requested: AtomicU64,
-    pending: Mutex<Pending>,
-    /// The page each TLB slot may hold a translation of (`entries::tag_of`, 0: none),
-    /// published before the walk that fills it: a flush skips a CPU none of whose
-    /// tags falls in its range.
-    published: [AtomicU64; entries::ENTRIES],
-}
-
-impl Default for CpuShared {
-    fn default() -> Self {
-        Self {
-            active: CachePadded::default(),
-            requested: AtomicU64::new(0),
-            pending: Mutex::new(Pending::default()),
-            published: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
-    }
 }
 
 /// A flush to request: some pages, or every translation of the address space.
@@ -110,7 +91,7 @@ pub struct Shootdown {
     pub(crate) targeted: AtomicU64,
     /// Flushes of everything (asked for, or a range past the ceiling).
     pub(crate) full: AtomicU64,
-    /// Flushes that found no CPU that may hold a translation of the range.
+    /// Flushes that found no CPU holding a translation of the range.
     pub(crate) skipped: AtomicU64,
 }
 
@@ -134,32 +115,48 @@ impl Shootdown {
     /// until none can still be using one (see the module rules). The caller has already
     /// cleared or downgraded the entries; it frees what they mapped only after this.
     pub fn flush(&self, range: FlushRange) {
-        // SeqCst fence: pairs with the one a CPU runs between publishing a tag and
-        // walking (`Window::reserve`): either this flush sees the tag, or that walk sees
-        // the entries the caller cleared or downgraded before calling.
+        self.shoot(Some(range), false);
+    }
+
+    /// As [`flush`](Self::flush) (nothing to flush for `None`); with `walkers`, also
+    /// wait for every access window open now, on every CPU: the caller unlinked page
+    /// tables, and a CPU walks them inside its windows with no other protection. A walk
+    /// in a window that opens later starts after the barrier below, and finds the tables
+    /// unlinked (the Dekker pattern again, the unlinking store against `active`).
+    pub fn shoot(&self, range: Option<FlushRange>, walkers: bool) {
+        let range = match range {
+            Some(FlushRange::Pages(s, e)) if s.pages_to(e) > FLUSH_CEILING_PAGES => {
+                Some(FlushRange::All)
+            }
+            r => r,
+        };
+        // SeqCst fence: pairs with the one a CPU runs between storing a tag and
+        // re-reading the leaf (`Window::fill`): either this flush sees the tag, or that
+        // CPU sees the entries the caller cleared or downgraded before calling.
         crate::sync::fence(Ordering::SeqCst);
+        let mut held = false;
         let cpus: Vec<Arc<CpuShared>> = self
             .cpus
             .lock()
             .iter()
             .filter_map(Weak::upgrade)
-            .filter(|c| c.may_hold(range))
+            .filter(|c| {
+                let h = range.is_some_and(|r| c.invalidate(r));
+                held |= h;
+                h || walkers
+            })
             .collect();
-        let stat = match range {
-            _ if cpus.is_empty() => &self.skipped,
-            FlushRange::Pages(s, e) if s.pages_to(e) <= FLUSH_CEILING_PAGES => &self.targeted,
-            _ => &self.full,
-        };
-        // Relaxed: statistics.
-        stat.fetch_add(1, Ordering::Relaxed);
+        if let Some(range) = range {
+            let stat = match range {
+                _ if !held => &self.skipped,
+                FlushRange::Pages(..) => &self.targeted,
+                FlushRange::All => &self.full,
+            };
+            // Relaxed: statistics.
+            stat.fetch_add(1, Ordering::Relaxed);
+        }
         if cpus.is_empty() {
             return;
-        }
-        for c in &cpus {
-            c.pending.lock().push(range);
-            // SeqCst: ordered before the heavy barrier below (the flusher's side of the
-            // Dekker pattern with the CPU's `active` store and `requested` load).
-            c.requested.fetch_add(1, Ordering::SeqCst);
         }
         asym::heavy();
         for c in &cpus {
@@ -168,36 +165,24 @@ impl Shootdown {
     }
 }
 
-impl Pending {
-    fn push(&mut self, range: FlushRange) {
-        match range {
-            FlushRange::Pages(s, e) if !self.all && s.pages_to(e) <= FLUSH_CEILING_PAGES => {
-                self.ranges.push((s, e));
-            }
-            _ => {
-                self.all = true;
-                self.ranges.clear();
-            }
-        }
-    }
-}
-
 impl CpuShared {
-    /// Whether a published tag falls in `range`.
-    fn may_hold(&self, range: FlushRange) -> bool {
-        self.published.iter().any(|t| {
-            // Acquire: pairs with the Release store of the tag, so that the accesses the
-            // CPU made through the translation its slot held before happen before what
-            // the flusher does next when it sees the slot reused.
-            let t = t.load(Ordering::Acquire);
-            t != 0
-                && match range {
-                    FlushRange::All => true,
-                    FlushRange::Pages(s, e) => {
-                        t >= entries::tag_of(s.vpn()) && t < entries::tag_of(e.vpn())
-                    }
-                }
-        })
+    /// Invalidate this CPU's translations in `range`; whether it held any.
+    fn invalidate(&self, range: FlushRange) -> bool {
+        let mut held = false;
+        let mut drop_in = |e: &entries::Entry, lo: u64, hi: u64| {
+            if e.page().is_some_and(|p| p >= lo && p < hi) {
+                e.invalidate();
+                held = true;
+            }
+        };
+        match range {
+            FlushRange::Pages(s, e) => {
+                let (lo, hi) = (s.get(), e.get());
+                self.entries.covering(s, e).for_each(|x| drop_in(x, lo, hi));
+            }
+            FlushRange::All => self.entries.iter().for_each(|x| drop_in(x, 0, u64::MAX)),
+        }
+        held
     }
 
     /// Wait until the access window open now (if any) has closed.
@@ -229,19 +214,14 @@ impl CpuShared {
 #[derive(Debug)]
 pub struct CpuTlb {
     shared: Arc<CpuShared>,
-    /// The cached translations.
-    entries: entries::Entries,
-    /// The last flush request handled.
-    handled: std::cell::Cell<u64>,
-    /// Batches of requests handled (each may drop translations).
-    flushes: std::cell::Cell<u64>,
+    light: asym::Light,
 }
 
 /// An open access window (see the module rules); closed on drop.
 #[must_use = "the window closes when this is dropped"]
 #[derive(Debug)]
 pub struct Window<'a> {
-    tlb: &'a CpuTlb,
+    shared: &'a CpuShared,
 }
 
 impl CpuTlb {
@@ -249,99 +229,78 @@ impl CpuTlb {
     pub fn new(shootdown: &Shootdown) -> Self {
         Self {
             shared: shootdown.register(),
-            entries: entries::Entries::default(),
-            handled: std::cell::Cell::new(0),
-            flushes: std::cell::Cell::new(0),
+            light: asym::Light::current(),
         }
     }
 
-    /// Open an access window, after handling the flush requests made so far: until the
-    /// window drops, a flush that starts meanwhile waits for it, and one that started
-    /// before has had its translations dropped.
+    /// Open an access window: until it drops, a flush that starts meanwhile waits for
+    /// it, and one that started before has invalidated what it flushes.
     #[inline]
     pub fn enter(&self) -> Window<'_> {
+        let active = &self.shared.active;
         // Relaxed load: only this CPU writes `active`. Relaxed store: ordered before the
-        // load below by the light barrier.
-        let v = self.shared.active.load(Ordering::Relaxed) + 1;
-        self.shared.active.store(v, Ordering::Relaxed);
-        asym::light();
-        // Relaxed: ordered after the store above by the light barrier; a request seen
-        // here is read from `pending` under its lock.
-        if self.shared.requested.load(Ordering::Relaxed) != self.handled.get() {
-            self.handle_requests();
+        // window's tag loads by the light barrier (the flusher's heavy one pairs).
+        active.store(active.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.light.fence();
+        Window {
+            shared: &self.shared,
         }
-        Window { tlb: self }
     }
 
-    #[cold]
-    fn handle_requests(&self) {
-        // Acquire: the pending ranges pushed before each counted request.
-        let req = self.shared.requested.load(Ordering::Acquire);
-        let p = std::mem::take(&mut *self.shared.pending.lock());
-        // Release (the tag stores): the accesses made through the dropped translations
-        // happen before a flusher that sees the slot empty goes on.
-        let unpublish = |i: usize| self.shared.published[i].store(0, Ordering::Release);
-        if p.all {
-            self.entries.drop_all();
-            (0..entries::ENTRIES).for_each(unpublish);
-        } else {
-            for (s, e) in p.ranges {
-                self.entries.drop_range(s, e, unpublish);
-            }
-        }
-        self.handled.set(req);
-        self.flushes.set(self.flushes.get() + 1);
-    }
-
-    /// How many batches of flush requests this CPU has handled: a translation it cached
-    /// when the count was `n` may be used only while the count is still `n`.
-    pub fn flushes(&self) -> u64 {
-        self.flushes.get()
+    /// The translation cached for the page of `va` if it allows `need`, outside any
+    /// window: the frame number and zero-frame flag (bit 32) in one word, good to report;
+    /// the bytes must not be touched (nothing keeps the frame allocated).
+    #[inline]
+    pub fn peek(&self, va: u64, need: Perm) -> Option<u64> {
+        self.shared.entries.get(va, need).map(|e| e.frame_word())
     }
 }
 
 impl Window<'_> {
-    /// The frame this CPU caches for the page of `va`, if the translation allows
-    /// `need`. The frame stays allocated until the window closes (module rules).
+    /// The first byte of the frame this CPU caches for the page of `va`, if the
+    /// translation allows `need`. The frame stays allocated until the window closes
+    /// (module rules).
     #[inline]
-    pub fn lookup(&self, va: u64, need: Perm) -> Option<Pfn> {
-        self.tlb.entries.get(va, need)
+    pub fn lookup(&self, va: u64, need: Perm) -> Option<NonNull<u8>> {
+        self.shared.entries.host(va, need, 1)
     }
 
-    /// Before walking for `page`: evict whatever the page's slot holds and publish that
-    /// the slot may now hold `page`, so that a flush of it that starts after the walk
-    /// reads the page-table entry cannot miss this CPU (the Dekker pattern with
-    /// `Shootdown::flush`'s fence). A walk that finds nothing usable leaves the tag: a
-    /// flush then asks this CPU for nothing it holds, which is only slower.
+    /// As [`lookup`](Self::lookup), missing also when `va` is not a multiple of
+    /// `align` (a power of two below the page size), at no extra cost.
     #[inline]
-    pub fn reserve(&self, page: PageAddr) {
-        let tlb = self.tlb;
-        tlb.entries.evict(page);
-        let slot = &tlb.shared.published[entries::slot_of(page.vpn())];
-        // Release: pairs with `may_hold`'s Acquire (see there).
-        slot.store(entries::tag_of(page.vpn()), Ordering::Release);
-        // SeqCst: the publication above before the walk's loads (pairs with the fence
-        // at the start of `Shootdown::flush`).
+    pub fn lookup_aligned(&self, va: u64, need: Perm, align: u64) -> Option<NonNull<u8>> {
+        self.shared.entries.host(va, need, align)
+    }
+
+    /// Cache a translation found by a walk made inside this window, then check with
+    /// `still()` (a re-read of the entry the walk used) that it still holds: if it does,
+    /// a flush of it that started after the re-read sees the tag and waits for this
+    /// window; if not, the translation is dropped and `false` returned (walk again).
+    #[inline]
+    pub fn fill(&self, page: PageAddr, hit: Hit, perm: Perm, still: impl FnOnce() -> bool) -> bool {
+        let e = self.shared.entries.slot(page.get());
+        self.shared.entries.set(page, hit, perm);
+        // SeqCst: the tags stored above before the re-read (pairs with the fence at the
+        // start of `Shootdown::flush`). The MUTANT skips the re-check: a flush that
+        // cleared the entry after the walk and read the tags before the store above
+        // leaves the stale translation cached.
         crate::sync::fence(Ordering::SeqCst);
-    }
-
-    /// Cache a translation found by a walk made inside this window after
-    /// [`reserve`](Self::reserve)`(page)`: any flush of it that starts after the walk read
-    /// the entry sees the tag, waits for this window and drops it at the next.
-    #[inline]
-    pub fn fill(&self, page: PageAddr, pfn: Pfn, perm: Perm) {
-        self.tlb.entries.set(page, pfn, perm);
+        if cfg!(mutant = "tlb_fill_no_recheck") || still() {
+            return true;
+        }
+        e.invalidate();
+        false
     }
 }
 
 impl Drop for Window<'_> {
     #[inline]
     fn drop(&mut self) {
-        // Relaxed load: only this CPU writes `active`.
-        let v = self.tlb.shared.active.load(Ordering::Relaxed) + 1;
-        // Release: pairs with the flusher's Acquire in `wait_window`: everything done in
-        // the window happens before the flusher proceeds.
-        self.tlb.shared.active.store(v, Ordering::Release);
+        let active = &self.shared.active;
+        // Relaxed load: only this CPU writes `active`. Release: pairs with the flusher's
+        // Acquire in `wait_window`: everything done in the window happens before the
+        // flusher proceeds.
+        active.store(active.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 }
 

@@ -10,12 +10,19 @@ fn pages(s: u64, n: u64) -> FlushRange {
     FlushRange::Pages(s, s.add_pages(n))
 }
 
+/// A frame the tests pretend to map (never dereferenced).
+fn hit() -> Hit {
+    Hit {
+        pfn: crate::frame::Pfn(7),
+        host: std::ptr::NonNull::dangling(),
+        zero: false,
+    }
+}
+
 /// Cache a translation of the page at `va`, as a walk in a window would.
 fn cache(cpu: &CpuTlb, va: u64) {
     let w = cpu.enter();
-    let page = PageAddr::down(va);
-    w.reserve(page);
-    w.fill(page, crate::frame::Pfn(7), Perm::READ);
+    assert!(w.fill(PageAddr::down(va), hit(), Perm::READ, || true));
 }
 
 #[test]
@@ -38,39 +45,51 @@ fn flushes_are_counted_by_kind() {
         3,
         "nor one holding nothing in the range"
     );
+    // The same slot, another page: not in the range.
+    sd.flush(pages(0x1000 + 4096 * entries::ENTRIES as u64, 1));
+    assert_eq!(sd.skipped.load(SeqCst), 4);
     sd.flush(pages(0x1000, FLUSH_CEILING_PAGES));
+    assert!(cpu.peek(0x1000, Perm::READ).is_none(), "invalidated");
+    cache(&cpu, 0x1000);
     sd.flush(pages(0x1000, FLUSH_CEILING_PAGES + 1));
+    cache(&cpu, 0x1000);
     sd.flush(FlushRange::All);
     assert_eq!(
         [&sd.targeted, &sd.full, &sd.skipped].map(|c| c.load(SeqCst)),
-        [1, 2, 3]
+        [1, 2, 4]
     );
-    // The CPU takes the requests at its next window, and holds nothing after.
-    assert_eq!(cpu.shared.requested.load(SeqCst), 3);
-    let w = cpu.enter();
-    assert!(w.lookup(0x1000, Perm::READ).is_none());
-    drop(w);
-    assert_eq!(cpu.handled.get(), 3);
-    assert!(cpu.shared.pending.lock().ranges.is_empty());
+    assert!(cpu.peek(0x1000, Perm::READ).is_none());
     sd.flush(FlushRange::All);
-    assert_eq!(sd.skipped.load(SeqCst), 4);
+    assert_eq!(sd.skipped.load(SeqCst), 5);
     // A dropped CPU is no longer flushed.
     cache(&cpu, 0x2000);
     drop(cpu);
     sd.flush(FlushRange::All);
-    assert_eq!(sd.skipped.load(SeqCst), 5);
+    assert_eq!(sd.skipped.load(SeqCst), 6);
 }
 
 #[test]
-fn pending_ranges_collapse_to_all_past_the_ceiling() {
-    let mut p = Pending::default();
-    p.push(pages(0x1000, 2));
-    p.push(pages(0x9000, 1));
-    assert_eq!(p.ranges.len(), 2);
-    p.push(pages(0x10000, FLUSH_CEILING_PAGES + 1));
-    assert!(p.all && p.ranges.is_empty());
-    p.push(pages(0x1000, 1));
-    assert!(p.all && p.ranges.is_empty(), "everything covers any range");
+fn a_hit_needs_the_permission_and_the_page() {
+    let sd = Shootdown::new();
+    let cpu = CpuTlb::new(&sd);
+    let w = cpu.enter();
+    assert!(w.fill(
+        PageAddr::down(0x5000),
+        hit(),
+        Perm::READ | Perm::EXEC,
+        || true
+    ));
+    assert!(w.lookup(0x5ff8, Perm::READ).is_some());
+    assert!(w.lookup(0x5000, Perm::EXEC).is_some());
+    assert!(w.lookup(0x5000, Perm::WRITE).is_none(), "not writable");
+    let alias = 0x5000 + 4096 * entries::ENTRIES as u64;
+    assert!(
+        w.lookup(alias, Perm::READ).is_none(),
+        "same slot, other page"
+    );
+    // A fill whose entry changed before the re-check is dropped.
+    assert!(!w.fill(PageAddr::down(0x6000), hit(), Perm::READ, || false));
+    assert!(w.lookup(0x6000, Perm::READ).is_none());
 }
 
 #[test]
@@ -79,10 +98,10 @@ fn an_idle_cpu_never_delays_a_flush() {
     let cpus: Vec<_> = (0..4).map(|_| CpuTlb::new(&sd)).collect();
     // Translations cached, windows closed: every CPU is idle. The flushes return (a
     // flusher that waited for an idle CPU would hang here).
-    for c in &cpus {
-        cache(c, 0x4000);
-    }
     for _ in 0..100 {
+        for c in &cpus {
+            cache(c, 0x4000);
+        }
         sd.flush(pages(0x4000, 1));
     }
     assert_eq!(sd.targeted.load(SeqCst), 100);
@@ -109,7 +128,6 @@ fn a_flush_returns_only_after_the_open_window_closes() {
     closed.store(true, SeqCst);
     drop(window);
     flusher.join().unwrap();
-    // The next window takes the request.
-    drop(cpu.enter());
-    assert_eq!(cpu.handled.get(), 1);
+    // The translation was dropped before the flush waited.
+    assert!(cpu.peek(0x1000, Perm::READ).is_none());
 }
