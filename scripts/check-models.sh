@@ -24,6 +24,7 @@ MODELS=(
   "zap_frees_only_after_the_tlb_flush:tlb_free_before_flush"
   "zap_frees_only_after_the_tlb_flush:tlb_fill_no_recheck"
   "zap_frees_only_after_the_tlb_flush:tlb_table_free_no_wait"
+  "zap_drops_the_reference_only_after_clearing:zap_put_before_clear"
 )
 checkers=("$@")
 [ ${#checkers[@]} -eq 0 ] && checkers=(loom shuttle)
@@ -61,8 +62,8 @@ run() {
 }
 
 status=0
-printf '%-36s | %-8s | %-6s | %s\n' model checker passes "mutant caught"
-printf '%-36s-+-%-8s-+-%-6s-+-%s\n' "------------------------------------" "--------" "------" "-------------"
+printf '%-44s | %-8s | %-6s | %s\n' model checker passes "mutant caught"
+printf '%-44s-+-%-8s-+-%-6s-+-%s\n' "--------------------------------------------" "--------" "------" "-------------"
 for checker in "${checkers[@]}"; do
   for entry in "${MODELS[@]}"; do
     test=${entry%%:*}
@@ -72,7 +73,7 @@ for checker in "${checkers[@]}"; do
     passes=no; [ "$good" = pass ] && passes=yes
     caught="no ($mutant)"; [ "$bad" = fail ] && caught="yes ($mutant)"
     [ "$passes" = yes ] && [ "${caught%% *}" = yes ] || status=1
-    printf '%-36s | %-8s | %-6s | %s\n' "$test" "$checker" "$passes" "$caught"
+    printf '%-44s | %-8s | %-6s | %s\n' "$test" "$checker" "$passes" "$caught"
   done
 done
 exit $status

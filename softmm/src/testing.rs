@@ -61,6 +61,16 @@ pub fn alloc_zeroed(pm: &PhysMem) -> Option<FrameRef<'_>> {
     pm.alloc_zeroed(crate::frame::PageFlags::ANON)
 }
 
+/// Fill the whole of `frame`, a reference the caller holds, with `byte`, as a new owner
+/// writing a reused frame would.
+///
+/// # Panics
+///
+/// When `frame` is the zero frame.
+pub fn fill_frame(frame: &FrameRef<'_>, byte: u8) {
+    frame.pin().fill(0, byte, crate::addr::PAGE_SIZE as usize);
+}
+
 /// Frame number `n` (an identifier only: it reaches no bytes).
 pub fn pfn(n: u32) -> Pfn {
     Pfn(n)

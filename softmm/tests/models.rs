@@ -20,17 +20,18 @@
 //! | `tree_readers_see_old_or_new` | VMA-tree nodes replaced by a commit are freed only after RCU | `tree_early_free` |
 //! | `tlb_flush_waits_for_the_access_window` | a TLB flush returns only when no CPU can still use a translation it dropped | `tlb_flush_no_wait` |
 //! | `zap_frees_only_after_the_tlb_flush` | a zap frees what it unmapped only after every CPU's TLB dropped it; a CPU re-reads the entry after caching a translation, before using it; unlinked tables wait for the windows walking them | `tlb_free_before_flush`, `tlb_fill_no_recheck`, `tlb_table_free_no_wait` |
+//! | `zap_drops_the_reference_only_after_clearing` | a zap clears an entry before it drops the entry's reference: a lockless reader holds the frame or finds the entry gone | `zap_put_before_clear` |
 #![cfg(any(loom, shuttle))]
 
 use std::sync::Arc;
 
 use softmm::{
-    AddressSpace, Config, PageAddr, PhysMem,
+    Access, AddressSpace, Config, PageAddr, PhysMem,
     abi::*,
     config::FaultLocking,
     testing::{
-        self, AssumeLayoutHeld, Backing, CpuTlb, FlushRange, Gather, Hit, Level, Model, PageTable,
-        Perm, Pte, PteFlags, Shootdown, Vma, VmaLock, VmaTree,
+        self, AssumeLayoutHeld, Backing, CpuTlb, FlushRange, FrameStash, Gather, Hit, Level,
+        Model, PageTable, Perm, Pte, PteFlags, Shootdown, Vma, VmaLock, VmaTree,
         sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
     },
     vma::VM_READ,
@@ -88,6 +89,9 @@ fn map_one_page(mm: &AddressSpace) -> u64 {
 }
 
 const POISON: u64 = 0xdead;
+
+/// What a reused frame's new owner writes into it.
+const REUSED: u8 = 0xee;
 
 #[test]
 fn rcu_synchronize_waits_for_reader() {
@@ -442,5 +446,53 @@ fn zap_frees_only_after_the_tlb_flush() {
         // them): a walk still inside them then fails.
         rcu::synchronize();
         reader.join().unwrap();
+    });
+}
+
+#[test]
+fn zap_drops_the_reference_only_after_clearing() {
+    // A reader takes a reference to a page without a lock (GUP-fast: increment unless
+    // zero, then re-check the entry) while MADV_DONTNEED zaps it and a third thread
+    // allocates a frame and fills it with its own bytes. Model builds have one allocator
+    // shard, so the frame a zap frees is the one the reuser gets. The zap clears the
+    // entry before it drops the entry's reference: the reader then either holds the
+    // frame before it can be freed, or finds the entry gone and faults in the zero page;
+    // never a frame freed while still mapped and already the reuser's. (The mutant's
+    // failing schedule needs two preemptions: the zap paused between its put and its
+    // clear, while the reuser and then the reader run.)
+    check(3, || {
+        let mm = model_space(FaultLocking::default());
+        let a = map_one_page(&mm);
+        mm.cpu().write(a, &[7]).unwrap();
+        let cpu = mm.cpu();
+        let reader = spawn(move || {
+            let page = cpu.get_page(a, Access::Read).unwrap();
+            let mut first = [0u8; 1];
+            page.read(0, &mut first);
+            assert!(
+                first == [7] || first == [0],
+                "read the reuser's bytes: {first:?}"
+            );
+            // The reference keeps the frame allocated: it is not reused while held.
+            let mut second = [0u8; 1];
+            page.read(0, &mut second);
+            assert_eq!(second, first, "a held frame was reused");
+        });
+        let reuser = {
+            let pm = Arc::clone(mm.phys());
+            spawn(move || {
+                // Held until the reader is done: freed again, the frame would fail the
+                // reader's speculative reference instead of showing it these bytes.
+                let mut stash = FrameStash::new(&pm);
+                if let Some(f) = testing::alloc(&pm) {
+                    testing::fill_frame(&f, REUSED);
+                    stash.keep(f);
+                }
+                stash
+            })
+        };
+        mm.madvise(a, 4096, MADV_DONTNEED).unwrap();
+        reader.join().unwrap();
+        drop(reuser.join().unwrap());
     });
 }

@@ -11,7 +11,8 @@
 //!   pointer), then from a freed chunk. Refilling in batches, as Linux refills a per-CPU
 //!   page list from the zone, keeps two CPUs off one stack's head: stealing one frame
 //!   per allocation made every allocation of both a cross-CPU CAS, and handed them
-//!   alternate frames whose metadata shares cache lines.
+//!   alternate frames whose metadata shares cache lines. Model-checking builds have one
+//!   shard (`MODEL_SHARDS`).
 //! * 2 MiB compound frames come from the chunk stack or the bump pointer. Freed 4 KiB
 //!   frames never re-form a chunk (no compaction): a long-running mix of both sizes can
 //!   fail huge allocations while small ones still succeed, as Linux without compaction.
@@ -32,6 +33,15 @@ pub const CHUNK_FRAMES: u32 = if cfg!(any(loom, shuttle)) { 16 } else { 512 };
 /// Frames an empty shard takes from another at once (2 in model-checking builds, which
 /// have few frames).
 pub const STEAL_BATCH: u32 = if cfg!(any(loom, shuttle)) { 2 } else { 32 };
+
+/// Shards in model-checking builds: one, shared by every modelled thread. The checkers
+/// run their threads as coroutines of one OS thread, so `home` already gives them all
+/// the same slot; one shard makes that a rule rather than an accident of thread-locals.
+/// Models rely on it: a frame one thread frees is the next any thread allocates, so a
+/// freed frame is reused within a few steps (a zap that frees a frame while it is still
+/// mapped shows a reader another owner's bytes). The checkers also explore one stack
+/// head instead of several that stay empty.
+const MODEL_SHARDS: usize = 1;
 
 #[derive(Debug, Default)]
 struct Stack {
@@ -112,10 +122,14 @@ pub(super) struct FrameAllocator {
 
 impl FrameAllocator {
     pub(super) fn new(nchunks: u32) -> Self {
-        let n = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(2, 64)
-            * 2;
+        let n = if cfg!(any(loom, shuttle)) {
+            MODEL_SHARDS
+        } else {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(2, 64)
+                * 2
+        };
         Self {
             shards: (0..n).map(|_| CachePadded::new(Shard::default())).collect(),
             chunks: Stack::default(),

@@ -407,6 +407,8 @@ impl<G: Geometry> PageTable<G> {
                 // this PTL except for A/D PteFlags, which markers do not have.
                 let cur = slot.load(Ordering::Relaxed);
                 if cur != 0 && !keep(Pte(cur)) {
+                    // The MUTANT drops the entry's reference before the clear below.
+                    let dropped = cfg!(mutant = "zap_put_before_clear") && self.put_early(Pte(cur));
                     // AcqRel: Acquire returns the final A/D bits; Release orders the clear
                     // before the reference drop that follows (GUP-fast pairing, §3.3).
                     let old = Pte(slot.swap(0, Ordering::AcqRel));
@@ -416,12 +418,29 @@ impl<G: Geometry> PageTable<G> {
                             .meta(table)
                             .table_used
                             .fetch_sub(1, Ordering::Relaxed);
-                        f(PageAddr::down(va), old);
+                        if !dropped {
+                            f(PageAddr::down(va), old);
+                        }
                     }
                 }
                 va += 1 << G::PAGE_SHIFT;
             }
         });
+    }
+
+    /// The MUTANT of `zap_except` (`zap_put_before_clear`): drop the reference the leaf
+    /// `pte` holds while the entry still maps the frame, so the frame can be freed and
+    /// reused before the clear, and a lockless reader can still find it there. Returns
+    /// whether it dropped one; the caller then hands the cleared entry to nobody (the
+    /// frame's mapcount stays as it was: the frame is free, its next owner resets it).
+    fn put_early(&self, pte: Pte) -> bool {
+        if !pte.has_frame() || pte.has(PteFlags::SPECIAL) {
+            return false;
+        }
+        // SAFETY: (1) the entry owns one count of its frame; the mutant gives it up
+        // before clearing the entry (the bug it models) and never hands it on.
+        unsafe { self.pm.put(pte.pfn()) };
+        true
     }
 
     /// Unlink and free (through `gather`) every table that maps only addresses inside
