@@ -1,6 +1,7 @@
 //! `softmm bench`: the JSON and plots of a quick run, the rows of the fault-path and VMA-tree workloads
-//! (fault-churn, vma-lookup, mmap-at-scale, exit-many-vmas), and the refusal of unknown
-//! workloads. No assertion depends on timing.
+//! (fault-churn, vma-lookup, mmap-at-scale, exit-many-vmas), of the TLB workloads
+//! (shootdown, zap), and the refusal of unknown workloads. No assertion depends on
+//! timing.
 
 use std::{path::PathBuf, process::Command};
 
@@ -230,4 +231,86 @@ fn the_fault_and_tree_workloads_report_their_fields() {
             assert!(r["rcu_callbacks"].as_u64().is_some(), "{r}");
         }
     }
+}
+
+#[test]
+fn the_tlb_workloads_report_their_cases_and_flushes() {
+    let json = tmp("bench-tlb.json");
+    let plots = tmp("bench-tlb-plots");
+    let out = softmm(&[
+        "bench",
+        "--quick",
+        "--reps",
+        "1",
+        "--json",
+        json.to_str().expect("utf-8 path"),
+        "--plot",
+        plots.to_str().expect("utf-8 path"),
+        "shootdown",
+        "zap",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("shootdown/targeted/4"), "{stdout}");
+    assert!(stdout.contains("TLB flushes: "), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+        .expect("valid JSON");
+
+    // shootdown: per kind and reader count, one row per variant; threads = 1 + readers.
+    let rows = rows_of(&v, "shootdown");
+    assert_eq!(rows.len(), 2 * 4 * 3, "{rows:?}");
+    for kind in ["targeted", "full"] {
+        for readers in [0, 1, 2, 4] {
+            let case = format!("{kind}/{readers}");
+            for variant in ["host", "PerVma", "Global"] {
+                let r = rows
+                    .iter()
+                    .find(|r| r["variant"] == variant && r["case"] == case.as_str())
+                    .unwrap_or_else(|| panic!("no {variant} {case} row"));
+                assert_eq!(r["threads"], readers + 1, "{r}");
+                let ops = r["ops"].as_u64().expect("ops");
+                assert!(ops > 0, "{r}");
+                assert!(
+                    r["op"].as_str().is_some_and(|s| s.contains("munmap")),
+                    "{r}"
+                );
+                // softmm: one flush per munmap, of the kind the case names (never
+                // skipped: the unmapping CPU itself wrote the page).
+                let f = &r["tlb_flushes"];
+                if variant == "host" {
+                    assert!(f.is_null(), "{r}");
+                    continue;
+                }
+                let (targeted, full) = (f["targeted"].as_u64(), f["full"].as_u64());
+                let want = if kind == "full" { (0, ops) } else { (ops, 0) };
+                assert_eq!((targeted, full), (Some(want.0), Some(want.1)), "{r}");
+                assert_eq!(f["skipped"], 0, "{r}");
+            }
+        }
+    }
+
+    // zap: per thread count, one row per variant, counting pages (512 per madvise).
+    let zap = rows_of(&v, "zap");
+    assert_eq!(zap.len(), 2 * 3, "{zap:?}");
+    for r in zap {
+        assert!(r.get("case").is_none(), "{r}");
+        let ops = r["ops"].as_u64().expect("ops");
+        assert!(ops > 0 && ops % 512 == 0, "{r}");
+        assert!(
+            r["op"]
+                .as_str()
+                .is_some_and(|s| s.contains("MADV_DONTNEED")),
+            "{r}"
+        );
+    }
+    for name in ["shootdown", "zap"] {
+        let svg = std::fs::read_to_string(plots.join(format!("{name}.svg"))).expect("plot");
+        assert!(svg.contains("Global"), "{name}");
+    }
+    let shootdown = std::fs::read_to_string(plots.join("shootdown.svg")).expect("plot");
+    assert!(shootdown.contains("4 readers") && shootdown.contains("host full"));
 }

@@ -56,6 +56,26 @@ fn a_short_run_has_no_mismatch_and_no_leak() {
     assert!(s["faults"].as_u64().expect("a number") > 0);
     assert!(s["ops"]["mremap"].as_u64().expect("a number") > 0);
     assert!(s["ops"]["brk"].as_u64().expect("a number") > 0);
+    // Every munmap or DONTNEED of a mapped page flushes: some flush was counted.
+    let flushes: Vec<u64> = ["targeted", "full", "skipped"]
+        .iter()
+        .map(|k| s["tlb_flushes"][k].as_u64().expect("a count"))
+        .collect();
+    assert!(flushes.iter().sum::<u64>() > 0, "{s:#}");
+}
+
+#[test]
+fn the_text_summary_counts_tlb_flushes() {
+    let out = stress(&["--ops", "500", "--threads", "2", "--seed", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("TLB flushes: "))
+        .unwrap_or_else(|| panic!("no TLB flush line: {text}"));
+    for word in ["targeted", "full", "skipped"] {
+        assert!(line.contains(word), "{line}");
+    }
 }
 
 /// Both fault-locking variants, with forks and file mappings: no mismatch, no leak,

@@ -12,9 +12,23 @@
 //! Reservations ([`Thread::reserve`]) are never loaded from or stored to, so anything
 //! may be mapped, protected or unmapped inside them.
 //!
+//! The one exception is a loan ([`Thread::lend`], `shootdown`'s readers): a thread may
+//! lend a page of one of its mappings to another thread, which may then load from it
+//! until it drops the [`HostLoan`]. While any loan of a mapping is out, its owner
+//! refuses to unmap it or store to it, and dropping the owner leaks it rather than
+//! unmapping it; the loan's drop (Release) and the owner's check (Acquire) order the
+//! borrower's loads before whatever the owner does next.
+//!
 //! [`Machine::teardown`] forks: the child maps the VMAs and exits (see `exit.rs`).
 
-use std::{io, ptr::NonNull};
+use std::{
+    io,
+    ptr::NonNull,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use super::{
     HOST,
@@ -103,11 +117,41 @@ struct Mapping {
     read_only: Vec<(usize, usize)>,
     /// Made by [`Thread::reserve`]: never loaded from or stored to.
     reserved: bool,
+    /// Loans of pages of this mapping not yet dropped (made on the first loan).
+    loans: Option<Arc<AtomicUsize>>,
 }
 
 impl Mapping {
     fn start(&self) -> u64 {
         self.base.as_ptr() as u64
+    }
+
+    /// Whether another thread may still load from this mapping (see the module doc).
+    fn lent(&self) -> bool {
+        // Acquire: pairs with the Release of `HostLoan::drop`: the borrower's loads
+        // happen before what the owner does once it sees the count at zero.
+        self.loans
+            .as_ref()
+            .is_some_and(|l| l.load(Ordering::Acquire) > 0)
+    }
+}
+
+/// A page of a [`HostThread`]'s mapping lent to another thread ([`Thread::lend`]).
+#[derive(Debug)]
+pub(crate) struct HostLoan {
+    page: NonNull<u8>,
+    loans: Arc<AtomicUsize>,
+}
+
+// SAFETY: the loan only lets its holder load from a page that stays mapped while the
+// loan lives (module doc); no reference to that memory exists.
+unsafe impl Send for HostLoan {}
+
+impl Drop for HostLoan {
+    fn drop(&mut self) {
+        // Release: the loads made through this loan happen before the owner's next
+        // store or unmap (it checks with Acquire, `Mapping::lent`).
+        self.loans.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -148,7 +192,7 @@ impl HostThread {
     }
 
     /// A pointer to `len` bytes at `addr`, all inside one of our mappings and, for
-    /// `write`, outside its read-only ranges.
+    /// `write`, outside its read-only ranges and in a mapping with no loan out.
     fn ptr(
         &self,
         op: &'static str,
@@ -158,7 +202,7 @@ impl HostThread {
     ) -> Result<*mut u8, OpError> {
         let (i, off) = self.find(addr).ok_or_else(|| not_mapped(op, addr))?;
         let m = &self.maps[i];
-        let fits = off + len <= m.len && !m.reserved;
+        let fits = off + len <= m.len && !m.reserved && !(write && m.lent());
         let writable = !m
             .read_only
             .iter()
@@ -201,6 +245,8 @@ impl HostThread {
 }
 
 impl Thread for HostThread {
+    type Loan = HostLoan;
+
     fn map(&mut self, len: u64) -> Result<u64, OpError> {
         let len = len as usize;
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
@@ -218,6 +264,7 @@ impl Thread for HostThread {
             len,
             read_only: Vec::new(),
             reserved: false,
+            loans: None,
         });
         Ok(base.as_ptr() as u64)
     }
@@ -231,6 +278,7 @@ impl Thread for HostThread {
             len,
             read_only: Vec::new(),
             reserved: true,
+            loans: None,
         });
         Ok(base.as_ptr() as u64)
     }
@@ -258,9 +306,17 @@ impl Thread for HostThread {
             }
             return Ok(());
         };
+        if self.maps[i].lent() {
+            return Err(OpError {
+                machine: HOST,
+                op: "munmap",
+                detail: format!("{addr:#x}: a page of the mapping is still lent"),
+            });
+        }
         let m = self.maps.swap_remove(i);
         // SAFETY: the whole mapping, made by `map` or `reserve`, is dropped from our list
-        // first, so nothing can reach it afterwards.
+        // first, so nothing of ours can reach it afterwards, and no loan of it is out
+        // (checked above; a new one needs the mapping in our list).
         if unsafe { libc::munmap(m.base.as_ptr().cast(), m.len) } != 0 {
             return Err(os_err("munmap"));
         }
@@ -347,6 +403,27 @@ impl Thread for HostThread {
         Ok(())
     }
 
+    fn lend(&mut self, addr: u64) -> Result<HostLoan, OpError> {
+        let page = addr & !(PAGE as u64 - 1);
+        let p = self.ptr("lend", page, PAGE, false)?;
+        let (i, _) = self.find(page).ok_or_else(|| not_mapped("lend", page))?;
+        let loans = Arc::clone(self.maps[i].loans.get_or_insert_with(Arc::default));
+        // Relaxed: this thread reads the count next in program order; the borrower
+        // gets the loan through a lock, which orders this before its decrement.
+        loans.fetch_add(1, Ordering::Relaxed);
+        let page = NonNull::new(p).ok_or_else(|| not_mapped("lend", addr))?;
+        Ok(HostLoan { page, loans })
+    }
+
+    fn load_lent(&mut self, loan: &HostLoan) -> Result<(), OpError> {
+        // SAFETY: the page stays mapped and readable while the loan lives (its owner
+        // neither unmaps nor protects it away, and leaks it if dropped first) and
+        // nobody stores to it meanwhile (the owner refuses to); a page start is 8-byte
+        // aligned.
+        std::hint::black_box(unsafe { loan.page.as_ptr().cast::<u64>().read_volatile() });
+        Ok(())
+    }
+
     fn populate(&mut self, addr: u64, len: u64) -> Result<(), OpError> {
         (addr..addr + len)
             .step_by(PAGE)
@@ -365,8 +442,9 @@ impl Thread for HostThread {
 
 impl Drop for HostThread {
     fn drop(&mut self) {
-        for m in self.maps.drain(..) {
-            // SAFETY: a whole mapping of ours, unreachable once drained.
+        // A mapping with a loan still out is leaked: its borrower may still load.
+        for m in self.maps.drain(..).filter(|m| !m.lent()) {
+            // SAFETY: a whole mapping of ours, unreachable once drained, and not lent.
             unsafe { libc::munmap(m.base.as_ptr().cast(), m.len) };
         }
     }

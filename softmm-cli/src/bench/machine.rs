@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use super::report::TlbFlushes;
+
 /// An operation of a workload failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{machine}: {op} failed: {detail}")]
@@ -44,6 +46,10 @@ pub(crate) trait Machine: Sync {
 /// One thread's operations. Addresses are those returned by [`Thread::map`] or
 /// [`Thread::reserve`] of the same handle.
 pub(crate) trait Thread: Send {
+    /// Leave to read one page of a mapping of another thread of the same machine
+    /// ([`Thread::lend`]); the reader drops it once it has read.
+    type Loan: Send;
+
     /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)`, 4 KiB pages
     /// only (the host side asks for no transparent huge pages).
     fn map(&mut self, len: u64) -> Result<u64, OpError>;
@@ -85,8 +91,21 @@ pub(crate) trait Thread: Send {
     /// [`Thread::zero_frame`] to write to: the host faults every page in; softmm does
     /// nothing (its `zero_frame` takes frames from its allocator).
     fn populate(&mut self, addr: u64, len: u64) -> Result<(), OpError>;
+    /// Let another thread of the same machine read the page at `addr` of a mapping
+    /// made by [`Thread::map`] of this handle, until it drops the loan. Meanwhile this
+    /// handle neither unmaps that mapping nor stores to it (the host refuses both).
+    fn lend(&mut self, addr: u64) -> Result<Self::Loan, OpError>;
+    /// Load the first 8-byte word of the page another thread lent: softmm's
+    /// `Cpu::read_u64_le` on this thread's `Cpu` (its TLB caches the translation); on
+    /// the host, a load.
+    fn load_lent(&mut self, loan: &Self::Loan) -> Result<(), OpError>;
     /// Nodes a VMA lookup visits, root to leaf, where the machine can tell (softmm).
     fn tree_levels(&self) -> Option<u32> {
+        None
+    }
+    /// The TLB flushes of the address space so far, where the machine counts them
+    /// (softmm).
+    fn tlb_flushes(&self) -> Option<TlbFlushes> {
         None
     }
 }

@@ -23,6 +23,8 @@
 //!   `mmap-at-scale` and `exit-many-vmas` run one thread among 1k to 1M VMAs, a cell per
 //!   VMA count (`scale.rs`; the host's exit is a forked child, `exit.rs`). Host cells
 //!   whose VMAs do not fit under `vm.max_map_count` are reported as skipped.
+//!   `shootdown` times one thread's munmaps of pages that 0, 1, 2 or 4 other threads
+//!   have just read, while those keep reading (`shootdown.rs`): a cell per reader count.
 //! * softmm is driven through its public API only (`AddressSpace`, `Cpu`,
 //!   `sync::rcu`), so a new VMA tree or lock scheme needs no change here.
 
@@ -36,11 +38,12 @@ pub mod plot;
 pub mod report;
 mod run;
 mod scale;
+mod shootdown;
 mod soft;
 pub mod stats;
 mod workload;
 
-pub use report::{Machine as MachineInfo, Report, ResultRow, Skipped};
+pub use report::{Machine as MachineInfo, Report, ResultRow, Skipped, TlbFlushes};
 pub use run::{Options, run};
 pub use workload::{Workload, parse_workloads};
 

@@ -1,8 +1,9 @@
 //! `--plot DIR`: one SVG chart per workload (plotters, SVG backend, no font files).
 //!
 //! A chart is a grouped bar chart: one group per thread count (or, for the many-VMA
-//! workloads, per VMA count) on the x axis, one bar per series (variant, or variant and
-//! case for `translate` and `fault-churn`) side by side, the height the aggregate
+//! workloads, per VMA count; for `shootdown`, per reader count) on the x axis, one bar
+//! per series (variant, or variant and case for `translate` and `fault-churn`) side by
+//! side, the height the aggregate
 //! throughput in operations per second. The y axis turns logarithmic when the bars
 //! differ by more than 20x, so a fast host row does not flatten softmm's. Skipped cells
 //! are listed under the chart.
@@ -57,7 +58,25 @@ fn group(threads: usize, vmas: Option<u64>) -> String {
 }
 
 fn row_group(r: &ResultRow) -> String {
-    group(r.threads, r.vmas)
+    match readers(r) {
+        Some((_, "1")) => "1 reader".to_string(),
+        Some((_, n)) => format!("{n} readers"),
+        None => group(r.threads, r.vmas),
+    }
+}
+
+/// A `shootdown` row's case, `kind/N`, split: the kind (a series) and the number of
+/// readers (a group).
+fn readers(r: &ResultRow) -> Option<(&str, &str)> {
+    r.case.as_deref()?.split_once('/')
+}
+
+/// The case a row's series shows: its case, less the reader count of `shootdown`.
+fn series_case(r: &ResultRow) -> Option<String> {
+    match readers(r) {
+        Some((kind, _)) => Some(kind.to_string()),
+        None => r.case.clone(),
+    }
 }
 
 /// Write `DIR/<workload>.svg` for every workload of `report`; returns the files.
@@ -68,17 +87,18 @@ pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> 
     let mut files = Vec::new();
     for name in names {
         let rows = || report.results.iter().filter(|r| r.workload == name);
-        let cases = unique(rows().map(|r| r.case.clone()));
+        let cases = unique(rows().map(series_case));
         let bars: Vec<Bar> = rows()
             .map(|r| {
                 let v = variants.iter().position(|v| *v == r.variant).unwrap_or(0);
-                let c = cases.iter().position(|c| *c == r.case).unwrap_or(0);
-                (r, v, c)
+                let case = series_case(r);
+                let c = cases.iter().position(|c| *c == case).unwrap_or(0);
+                (r, v, c, case)
             })
-            .map(|(r, v, c)| Bar {
+            .map(|(r, v, c, case)| Bar {
                 colour: colour(&r.variant, v, c),
                 order: (v, c),
-                series: match &r.case {
+                series: match case {
                     Some(c) => format!("{} {c}", r.variant),
                     None => r.variant.clone(),
                 },

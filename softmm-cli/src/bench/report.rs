@@ -9,14 +9,16 @@
 //!   "results": [ { "workload": str,
 //!                  "case": str?,             // translate: "hit" | "walk";
 //!                                            // fault-churn: "quiet" | "busy" | "churn";
-//!                                            // vma-lookup: "random" | "hot"
+//!                                            // vma-lookup: "random" | "hot";
+//!                                            // shootdown: "targeted/N" | "full/N",
+//!                                            // N readers besides the unmapping thread
 //!                  "op": str?,               // the timed operation, where the name
 //!                                            // does not say it (the host's stand-ins)
 //!                  "variant": "host" | softmm variant ("PerVma", "Global"),
 //!                  "threads": int,
 //!                  "vmas": int?,             // many-VMA workloads: VMAs mapped
 //!                  "ops": int,               // timed operations in all (exit-many-vmas:
-//!                                            // VMAs torn down)
+//!                                            // VMAs torn down; zap: pages)
 //!                  "ns_per_op": float,       // mean per thread, median run
 //!                  "p50_ns": float, "p99_ns": float, // per-batch means, nearest rank
 //!                  "ops_per_s": float,       // all threads, median run
@@ -27,14 +29,17 @@
 //!                  "ratio_to_quiet_on_cpu": float?, // the same of ops_per_s_on_cpu
 //!                  "churn_ops_per_s": float?,// fault-churn busy, churn: thread 2's rounds/s
 //!                  "rcu_callbacks": int?,    // exit-many-vmas, softmm: queued per drop
-//!                  "tree_levels": int? } ],  // vma-lookup, mmap-at-scale, softmm: nodes
+//!                  "tree_levels": int?,      // vma-lookup, mmap-at-scale, softmm: nodes
 //!                                            // a VMA lookup visits, root to leaf
+//!                  "tlb_flushes": { "targeted": int, "full": int, "skipped": int }? } ],
+//!                                            // shootdown, softmm: the address space's
+//!                                            // TLB flushes while timed, all repetitions
 //!   "skipped": [ { "workload", "case"?, "variant", "threads", "vmas"?, "reason" } ]? }
 //! ```
 //!
 //! Skipped cells are host cells whose VMAs do not fit under `vm.max_map_count`.
 
-use std::fmt::Write as _;
+use std::{fmt::Write as _, ops::Add};
 
 use serde::{Deserialize, Serialize};
 
@@ -72,13 +77,57 @@ impl Machine {
     }
 }
 
+/// TLB flushes of a softmm address space (`AddressSpace::tlb_flushes`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TlbFlushes {
+    /// Flushes of a range of at most 33 pages, sent to the CPUs that may hold it.
+    pub targeted: u64,
+    /// Flushes that dropped every translation (asked for, or a longer range).
+    pub full: u64,
+    /// Flushes that found no CPU that might hold a translation of their range.
+    pub skipped: u64,
+}
+
+impl TlbFlushes {
+    /// From `AddressSpace::tlb_flushes`'s `(targeted, full, skipped)`.
+    pub fn from_counts((targeted, full, skipped): (u64, u64, u64)) -> Self {
+        Self {
+            targeted,
+            full,
+            skipped,
+        }
+    }
+
+    /// The flushes made since `before` was read (counters only grow).
+    pub fn since(self, before: Self) -> Self {
+        Self {
+            targeted: self.targeted.saturating_sub(before.targeted),
+            full: self.full.saturating_sub(before.full),
+            skipped: self.skipped.saturating_sub(before.skipped),
+        }
+    }
+}
+
+impl Add for TlbFlushes {
+    type Output = Self;
+
+    fn add(self, o: Self) -> Self {
+        Self {
+            targeted: self.targeted + o.targeted,
+            full: self.full + o.full,
+            skipped: self.skipped + o.skipped,
+        }
+    }
+}
+
 /// One cell's result.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ResultRow {
     /// Workload name.
     pub workload: String,
     /// Case of a workload with several rows (`translate`: `hit`, `walk`;
-    /// `fault-churn`: `quiet`, `churn`).
+    /// `fault-churn`: `quiet`, `churn`; `shootdown`: `targeted/N`, `full/N` with N
+    /// readers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<String>,
     /// The timed operation, where the workload's name does not say it.
@@ -91,7 +140,7 @@ pub struct ResultRow {
     /// VMAs mapped before timing (many-VMA workloads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vmas: Option<u64>,
-    /// Operations timed, all threads and repetitions.
+    /// Operations timed, all threads and repetitions (`zap`: pages).
     pub ops: u64,
     /// Mean nanoseconds per operation, per thread (median over repetitions).
     pub ns_per_op: f64,
@@ -131,6 +180,10 @@ pub struct ResultRow {
     /// (the logarithm the cost grows with).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree_levels: Option<u32>,
+    /// `shootdown`, softmm: the address space's TLB flushes during the timed phases of
+    /// all repetitions (one per munmap, unless no CPU held the page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlb_flushes: Option<TlbFlushes>,
     /// Aggregate ops/s of each repetition, in order (what `ratio_to_quiet` pairs up;
     /// not in the JSON).
     #[serde(skip)]
@@ -251,6 +304,12 @@ impl Report {
         if let Some(l) = r.tree_levels {
             n.push(format!("{l} tree levels"));
         }
+        if let Some(f) = r.tlb_flushes {
+            n.push(format!(
+                "TLB flushes: {} targeted, {} full, {} skipped",
+                f.targeted, f.full, f.skipped
+            ));
+        }
         if let Some(one) = self
             .one_thread_of(r)
             .filter(|o| r.threads > 1 && o.ops_per_s > 0.0)
@@ -335,7 +394,11 @@ impl Report {
         for r in &self.results {
             let Some(op) = &r.op else { continue };
             let side = if r.variant == HOST { HOST } else { "softmm" };
-            let label = r.label();
+            // `shootdown`'s cases differ in the reader count only: one line per kind.
+            let label = match r.case.as_deref().and_then(|c| c.split_once('/')) {
+                Some((kind, _)) => format!("{}/{kind}", r.workload),
+                None => r.label(),
+            };
             if !seen.iter().any(|k| k.0 == label && k.1 == side) {
                 seen.push((label, side, op));
             }
@@ -375,6 +438,7 @@ mod tests {
             churn_ops_per_s: None,
             rcu_callbacks: None,
             tree_levels: None,
+            tlb_flushes: None,
             run_rates: Vec::new(),
             run_rates_on_cpu: Vec::new(),
         }

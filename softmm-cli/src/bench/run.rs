@@ -9,8 +9,9 @@ use super::{
     HOST, churn,
     host::{self, Host, HostThread},
     machine::{Machine, OpError, Thread},
-    report::{Report, ResultRow, Skipped},
+    report::{Report, ResultRow, Skipped, TlbFlushes},
     scale::{self, Filled},
+    shootdown,
     soft::{Soft, SoftThread},
     stats::{Recorder, Summary, median},
     variant_name, variants,
@@ -31,7 +32,7 @@ pub struct Options {
     /// Small regions and few operations (tests, CI).
     pub quick: bool,
     /// Thread counts every per-thread workload is run at (`fault-churn` always runs at
-    /// 2, the many-VMA workloads at 1).
+    /// 2, the many-VMA workloads at 1, `shootdown` at 1, 2, 3 and 5).
     pub threads: Vec<usize>,
     /// Variant names to run (`host`, `PerVma`, `Global`); empty: all of them.
     pub variants: Vec<String>,
@@ -73,7 +74,7 @@ fn plan(w: Workload, opts: &Options) -> (Vec<Spec>, Vec<Skipped>) {
             match vmas.and_then(|n| host::vmas_do_not_fit(n, HOST_VMA_SLACK)) {
                 Some(reason) => skipped.push(Skipped {
                     workload: w.name().to_string(),
-                    case: w.case().map(str::to_string),
+                    case: w.case_at(threads),
                     variant: HOST.to_string(),
                     threads,
                     vmas,
@@ -111,6 +112,8 @@ struct RunOut {
     rcu_callbacks: Option<u64>,
     /// Many-VMA workloads, softmm: nodes a VMA lookup visits.
     tree_levels: Option<u32>,
+    /// `shootdown`, softmm: the TLB flushes of the timed phase.
+    tlb_flushes: Option<TlbFlushes>,
 }
 
 /// One cell and its pooled samples.
@@ -122,6 +125,8 @@ struct Cell {
     churn_rates: Vec<f64>,
     rcu_callbacks: Option<u64>,
     tree_levels: Option<u32>,
+    /// Summed over the timed runs.
+    tlb_flushes: Option<TlbFlushes>,
 }
 
 impl Cell {
@@ -138,6 +143,7 @@ impl Cell {
             churn_rates: Vec::new(),
             rcu_callbacks: None,
             tree_levels: None,
+            tlb_flushes: None,
         })
     }
 
@@ -153,6 +159,9 @@ impl Cell {
         self.churn_rates.extend(out.churn_rate);
         self.rcu_callbacks = self.rcu_callbacks.max(out.rcu_callbacks);
         self.tree_levels = self.tree_levels.max(out.tree_levels);
+        if let Some(f) = out.tlb_flushes {
+            self.tlb_flushes = Some(self.tlb_flushes.unwrap_or_default() + f);
+        }
     }
 
     fn row(mut self) -> ResultRow {
@@ -161,7 +170,7 @@ impl Cell {
         let churn = (!self.churn_rates.is_empty()).then(|| median(&self.churn_rates));
         ResultRow {
             workload: w.name().to_string(),
-            case: w.case().map(str::to_string),
+            case: w.case_at(self.spec.threads),
             op: w.op_label(self.spec.variant.is_none()).map(str::to_string),
             variant: variant.to_string(),
             threads: self.spec.threads,
@@ -178,6 +187,7 @@ impl Cell {
             churn_ops_per_s: churn.filter(|&r| r > 0.0),
             rcu_callbacks: self.rcu_callbacks,
             tree_levels: self.tree_levels,
+            tlb_flushes: self.tlb_flushes,
             run_rates: self.summary.run_rates().to_vec(),
             run_rates_on_cpu: self.summary.run_rates_on_cpu().to_vec(),
         }
@@ -218,6 +228,14 @@ fn run_cell<M: Machine>(
             RunOut {
                 recs: vec![rec],
                 rcu_callbacks: td.rcu_callbacks,
+                ..RunOut::default()
+            }
+        }
+        Kind::Shootdown => {
+            let r = shootdown::run(m, w, spec.threads - 1, quick)?;
+            RunOut {
+                recs: vec![r.munmaps],
+                tlb_flushes: r.tlb_flushes,
                 ..RunOut::default()
             }
         }
@@ -340,17 +358,26 @@ fn thread_run<M: Machine>(
     barrier.wait();
     let (ops, b) = (w.ops(quick), w.batch());
     let mut rec = Recorder::with_capacity((ops / b) as usize);
-    let timed = rec.watch_preemptions(|rec| {
+    let mut phase = |rec: &mut Recorder| {
         setup
             .as_ref()
             .map_err(Clone::clone)
             .and_then(|r| timed(&mut t, w, r, ops, b, rec))
-    });
+    };
+    // With untimed preparation, `timed` counts preemptions per batch instead.
+    let timed = if w.prepares() {
+        phase(&mut rec)
+    } else {
+        rec.watch_preemptions(phase)
+    };
     barrier.wait();
     let down = setup.and_then(|r| w.teardown(&mut t, r));
     timed.and(down).map(|()| rec)
 }
 
+/// The timed phase of one thread: per batch of `b` operations, their untimed
+/// preparation, then the batch as one sample of `b * units_per_op` operations (with its
+/// preemptions counted, where there is preparation).
 fn timed<T: Thread>(
     t: &mut T,
     w: Workload,
@@ -359,9 +386,14 @@ fn timed<T: Thread>(
     b: u64,
     rec: &mut Recorder,
 ) -> Result<(), OpError> {
-    let mut i = 0;
+    let (mut i, units) = (0, w.units_per_op());
     while i < ops {
-        rec.batch(b, || (i..i + b).try_for_each(|k| w.op(t, r, k)))?;
+        if w.prepares() {
+            (i..i + b).try_for_each(|_| w.prepare(t, r))?;
+            rec.batch_watched(b * units, || (i..i + b).try_for_each(|k| w.op(t, r, k)))?;
+        } else {
+            rec.batch(b * units, || (i..i + b).try_for_each(|k| w.op(t, r, k)))?;
+        }
         i += b;
     }
     Ok(())

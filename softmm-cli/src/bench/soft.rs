@@ -15,6 +15,7 @@ use softmm::{
 
 use super::{
     machine::{Machine, OpError, Teardown, Thread},
+    report::TlbFlushes,
     scale::fill_vmas,
     variant_name,
 };
@@ -122,7 +123,14 @@ impl SoftThread {
     }
 }
 
+/// A page lent by a [`SoftThread`]: its address (any `Cpu` of the address space may
+/// read it; a read of an unmapped page is a fault, not a hazard).
+#[derive(Debug)]
+pub(crate) struct SoftLoan(u64);
+
 impl Thread for SoftThread {
+    type Loan = SoftLoan;
+
     fn map(&mut self, len: u64) -> Result<u64, OpError> {
         let prot = PROT_READ | PROT_WRITE;
         self.cpu
@@ -221,8 +229,20 @@ impl Thread for SoftThread {
             .ok_or_else(|| err(self.name, "find_vma", format!("no VMA contains {addr:#x}")))
     }
 
+    fn lend(&mut self, addr: u64) -> Result<SoftLoan, OpError> {
+        Ok(SoftLoan(addr))
+    }
+
+    fn load_lent(&mut self, loan: &SoftLoan) -> Result<(), OpError> {
+        self.load_u64(loan.0)
+    }
+
     fn tree_levels(&self) -> Option<u32> {
         Some(self.cpu.mm().vma_tree_levels())
+    }
+
+    fn tlb_flushes(&self) -> Option<TlbFlushes> {
+        Some(TlbFlushes::from_counts(self.cpu.mm().tlb_flushes()))
     }
 
     fn populate(&mut self, _addr: u64, _len: u64) -> Result<(), OpError> {

@@ -71,6 +71,21 @@ impl Recorder {
         self.busy += dt;
         Ok(())
     }
+
+    /// As [`Recorder::batch`], and count the involuntary context switches and the CPU
+    /// waits of this batch alone, with a few system calls outside the timed part: for
+    /// workloads with untimed work between batches, which
+    /// [`Recorder::watch_preemptions`] would count too.
+    pub fn batch_watched<E>(&mut self, n: u64, f: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+        let (switches, waited) = (host::involuntary_switches(), host::runqueue_wait());
+        let r = self.batch(n, f);
+        let more = host::involuntary_switches().saturating_sub(switches);
+        self.preempted = Some(self.preempted.unwrap_or(0) + more);
+        self.waited = waited
+            .zip(host::runqueue_wait())
+            .map(|(a, b)| self.waited.unwrap_or_default() + b.saturating_sub(a));
+        r
+    }
 }
 
 /// The pooled result of one cell.

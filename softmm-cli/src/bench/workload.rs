@@ -4,7 +4,9 @@
 //! Most workloads are [`Kind::PerThread`]: every thread runs the same loop (this file).
 //! `fault-churn` pairs a faulting thread with a churning one (`churn.rs`); `vma-lookup`
 //! and `mmap-at-scale` run one thread in an address space already holding many VMAs, and
-//! `exit-many-vmas` times the teardown of such an address space (`scale.rs`).
+//! `exit-many-vmas` times the teardown of such an address space (`scale.rs`); `shootdown`
+//! times one thread's munmaps while other threads read the address space
+//! (`shootdown.rs`).
 
 use std::time::Duration;
 
@@ -23,6 +25,10 @@ const SCALE_VMAS_QUICK: [u64; 3] = [100, 1_000, 10_000];
 const EXIT_VMAS: [u64; 2] = [64_000, 1_000_000];
 /// The same for `--quick`.
 const EXIT_VMAS_QUICK: [u64; 2] = [1_000, 10_000];
+/// Thread counts of `shootdown`: the unmapping thread and 0, 1, 2 or 4 readers.
+const SHOOTDOWN_THREADS: [usize; 4] = [1, 2, 3, 5];
+/// Pages `zap` populates and then drops with one `MADV_DONTNEED` (2 MiB).
+pub(crate) const ZAP_PAGES: u64 = 512;
 
 /// How a workload's threads are organised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +46,9 @@ pub(crate) enum Kind {
     Scaled,
     /// One teardown of an address space holding many VMAs per run (`scale.rs`).
     Teardown,
+    /// Thread 0 maps, writes and unmaps while the others read the address space
+    /// (`shootdown.rs`); the thread count is 1 + the readers.
+    Shootdown,
 }
 
 /// What thread 1 of `fault-churn` does while thread 0 faults.
@@ -79,6 +88,9 @@ pub enum Workload {
     MprotectSplitMerge,
     /// Store to a page, then `MADV_DONTNEED` it.
     Dontneed,
+    /// `MADV_DONTNEED` of 2 MiB whose 512 pages were all written first (untimed); the
+    /// row counts pages.
+    Zap,
     /// Translate one mapped, faulted page again and again.
     TranslateHit,
     /// Translate a random page among the 16384 faulted pages of a 64 MiB region.
@@ -87,6 +99,12 @@ pub enum Workload {
     AccessRead,
     /// Store an aligned 8-byte word of a faulted page (a TLB hit).
     AccessWrite,
+    /// `munmap` of one written 4 KiB page that the other threads have read, while they
+    /// keep reading a page of their own: a one-page TLB flush.
+    ShootdownTargeted,
+    /// The same with 34 written pages, one past the TLB flush ceiling (33 pages): the
+    /// flush drops every translation of the other threads.
+    ShootdownFull,
     /// `fault4k`'s loop in thread 0 while thread 1 idles (the baseline of
     /// [`Workload::FaultChurn`]).
     FaultChurnQuiet,
@@ -108,7 +126,7 @@ pub enum Workload {
 }
 
 /// Every workload, in table order.
-pub const ALL: [Workload; 18] = [
+pub const ALL: [Workload; 21] = [
     Workload::Fault4k,
     Workload::Zero4k,
     Workload::Zero4kCold,
@@ -116,10 +134,13 @@ pub const ALL: [Workload; 18] = [
     Workload::MmapTouchMunmap,
     Workload::MprotectSplitMerge,
     Workload::Dontneed,
+    Workload::Zap,
     Workload::TranslateHit,
     Workload::TranslateWalk,
     Workload::AccessRead,
     Workload::AccessWrite,
+    Workload::ShootdownTargeted,
+    Workload::ShootdownFull,
     Workload::FaultChurnQuiet,
     Workload::FaultChurnBusy,
     Workload::FaultChurn,
@@ -130,15 +151,17 @@ pub const ALL: [Workload; 18] = [
 ];
 
 /// The names accepted on the command line, in order.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 14] = [
     "fault4k",
     "zero4k",
     "mmap-munmap",
     "mmap-touch-munmap",
     "mprotect-split-merge",
     "dontneed",
+    "zap",
     "translate",
     "access",
+    "shootdown",
     "fault-churn",
     "vma-lookup",
     "mmap-at-scale",
@@ -186,8 +209,10 @@ impl Workload {
             Workload::MmapTouchMunmap => "mmap-touch-munmap",
             Workload::MprotectSplitMerge => "mprotect-split-merge",
             Workload::Dontneed => "dontneed",
+            Workload::Zap => "zap",
             Workload::TranslateHit | Workload::TranslateWalk => "translate",
             Workload::AccessRead | Workload::AccessWrite => "access",
+            Workload::ShootdownTargeted | Workload::ShootdownFull => "shootdown",
             Workload::FaultChurnQuiet | Workload::FaultChurnBusy | Workload::FaultChurn => {
                 "fault-churn"
             }
@@ -206,6 +231,8 @@ impl Workload {
             Workload::TranslateWalk => Some("walk"),
             Workload::AccessRead => Some("read"),
             Workload::AccessWrite => Some("write"),
+            Workload::ShootdownTargeted => Some("targeted"),
+            Workload::ShootdownFull => Some("full"),
             Workload::FaultChurnQuiet => Some("quiet"),
             Workload::FaultChurnBusy => Some("busy"),
             Workload::FaultChurn => Some("churn"),
@@ -229,6 +256,7 @@ impl Workload {
             },
             Workload::VmaLookup | Workload::VmaLookupHot | Workload::MmapAtScale => Kind::Scaled,
             Workload::ExitManyVmas => Kind::Teardown,
+            Workload::ShootdownTargeted | Workload::ShootdownFull => Kind::Shootdown,
             _ => Kind::PerThread,
         }
     }
@@ -239,7 +267,19 @@ impl Workload {
             Kind::PerThread => asked.to_vec(),
             Kind::Churn { .. } => vec![2],
             Kind::Scaled | Kind::Teardown => vec![1],
+            Kind::Shootdown => SHOOTDOWN_THREADS.to_vec(),
         }
+    }
+
+    /// The case of a row run with `threads` threads: [`Workload::case`], followed for
+    /// `shootdown` by the number of readers (`targeted/2`: two threads besides the one
+    /// that unmaps).
+    pub fn case_at(self, threads: usize) -> Option<String> {
+        let case = self.case()?;
+        Some(match self.kind() {
+            Kind::Shootdown => format!("{case}/{}", threads.saturating_sub(1)),
+            _ => case.to_string(),
+        })
     }
 
     /// The numbers of VMAs the workload runs with (empty: not a many-VMA workload).
@@ -280,6 +320,19 @@ impl Workload {
             (Workload::AccessWrite, false) => "Cpu::write_u64_le of an aligned word (TLB hit)",
             (Workload::AccessRead, true) => "an 8-byte load of resident memory",
             (Workload::AccessWrite, true) => "an 8-byte store to resident memory",
+            (Workload::Zap, _) => {
+                "per page: madvise(MADV_DONTNEED) of 2 MiB whose 512 pages were written \
+                 first (untimed)"
+            }
+            (Workload::ShootdownTargeted, _) => {
+                "munmap of one written 4 KiB page each reader has read once (re-map, \
+                 write and the readers' reads untimed); readers keep reading a page of \
+                 their own, yielding every 64 reads"
+            }
+            (Workload::ShootdownFull, _) => {
+                "per munmap: munmap of 34 written pages (past the 33-page flush ceiling), \
+                 the first read once by each reader; otherwise as shootdown/targeted"
+            }
             (Workload::ExitManyVmas, false) => {
                 "per VMA: drop the last Arc<AddressSpace> + rcu::barrier() (deferred frees \
                  included)"
@@ -323,7 +376,10 @@ impl Workload {
             Workload::MprotectSplitMerge | Workload::TranslateHit => 64 * KIB,
             Workload::AccessRead | Workload::AccessWrite => PAGE,
             Workload::Zero4k | Workload::Dontneed => PAGE,
+            Workload::Zap => ZAP_PAGES * PAGE,
             Workload::MmapMunmap | Workload::MmapTouchMunmap => 0,
+            // `shootdown.rs` maps its own pages.
+            Workload::ShootdownTargeted | Workload::ShootdownFull => 0,
         }
     }
 
@@ -346,6 +402,8 @@ impl Workload {
             Workload::MmapMunmap | Workload::MmapTouchMunmap => 1 << 14,
             Workload::MprotectSplitMerge => 1 << 13,
             Workload::Dontneed => 1 << 14,
+            Workload::Zap => 1 << 8,
+            Workload::ShootdownTargeted | Workload::ShootdownFull => 1 << 10,
             Workload::TranslateHit | Workload::TranslateWalk => 1 << 20,
             Workload::AccessRead | Workload::AccessWrite => 1 << 20,
         };
@@ -360,6 +418,15 @@ impl Workload {
             Workload::AccessRead | Workload::AccessWrite => 64,
             Workload::Zero4k | Workload::Zero4kCold => 8,
             Workload::VmaLookup | Workload::VmaLookupHot => 16,
+            _ => 1,
+        }
+    }
+
+    /// What one [`Workload::op`] counts as in the row: `zap` reports per page, the rest
+    /// per call.
+    pub(crate) fn units_per_op(self) -> u64 {
+        match self {
+            Workload::Zap => ZAP_PAGES,
             _ => 1,
         }
     }
@@ -404,6 +471,23 @@ impl Workload {
         Ok(r)
     }
 
+    /// Whether operations have untimed work before them ([`Workload::prepare`]).
+    pub(crate) fn prepares(self) -> bool {
+        self == Workload::Zap
+    }
+
+    /// Untimed work before each timed operation: `zap` writes every page of its region
+    /// (each a fault: the previous operation dropped the page).
+    #[inline]
+    pub(crate) fn prepare<T: Thread>(self, t: &mut T, r: &Region) -> Result<(), OpError> {
+        match self {
+            Workload::Zap => (r.addr..r.addr + r.len)
+                .step_by(PAGE as usize)
+                .try_for_each(|p| t.touch(p)),
+            _ => Ok(()),
+        }
+    }
+
     /// Timed operation number `i` (0-based, per thread).
     #[inline]
     pub(crate) fn op<T: Thread>(self, t: &mut T, r: &Region, i: u64) -> Result<(), OpError> {
@@ -433,15 +517,18 @@ impl Workload {
                 t.touch(r.addr)?;
                 t.dontneed(r.addr, PAGE)
             }
+            Workload::Zap => t.dontneed(r.addr, r.len),
             Workload::TranslateHit => t.translate(r.addr),
             Workload::TranslateWalk => t.translate(r.addrs[(i % r.addrs.len() as u64) as usize]),
             Workload::AccessRead => t.load_u64(r.addr + (i % 512) * 8),
             Workload::AccessWrite => t.store_u64(r.addr + (i % 512) * 8, i),
-            // Run by `scale.rs`, through `scaled_op`.
+            // Run by `scale.rs` and `shootdown.rs`.
             Workload::VmaLookup
             | Workload::VmaLookupHot
             | Workload::MmapAtScale
-            | Workload::ExitManyVmas => Ok(()),
+            | Workload::ExitManyVmas
+            | Workload::ShootdownTargeted
+            | Workload::ShootdownFull => Ok(()),
         }
     }
 
@@ -505,6 +592,7 @@ mod tests {
                     assert!(w.vma_counts(false).is_empty(), "{w:?}");
                 }
                 Kind::Churn { .. } => assert_eq!(t, [2], "{w:?}"),
+                Kind::Shootdown => assert_eq!(t, [1, 2, 3, 5], "{w:?}"),
                 Kind::Scaled | Kind::Teardown => {
                     assert_eq!(t, [1], "{w:?}");
                     assert!(w.vma_counts(false).contains(&1_000_000), "{w:?}");
@@ -519,6 +607,36 @@ mod tests {
             Workload::VmaLookup.vma_counts(false),
             [1_000, 64_000, 1_000_000]
         );
+    }
+
+    #[test]
+    fn shootdown_cases_name_the_readers_and_zap_counts_pages() {
+        let s = parse_workloads(&["shootdown".into()]).unwrap();
+        assert_eq!(s, [Workload::ShootdownTargeted, Workload::ShootdownFull]);
+        let cases: Vec<String> = [1, 2, 3, 5]
+            .into_iter()
+            .flat_map(|t| s.iter().filter_map(move |w| w.case_at(t)))
+            .collect();
+        assert_eq!(
+            cases,
+            [
+                "targeted/0",
+                "full/0",
+                "targeted/1",
+                "full/1",
+                "targeted/2",
+                "full/2",
+                "targeted/4",
+                "full/4"
+            ]
+        );
+        // Other workloads' cases do not depend on the thread count.
+        assert_eq!(Workload::TranslateHit.case_at(2).as_deref(), Some("hit"));
+        assert_eq!(Workload::Zap.case_at(2), None);
+        assert_eq!(parse_workloads(&["zap".into()]).unwrap(), [Workload::Zap]);
+        assert_eq!(Workload::Zap.units_per_op(), 512);
+        assert_eq!(Workload::Zap.region_len(false), 2 * MIB);
+        assert_eq!(Workload::Zap.region_len(true), 2 * MIB);
     }
 
     #[test]

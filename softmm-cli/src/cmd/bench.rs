@@ -44,8 +44,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "A,B", value_delimiter = ',')]
     pub variants: Vec<String>,
     /// Workloads: fault4k, zero4k, mmap-munmap, mmap-touch-munmap, mprotect-split-merge,
-    /// dontneed, translate, fault-churn, vma-lookup, mmap-at-scale, exit-many-vmas (all
-    /// when none is given; commas work too).
+    /// dontneed, zap, translate, access, shootdown, fault-churn, vma-lookup,
+    /// mmap-at-scale, exit-many-vmas (all when none is given; commas work too).
     #[arg(value_name = "WORKLOAD", value_delimiter = ',')]
     pub workloads: Vec<String>,
 }

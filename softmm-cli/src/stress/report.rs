@@ -13,6 +13,8 @@ use std::{
 
 use serde::Serialize;
 
+use crate::bench::TlbFlushes;
+
 use super::{
     ops::Kind,
     runner::{Limit, Settings},
@@ -74,6 +76,9 @@ pub struct Summary {
     pub vma_lock_faults: u64,
     /// Faults that fell back to `mmap_lock` (`PerVma`).
     pub vma_lock_fallbacks: u64,
+    /// TLB flushes of the run's address spaces (`AddressSpace::tlb_flushes`, summed;
+    /// not those of fork children).
+    pub tlb_flushes: TlbFlushes,
     /// Threads that found a mismatch (each stops at its first).
     pub mismatches: u64,
     /// Those mismatches.
@@ -96,6 +101,7 @@ impl Summary {
         counts: &[u64; Kind::ALL.len()],
         reports: &[Report],
         faults: &softmm::mm::MmCounters,
+        tlb_flushes: TlbFlushes,
         frames: Frames,
     ) -> Self {
         let mismatch_details: Vec<Mismatch> =
@@ -142,6 +148,7 @@ impl Summary {
             cow_copies: faults.cow_copies.sum(),
             vma_lock_faults: faults.vma_lock_faults.sum(),
             vma_lock_fallbacks: faults.vma_lock_fallbacks.sum(),
+            tlb_flushes,
             mismatches: mismatch_details.len() as u64,
             mismatch_details,
             frames,
@@ -187,6 +194,12 @@ impl Summary {
             self.vma_lock_faults,
             self.vma_lock_fallbacks,
             self.signals
+        )?;
+        let t = &self.tlb_flushes;
+        writeln!(
+            out,
+            "TLB flushes: {} targeted, {} full, {} skipped (no CPU held the range)",
+            t.targeted, t.full, t.skipped
         )?;
         writeln!(out, "mismatches: {}", self.mismatches)?;
         for m in &self.mismatch_details {

@@ -21,6 +21,8 @@ use std::{
 use indicatif::{ProgressBar, ProgressStyle};
 use softmm::{AddressSpace, Config, PhysMem, abi::*, rcu};
 
+use crate::bench::TlbFlushes;
+
 use super::{
     file::FILE_MAX_PAGES,
     ops::{Kind, MAX_PAGES},
@@ -142,6 +144,10 @@ pub fn run(s: &Settings) -> Result<Summary, String> {
         faults.vma_lock_faults.add(c.vma_lock_faults.sum());
         faults.vma_lock_fallbacks.add(c.vma_lock_fallbacks.sum());
     }
+    let tlb_flushes = spaces
+        .iter()
+        .map(|mm| TlbFlushes::from_counts(mm.tlb_flushes()))
+        .fold(TlbFlushes::default(), |a, b| a + b);
     drop(spaces);
     let after_teardown = settle(&pm, 1);
 
@@ -157,6 +163,7 @@ pub fn run(s: &Settings) -> Result<Summary, String> {
         &counts,
         &reports,
         &faults,
+        tlb_flushes,
         Frames {
             in_use,
             expected,
