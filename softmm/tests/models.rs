@@ -30,8 +30,8 @@ use softmm::{
     abi::*,
     config::FaultLocking,
     testing::{
-        self, AssumeLayoutHeld, Backing, CpuTlb, FlushRange, FrameStash, Gather, Hit, Level,
-        Model, PageTable, Perm, Pte, PteFlags, Shootdown, Vma, VmaLock, VmaTree,
+        self, AssumeLayoutHeld, Backing, CpuTlb, FlushRange, FrameStash, Gather, Hit, Level, Model,
+        PageTable, Perm, Pte, PteFlags, Shootdown, Vma, VmaLock, VmaTree,
         sync::{AtomicBool, AtomicU64, Ordering, rcu, spawn},
     },
     vma::VM_READ,
