@@ -22,8 +22,8 @@ MODELS=(
   "tree_readers_see_old_or_new:tree_early_free"
   "tlb_flush_waits_for_the_access_window:tlb_flush_no_wait"
   "zap_frees_only_after_the_tlb_flush:tlb_free_before_flush"
-  "zap_frees_only_after_the_tlb_flush:tlb_fill_no_recheck"
-  "zap_frees_only_after_the_tlb_flush:tlb_table_free_no_wait"
+  "tlb_fill_rechecks_its_entry:tlb_fill_no_recheck"
+  "table_free_waits_for_tlb_walkers:tlb_table_free_no_wait"
   "zap_drops_the_reference_only_after_clearing:zap_put_before_clear"
 )
 checkers=("$@")

@@ -19,7 +19,9 @@
 //! | `fault_under_vma_lock_vs_munmap` | munmap write-locks the VMA: no page is left mapped after it returns | `munmap_skip_vma_lock` |
 //! | `tree_readers_see_old_or_new` | VMA-tree nodes replaced by a commit are freed only after RCU | `tree_early_free` |
 //! | `tlb_flush_waits_for_the_access_window` | a TLB flush returns only when no CPU can still use a translation it dropped | `tlb_flush_no_wait` |
-//! | `zap_frees_only_after_the_tlb_flush` | a zap frees what it unmapped only after every CPU's TLB dropped it; a CPU re-reads the entry after caching a translation, before using it; unlinked tables wait for the windows walking them | `tlb_free_before_flush`, `tlb_fill_no_recheck`, `tlb_table_free_no_wait` |
+//! | `tlb_fill_rechecks_its_entry` | a CPU re-reads the entry after caching a translation, before using it: no stale fill survives a flush | `tlb_fill_no_recheck` |
+//! | `table_free_waits_for_tlb_walkers` | unlinked tables are freed only after the access windows that may be walking them closed | `tlb_table_free_no_wait` |
+//! | `zap_frees_only_after_the_tlb_flush` | a zap frees what it unmapped only after every CPU's TLB dropped it (a whole munmap against a CPU's miss, walk, fill and hit; freed tables poisoned) | `tlb_free_before_flush` |
 //! | `zap_drops_the_reference_only_after_clearing` | a zap clears an entry before it drops the entry's reference: a lockless reader holds the frame or finds the entry gone | `zap_put_before_clear` |
 #![cfg(any(loom, shuttle))]
 
@@ -392,13 +394,8 @@ fn tlb_flush_waits_for_the_access_window() {
         let sd = Arc::new(Shootdown::new());
         let cpu = CpuTlb::new(&sd);
         let page = PageAddr::down(0x1000);
-        let hit = Hit {
-            pfn: testing::pfn(1),
-            host: std::ptr::NonNull::dangling(),
-            zero: false,
-        };
         // The translation, cached by a walk in an earlier window.
-        assert!(cpu.enter().fill(page, hit, Perm::READ, || true));
+        assert!(cpu.enter().fill(page, model_hit(), Perm::READ, || true));
         let freed = Arc::new(AtomicBool::new(false));
         let user = {
             let freed = Arc::clone(&freed);
@@ -418,6 +415,88 @@ fn tlb_flush_waits_for_the_access_window() {
         freed.store(true, Ordering::SeqCst);
         user.join().unwrap();
     });
+}
+
+#[test]
+fn tlb_fill_rechecks_its_entry() {
+    // A CPU walks (reads a leaf entry) and caches what it found while a flusher clears
+    // the entry, flushes and frees the frame: the CPU must never use the translation
+    // with the frame freed, in the window that cached it or a later one. Either its
+    // re-read of the entry sees it cleared, or the flusher sees the tag and waits.
+    check(3, || {
+        let sd = Arc::new(Shootdown::new());
+        let cpu = CpuTlb::new(&sd);
+        let page = PageAddr::down(0x1000);
+        let leaf = Arc::new(AtomicU64::new(1));
+        let freed = Arc::new(AtomicBool::new(false));
+        let user = {
+            let (leaf, freed) = (Arc::clone(&leaf), Arc::clone(&freed));
+            spawn(move || {
+                {
+                    let w = cpu.enter();
+                    // Acquire: as a walk's loads.
+                    let seen = leaf.load(Ordering::Acquire);
+                    let still = || leaf.load(Ordering::Acquire) == seen;
+                    if seen != 0 && w.fill(page, model_hit(), Perm::READ, still) {
+                        // SeqCst: the model's stand-in for reading the frame's bytes.
+                        assert!(!freed.load(Ordering::SeqCst), "used a freed frame");
+                    }
+                }
+                let w = cpu.enter();
+                if w.lookup(0x1000, Perm::READ).is_some() {
+                    // SeqCst: as above.
+                    assert!(!freed.load(Ordering::SeqCst), "a stale fill survived");
+                }
+            })
+        };
+        // Release: as a zap's swap.
+        leaf.store(0, Ordering::Release);
+        sd.flush(FlushRange::Pages(page, page.next_page()));
+        // SeqCst: the frame's next owner may now write it.
+        freed.store(true, Ordering::SeqCst);
+        user.join().unwrap();
+    });
+}
+
+#[test]
+fn table_free_waits_for_tlb_walkers() {
+    // A CPU walks inside its access window, with no RCU read section, through an upper
+    // entry into a table; the writer unlinks the table, shoots down (no translation in
+    // the range: none was cached) and frees it. The walk must never read the table
+    // after it was freed: either the writer waited for the window, or the walk found
+    // the table unlinked.
+    check(3, || {
+        let sd = Arc::new(Shootdown::new());
+        let cpu = CpuTlb::new(&sd);
+        let upper = Arc::new(AtomicU64::new(1));
+        let freed = Arc::new(AtomicBool::new(false));
+        let walker = {
+            let (upper, freed) = (Arc::clone(&upper), Arc::clone(&freed));
+            spawn(move || {
+                let _w = cpu.enter();
+                // Acquire: as a walk's loads.
+                if upper.load(Ordering::Acquire) != 0 {
+                    // SeqCst: the model's stand-in for reading the table's entries.
+                    assert!(!freed.load(Ordering::SeqCst), "walked a freed table");
+                }
+            })
+        };
+        // Release: as the unlinking store.
+        upper.store(0, Ordering::Release);
+        sd.shoot(None, true);
+        // SeqCst: the table's next owner may now write it.
+        freed.store(true, Ordering::SeqCst);
+        walker.join().unwrap();
+    });
+}
+
+/// A translation for the TLB models (its bytes are never touched).
+fn model_hit() -> Hit {
+    Hit {
+        pfn: testing::pfn(1),
+        host: std::ptr::NonNull::dangling(),
+        zero: false,
+    }
 }
 
 #[test]

@@ -189,7 +189,7 @@ impl AddressSpace {
         // CPUs walk page tables inside their access windows with no RCU read section:
         // unlinked tables wait for every window open now, not only for those of CPUs
         // holding a translation of the range.
-        let walkers = gather.has_tables() && !cfg!(mutant = "tlb_table_free_no_wait");
+        let walkers = gather.has_tables();
         if cfg!(mutant = "tlb_free_before_flush") {
             gather.finish();
             self.shootdown.shoot(range, walkers);

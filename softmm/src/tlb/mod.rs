@@ -124,6 +124,9 @@ impl Shootdown {
     /// in a window that opens later starts after the barrier below, and finds the tables
     /// unlinked (the Dekker pattern again, the unlinking store against `active`).
     pub fn shoot(&self, range: Option<FlushRange>, walkers: bool) {
+        // The MUTANT waits only for CPUs holding a translation of the range: a CPU in
+        // the middle of a walk holds none yet, and the tables it reads are freed.
+        let walkers = walkers && !cfg!(mutant = "tlb_table_free_no_wait");
         let range = match range {
             Some(FlushRange::Pages(s, e)) if s.pages_to(e) > FLUSH_CEILING_PAGES => {
                 Some(FlushRange::All)
