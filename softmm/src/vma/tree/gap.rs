@@ -11,7 +11,11 @@
 //! A raw gap big enough is only a candidate: a VMA `w` occupies from `start_gap(w)`
 //! (its start, or up to [`MAX_START_GAP`] lower for a stack guard gap) to its end, so
 //! the candidate is checked against the VMAs just above it; if a guard gap makes it
-//! too small the search goes on downwards (upwards). Results are those of the linear
+//! too small the search goes on downwards (upwards). Only a `VM_GROWSDOWN` VMA may
+//! have a `start_gap` below its start (the callers' contract, as Linux's
+//! `vm_start_gap`), and every node marks the children and entries that hold one, so
+//! the check above a candidate visits the VMA at its top and the few guarded VMAs
+//! within `MAX_START_GAP` of it, not every VMA there. Results are those of the linear
 //! walks of the first tree (`v1.rs`), which the differential test compares against:
 //! * top-down: the highest `a` with `low <= a`, `a + len <= high` and `[a, a + len)`
 //!   clear of every `[start_gap(w), w.end)`;
@@ -20,7 +24,7 @@
 //!   gap of the next VMA only), and `a + len <= high`.
 
 use super::{
-    super::Vma,
+    super::{Vma, flags::VM_GROWSDOWN},
     MAX_START_GAP,
     ptr::{Node, NodeRef},
     view::{Cursor, View},
@@ -148,27 +152,70 @@ impl<'a, F: Fn(&Vma) -> u64> GapSearch<'a, F> {
     }
 
     /// `min(high, start_gap(w))` over the VMAs `w` from the one starting at `hi` up:
-    /// only those starting below the limit plus [`MAX_START_GAP`] can lower it.
+    /// `hi` itself, lowered by the guarded VMAs starting below the limit plus
+    /// [`MAX_START_GAP`] (no other VMA can lower it).
     fn limit_from(&mut self, hi: Option<u64>) -> u64 {
-        let mut limit = self.high;
         let Some(hi) = hi else {
-            return limit;
+            return self.high;
         };
-        let mut c = Cursor::seek(self.view.root(), hi);
-        while let (Some((start, _)), Some(w)) = (c.range(), c.get()) {
-            if start >= limit.saturating_add(MAX_START_GAP) {
-                break;
-            }
+        #[cfg(debug_assertions)]
+        self.check_unguarded_at(hi);
+        let mut limit = self.high.min(hi);
+        let mut from = hi;
+        while let Some(w) = self.first_guarded(self.view.root(), from, limit) {
             self.visited += 1;
-            let g = (self.start_gap)(w.as_ref());
+            let (start, g) = (w.start.get(), (self.start_gap)(w));
             debug_assert!(
                 g <= start && start - g <= MAX_START_GAP,
                 "start_gap may lower a start by at most MAX_START_GAP"
             );
             limit = limit.min(g);
-            c.advance();
+            from = start + 1;
         }
         limit
+    }
+
+    /// The first `VM_GROWSDOWN` VMA of the subtree `n` that starts at or above `from`
+    /// and below `limit + MAX_START_GAP`: the subtrees and entries without one are
+    /// skipped by their masks, so this enters one node per level when there is none.
+    fn first_guarded(&mut self, n: NodeRef<'a>, from: u64, limit: u64) -> Option<&'a Vma> {
+        self.visited += 1;
+        let bound = limit.saturating_add(MAX_START_GAP);
+        match n.get() {
+            Node::Leaf(l) => {
+                let j = l.next_guarded(l.rank_lt(from))?;
+                (l.range(j).0 < bound).then(|| l.vma(j).as_ref())
+            }
+            Node::Internal(x) => {
+                // Children before the one holding `from` start below it entirely.
+                let mut i = x.child_for(from);
+                while let Some(c) = x.next_guarded(i) {
+                    if x.child_summary(c).first >= bound {
+                        return None;
+                    }
+                    if let Some(w) = self.first_guarded(x.child(c), from, limit) {
+                        return Some(w);
+                    }
+                    i = c + 1;
+                }
+                None
+            }
+        }
+    }
+
+    /// The contract the masks rely on: a VMA that is not `VM_GROWSDOWN` claims no
+    /// guard gap (checked for the VMA a candidate ends at, debug builds only).
+    #[cfg(debug_assertions)]
+    fn check_unguarded_at(&self, hi: u64) {
+        if let Some(w) = Cursor::seek(self.view.root(), hi).get()
+            && !w.flags.intersects(VM_GROWSDOWN)
+        {
+            debug_assert_eq!(
+                (self.start_gap)(w),
+                w.start.get(),
+                "start_gap lowers the start of a VMA that is not VM_GROWSDOWN"
+            );
+        }
     }
 
     /// The lowest fit.

@@ -20,7 +20,10 @@ use std::{
     sync::Arc,
 };
 
-use super::{super::Vma, ptr::NodePtr};
+use super::{
+    super::{Vma, flags::VM_GROWSDOWN},
+    ptr::NodePtr,
+};
 #[cfg(any(loom, shuttle))]
 use crate::sync::{AtomicU64, Ordering};
 
@@ -85,7 +88,33 @@ fn rank_lt(keys: &[u64; CAP], len: usize, key: u64) -> usize {
     rank(keys, len, |k| k < key)
 }
 
-const _: () = assert!(CAP.is_power_of_two() && CAP <= 128);
+const _: () = assert!(CAP.is_power_of_two() && CAP < Mask::BITS as usize);
+
+/// A set of entry indices of one node (bit `i`: entry `i`), for the guard masks.
+type Mask = u32;
+
+/// `mask` with a bit `bit` inserted at `i`: the bits from `i` up move one higher.
+fn mask_insert(mask: Mask, i: usize, bit: bool) -> Mask {
+    let low = mask & ((1 << i) - 1);
+    ((mask & !low) << 1) | low | (Mask::from(bit) << i)
+}
+
+/// `mask` without bit `i`: the bits above it move one lower.
+fn mask_remove(mask: Mask, i: usize) -> Mask {
+    let low = mask & ((1 << i) - 1);
+    ((mask >> 1) & !((1 << i) - 1)) | low
+}
+
+/// The lowest bit of `mask` at or above `i` (`i <= CAP`).
+fn mask_next(mask: Mask, i: usize) -> Option<usize> {
+    let m = mask & !((1 << i) - 1);
+    (m != 0).then(|| m.trailing_zeros() as usize)
+}
+
+/// The bits `from..len` of `mask`, moved down to start at 0.
+fn mask_tail(mask: Mask, from: usize, len: usize) -> Mask {
+    (mask >> from) & ((1u64 << (len - from)) - 1) as Mask
+}
 
 /// What a parent keeps about each child: enough to search it by address and to find
 /// free gaps without entering it.
@@ -98,6 +127,9 @@ pub(super) struct Summary {
     /// Largest `next.start - prev.end` over consecutive VMAs of the subtree (0 when it
     /// holds one VMA); the gaps at its edges belong to the parent.
     pub(super) gap: u64,
+    /// Whether a VMA of the subtree is `VM_GROWSDOWN`: only such a VMA may claim a
+    /// guard gap below its start, so a placement search skips subtrees without one.
+    pub(super) guarded: bool,
 }
 
 /// The first fields of every node.
@@ -196,6 +228,8 @@ pub(super) struct Leaf {
     end: [u64; CAP],
     /// The VMAs; initialized below `len`.
     vma: [MaybeUninit<Arc<Vma>>; CAP],
+    /// Entries whose VMA is `VM_GROWSDOWN` (none at or above `len`).
+    guarded: Mask,
 }
 
 /// An internal node: up to [`CAP`] children in address order with their summaries.
@@ -211,6 +245,8 @@ pub(super) struct Internal {
     gap: [u64; CAP],
     /// The children (dangling past `len`).
     child: [NodePtr; CAP],
+    /// Children whose `Summary::guarded` holds (none at or above `len`).
+    guarded: Mask,
 }
 
 impl Leaf {
@@ -221,6 +257,7 @@ impl Leaf {
             start: [u64::MAX; CAP],
             end: [0; CAP],
             vma: [const { MaybeUninit::uninit() }; CAP],
+            guarded: 0,
         }
     }
 
@@ -253,6 +290,12 @@ impl Leaf {
         rank_le(&self.start, self.len(), addr)
     }
 
+    /// The first entry at or after `i` whose VMA is `VM_GROWSDOWN`.
+    #[inline]
+    pub(super) fn next_guarded(&self, i: usize) -> Option<usize> {
+        mask_next(self.guarded, i)
+    }
+
     /// Number of entries starting below `addr`.
     #[inline]
     pub(super) fn rank_lt(&self, addr: u64) -> usize {
@@ -271,6 +314,7 @@ impl Leaf {
             first: self.start[0],
             last_end: self.end[n - 1],
             gap,
+            guarded: self.guarded != 0,
         }
     }
 
@@ -285,6 +329,7 @@ impl Leaf {
             // SAFETY: a bitwise copy of `MaybeUninit`s (no drop runs twice: slots never
             // drop); the copy's slots point to the same VMAs, which outlive both.
             vma: unsafe { std::ptr::read(&self.vma) },
+            guarded: self.guarded,
         }
     }
 
@@ -297,6 +342,7 @@ impl Leaf {
         self.vma[i..=n].rotate_right(1);
         self.start[i] = vma.start.get();
         self.end[i] = vma.end.get();
+        self.guarded = mask_insert(self.guarded, i, vma.flags.intersects(VM_GROWSDOWN));
         self.vma[i] = MaybeUninit::new(vma);
         self.hdr.len += 1;
     }
@@ -311,6 +357,7 @@ impl Leaf {
         self.start.copy_within(i + 1..n, i);
         self.end.copy_within(i + 1..n, i);
         self.start[n - 1] = u64::MAX;
+        self.guarded = mask_remove(self.guarded, i);
         self.hdr.len -= 1;
         // SAFETY: `i < len` was initialized.
         ManuallyDrop::new(unsafe { v.assume_init() })
@@ -348,6 +395,8 @@ impl Leaf {
             self.vma[d] = mem::replace(&mut other.vma[k], MaybeUninit::uninit());
             other.start[k] = u64::MAX;
         }
+        self.guarded |= mask_tail(other.guarded, from, m) << n;
+        other.guarded &= (1 << from) - 1;
         self.hdr.len += (m - from) as u32;
         other.hdr.len = from as u32;
     }
@@ -362,6 +411,7 @@ impl Internal {
             last_end: [0; CAP],
             gap: [0; CAP],
             child: [NodePtr::DANGLING; CAP],
+            guarded: 0,
         }
     }
 
@@ -378,6 +428,7 @@ impl Internal {
             first: self.first[i],
             last_end: self.last_end[i],
             gap: self.gap[i],
+            guarded: self.guarded & (1 << i) != 0,
         }
     }
 
@@ -386,6 +437,12 @@ impl Internal {
     #[inline]
     pub(super) fn child_for(&self, addr: u64) -> usize {
         rank_le(&self.first, self.len(), addr).saturating_sub(1)
+    }
+
+    /// The first child at or after `i` whose subtree holds a `VM_GROWSDOWN` VMA.
+    #[inline]
+    pub(super) fn next_guarded(&self, i: usize) -> Option<usize> {
+        mask_next(self.guarded, i)
     }
 
     /// Number of children whose first VMA starts below `addr`.
@@ -413,6 +470,7 @@ impl Internal {
         self.first[i] = s.first;
         self.last_end[i] = s.last_end;
         self.gap[i] = s.gap;
+        self.guarded = (self.guarded & !(1 << i)) | (Mask::from(s.guarded) << i);
     }
 
     /// The summary of the whole node (`len >= 1`).
@@ -429,6 +487,7 @@ impl Internal {
             first: self.first[0],
             last_end: self.last_end[n - 1],
             gap,
+            guarded: self.guarded != 0,
         }
     }
 
@@ -442,6 +501,7 @@ impl Internal {
             last_end: self.last_end,
             gap: self.gap,
             child: self.child,
+            guarded: self.guarded,
         }
     }
 
@@ -454,6 +514,7 @@ impl Internal {
         self.gap.copy_within(i..n, i + 1);
         self.child.copy_within(i..n, i + 1);
         self.child[i] = c;
+        self.guarded = mask_insert(self.guarded, i, false);
         self.hdr.len += 1;
         self.set_summary(i, s);
     }
@@ -469,6 +530,7 @@ impl Internal {
         self.child.copy_within(i + 1..n, i);
         self.first[n - 1] = u64::MAX;
         self.child[n - 1] = NodePtr::DANGLING;
+        self.guarded = mask_remove(self.guarded, i);
         self.hdr.len -= 1;
         c
     }
@@ -493,6 +555,8 @@ impl Internal {
             other.first[k] = u64::MAX;
             other.child[k] = NodePtr::DANGLING;
         }
+        self.guarded |= mask_tail(other.guarded, from, m) << n;
+        other.guarded &= (1 << from) - 1;
         self.hdr.len += (m - from) as u32;
         other.hdr.len = from as u32;
     }

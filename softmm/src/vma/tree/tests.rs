@@ -77,7 +77,10 @@ mod test_utils {
                     if i > 0 {
                         assert!(l.range(i - 1).1 <= s, "leaf entries overlap or unordered");
                     }
+                    let guarded = (i..len).find(|&j| l.vma(j).flags.intersects(VM_GROWSDOWN));
+                    assert_eq!(l.next_guarded(i), guarded, "guard mask of entry {i}");
                 }
+                assert_eq!(l.next_guarded(len), None, "guard mask past the end");
                 (n.summary(), len, 0)
             }
             Node::Internal(x) => {
@@ -159,7 +162,13 @@ mod lookups {
             e.find_gap_bottom_up(0x3000, 0x1000, 0x10000, top),
             Some(0x6000)
         );
-        // A guard gap below the VMA at 0x5000 makes the 0x3000..0x5000 hole too small.
+        e.commit();
+        // A guard gap below the (grows-down) VMA at 0x5000 makes the 0x3000..0x5000
+        // hole too small.
+        let t = VmaTree::new();
+        let mut e = t.edit();
+        e.insert(vma(0x1000, 0x3000));
+        e.insert(vma_flags(0x5000, 0x6000, VM_READ | VM_GROWSDOWN));
         let guarded = |v: &Vma| {
             if v.start.get() == 0x5000 {
                 0x4000
@@ -875,6 +884,75 @@ mod scale {
         assert!(
             visited <= 4 * h as usize + 40,
             "bottom-up visited {visited} (height {h})"
+        );
+        e.commit();
+    }
+}
+
+mod placement_at_scale {
+    use super::*;
+
+    const PAGE: u64 = 0x1000;
+    const MIB: u64 = 1 << 20;
+
+    fn stack_gap(v: &Vma) -> u64 {
+        if v.flags.intersects(VM_GROWSDOWN) {
+            v.start.get().saturating_sub(MIB)
+        } else {
+            v.start.get()
+        }
+    }
+
+    /// `n` one-page VMAs with no gap between them from `base` up, a grows-down VMA
+    /// `stack_above` bytes above the last one.
+    fn dense(n: u64, base: u64, stack_above: u64) -> VmaTree {
+        let t = VmaTree::new();
+        let mut e = t.edit();
+        for i in 0..n {
+            e.insert(vma(base + i * PAGE, base + (i + 1) * PAGE));
+        }
+        let top = base + n * PAGE + stack_above;
+        e.insert(vma_flags(top, top + 64 * PAGE, VM_READ | VM_GROWSDOWN));
+        e.commit();
+        t
+    }
+
+    /// The `mmap-at-scale` bench's placement: below a block of contiguous VMAs, which
+    /// a guard check that walked the VMAs within `MAX_START_GAP` of the candidate's top
+    /// would visit 256 of. Only the guarded VMA is looked at (it is far away here).
+    #[test]
+    fn below_a_dense_block_visits_one_path() {
+        let base = 0x4000_0000;
+        let t = dense(4096, base, 64 * MIB);
+        let e = t.edit();
+        let h = check_structure(&e);
+        let (found, visited) =
+            e.find_gap_top_down_counted(PAGE, PAGE, base + 4096 * PAGE, stack_gap);
+        assert_eq!(found, Some(base - PAGE));
+        assert!(
+            visited <= 2 * h as usize + 4,
+            "visited {visited} (height {h})"
+        );
+        e.commit();
+    }
+
+    /// A guard gap of a grows-down VMA above a dense block still pushes placement
+    /// down, however many unguarded VMAs lie between.
+    #[test]
+    fn a_guard_across_a_dense_block() {
+        let base = 0x4000_0000;
+        // 64 pages of VMAs, the stack 16 pages above them: its 1 MiB guard reaches
+        // 48 pages below the block's start.
+        let t = dense(64, base, 16 * PAGE);
+        let e = t.edit();
+        let top = base + 80 * PAGE;
+        assert_eq!(
+            e.find_gap_top_down(PAGE, PAGE, top, stack_gap),
+            Some(top - MIB - PAGE)
+        );
+        assert_eq!(
+            e.find_gap_top_down(PAGE, PAGE, top, |v: &Vma| v.start.get()),
+            Some(top - PAGE)
         );
         e.commit();
     }
