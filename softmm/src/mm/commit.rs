@@ -95,8 +95,7 @@ impl AddressSpace {
 /// Pages of `[start, end)` that accounted VMAs of `edit` cover (`nr_accounted` of the
 /// mappings a MAP_FIXED replaces: their charge passes to the new mapping).
 pub(crate) fn accounted_in(edit: &TreeEdit<'_>, start: PageAddr, end: PageAddr) -> u64 {
-    edit.intersecting(start.get(), end.get())
-        .iter()
+    edit.intersecting_iter(start.get(), end.get())
         .filter(|v| v.flags.intersects(VM_ACCOUNT))
         .map(|v| v.start.max(start).pages_to(v.end.min(end)))
         .sum()

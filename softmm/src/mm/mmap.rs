@@ -201,7 +201,10 @@ impl AddressSpace {
         let addr = self.get_unmapped_area(&edit, addr, len, flags, thp)?;
         let end = addr + len;
         if flags.contains(MapFlags::FIXED_NOREPLACE)
-            && !edit.intersecting(addr.get(), end.get()).is_empty()
+            && edit
+                .intersecting_iter(addr.get(), end.get())
+                .next()
+                .is_some()
         {
             return Err(Errno::EEXIST);
         }

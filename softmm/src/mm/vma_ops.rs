@@ -32,30 +32,36 @@ impl AddressSpace {
         if start >= end {
             return Ok(());
         }
-        let vmas = edit.intersecting(start.get(), end.get());
-        let Some(first) = vmas.first() else {
+        // The VMAs of the range, one lookup each (no list to allocate): each step
+        // leaves only pieces outside the range, so the next VMA ending above the
+        // current one's end is the next to take out.
+        let in_range = |v: &Arc<Vma>| v.start < end;
+        let Some(first) = edit.find_from(start.get()).filter(in_range) else {
             return Ok(());
         };
         // Splitting one VMA into three needs one more slot.
         if first.start < start && first.end > end && edit.len() >= self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
-        for v in &vmas {
+        let lo = start.max(first.start);
+        let mut hi = lo;
+        let mut next = Some(first);
+        while let Some(v) = next {
             // Faults under the VMA's read lock finish before its pages go (the MUTANT
             // skips this: a fault may then install a page after the zap).
             if !cfg!(mutant = "munmap_skip_vma_lock") {
-                self.vma_start_write(v);
+                self.vma_start_write(&v);
             }
-            edit.remove(v);
+            edit.remove(&v);
             if v.start < start {
                 edit.insert(Arc::new(v.derive(v.start, start, v.flags)));
             }
             if v.end > end {
                 edit.insert(Arc::new(v.derive(end, v.end, v.flags)));
             }
+            hi = end.min(v.end);
+            next = edit.find_from(v.end.get()).filter(in_range);
         }
-        let lo = start.max(first.start);
-        let hi = end.min(vmas.last().map_or(end, |v| v.end));
         self.zap_range(layout, (lo, hi), gather);
         let floor = edit.prev(start.get()).map_or(PageAddr::ZERO, |p| p.end);
         let ceiling = edit

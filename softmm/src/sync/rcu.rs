@@ -31,8 +31,24 @@
 //! (crossbeam's epoch protocol). The closure is deferred when the batch is closed, after
 //! each of its callbacks was queued, so the grace period covers every reader that could
 //! still see what they free.
+//!
+//! Storage: **no allocation per callback.** A callback's closure (at most
+//! [`INLINE_WORDS`] words, checked at compile time) is moved into a slot of this
+//! thread's queue ([`Callback`]: the closure's bytes and the function that runs them),
+//! and the vectors of slots are reused from batch to batch; only closing a batch
+//! allocates (its flag, and crossbeam's bag once per flush). The slots add no ordering
+//! of their own: a closure is written into its slot and run by the same thread, which
+//! holds its queue through a thread-local `RefCell` (program order). The one exception,
+//! a thread exiting with batches not yet ripe, hands them to crossbeam as before, whose
+//! deferral publishes them to the collecting thread (its global queue's Release push
+//! and Acquire pop).
 
-use std::{cell::RefCell, collections::VecDeque, sync::Arc};
+use std::{
+    cell::RefCell,
+    collections::VecDeque,
+    mem::{ManuallyDrop, MaybeUninit},
+    sync::Arc,
+};
 
 pub use crossbeam_epoch::Guard as RcuGuard;
 
@@ -93,8 +109,66 @@ pub fn callbacks_queued() -> u64 {
     QUEUED.with(std::cell::Cell::get)
 }
 
-/// A deferred callback.
-type Callback = Box<dyn FnOnce() + Send>;
+/// Words a callback's closure may take: it is stored in the queue itself (the
+/// callers' closures hold a `Vec` and an `Arc` at most).
+pub(crate) const INLINE_WORDS: usize = 4;
+
+/// Storage of one closure, word-aligned.
+type Slot = MaybeUninit<[usize; INLINE_WORDS]>;
+
+/// A deferred callback stored inline: the closure's bytes and the function that moves
+/// them out and runs them. Dropped without being run (only while unwinding from a
+/// panicking callback, or by the model builds' leak at thread exit), the closure leaks.
+struct Callback {
+    /// `run_slot::<F>` for the type `F` that `slot` holds.
+    run: unsafe fn(*mut Slot),
+    slot: Slot,
+}
+
+// SAFETY: a `Callback` holds only a closure `F: Send` (`Callback::new`), which may move
+// to and run in another thread.
+unsafe impl Send for Callback {}
+
+impl Callback {
+    fn new<F: FnOnce() + Send + 'static>(f: F) -> Self {
+        const {
+            assert!(
+                size_of::<F>() <= size_of::<Slot>() && align_of::<F>() <= align_of::<Slot>(),
+                "an RCU callback's closure must fit INLINE_WORDS words"
+            );
+        }
+        let mut slot = Slot::uninit();
+        // SAFETY: `slot` is valid for writes of an `F` (size and alignment checked
+        // above) and holds nothing yet.
+        unsafe { slot.as_mut_ptr().cast::<F>().write(f) };
+        Self {
+            run: run_slot::<F>,
+            slot,
+        }
+    }
+
+    /// Run the closure (moving it out of the slot).
+    fn call(self) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: (1) `run` was made for the type `new` wrote into `slot`; (2) `this`
+        // is consumed here and never used again, so the closure is read once.
+        unsafe { (this.run)(&raw mut this.slot) }
+    }
+}
+
+/// Move the `F` out of `slot` and run it.
+///
+/// # Safety
+/// 1. `slot` holds an `F` written by `Callback::new`.
+/// 2. Nothing reads that `F` again.
+unsafe fn run_slot<F: FnOnce()>(slot: *mut Slot) {
+    // SAFETY: (1) an initialized, aligned `F`; (2) moved out once.
+    let f = unsafe { slot.cast::<F>().read() };
+    f();
+}
+
+/// Emptied vectors of callbacks a thread keeps for its next batches (more are freed).
+const KEEP_SPARE: usize = 4;
 
 /// Callbacks a batch gathers before it is closed (unless a [`flush`] closes it first):
 /// closing costs a crossbeam flush (a global-queue push and a collection, whose epoch
@@ -122,6 +196,8 @@ struct Batch {
 struct Queue {
     next: Vec<Callback>,
     waiting: VecDeque<Batch>,
+    /// Emptied vectors of batches that ran, to become `next` again (no regrowth).
+    spare: Vec<Vec<Callback>>,
 }
 
 impl Drop for Queue {
@@ -149,9 +225,9 @@ impl Drop for Queue {
         {
             // Acquire: pairs with the Release store of the crossbeam closure.
             if b.ripe.load(Ordering::Acquire) {
-                b.fns.into_iter().for_each(|f| f());
+                b.fns.into_iter().for_each(Callback::call);
             } else {
-                read_lock().defer(move || b.fns.into_iter().for_each(|f| f()));
+                read_lock().defer(move || b.fns.into_iter().for_each(Callback::call));
             }
         }
     }
@@ -162,10 +238,11 @@ model_thread_local! {
 }
 
 /// Run `f` after a grace period, in this thread (see the module rules: `f` must take no
-/// lock).
+/// lock). `f` may hold at most [`INLINE_WORDS`] words (a compile-time check): it is
+/// stored in this thread's queue, not allocated.
 pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
     note_callback();
-    let mut f = Some(Box::new(f) as Callback);
+    let mut f = Some(Callback::new(f));
     if QUEUE
         .try_with(|q| q.borrow_mut().next.extend(f.take()))
         .is_err()
@@ -173,7 +250,7 @@ pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
         // This thread is exiting and its queue is gone (a callback run by `Queue::drop`
         // queued another): let crossbeam run it.
         if let Some(f) = f {
-            read_lock().defer(f);
+            read_lock().defer(move || f.call());
         }
         return;
     }
@@ -194,7 +271,8 @@ fn close_batch() -> bool {
             return None;
         }
         let ripe = Arc::new(AtomicBool::new(false));
-        let fns = std::mem::take(&mut q.next);
+        let empty = q.spare.pop().unwrap_or_default();
+        let fns = std::mem::replace(&mut q.next, empty);
         q.waiting.push_back(Batch {
             ripe: Arc::clone(&ripe),
             fns,
@@ -223,10 +301,17 @@ fn run_ripe() {
             }
         });
         // Run them with the queue not borrowed: they may queue callbacks of their own.
-        match next {
-            Ok(Some(b)) => b.fns.into_iter().for_each(|f| f()),
-            _ => break,
-        }
+        let Ok(Some(Batch { mut fns, .. })) = next else {
+            break;
+        };
+        fns.drain(..).for_each(Callback::call);
+        // Keep the emptied vector for a later batch.
+        let _ = QUEUE.try_with(|q| {
+            let mut q = q.borrow_mut();
+            if q.spare.len() < KEEP_SPARE {
+                q.spare.push(fns);
+            }
+        });
     }
     let idle = QUEUE.try_with(|q| {
         let q = q.borrow();

@@ -127,6 +127,11 @@ impl Shootdown {
         // The MUTANT waits only for CPUs holding a translation of the range: a CPU in
         // the middle of a walk holds none yet, and the tables it reads are freed.
         let walkers = walkers && !cfg!(mutant = "tlb_table_free_no_wait");
+        if range.is_none() && !walkers {
+            // No entry changed and no table was unlinked (an mmap, an unmap of pages
+            // never touched): no CPU has anything to drop or to finish reading.
+            return;
+        }
         let range = match range {
             Some(FlushRange::Pages(s, e)) if s.pages_to(e) > FLUSH_CEILING_PAGES => {
                 Some(FlushRange::All)

@@ -129,8 +129,8 @@ impl Garbage {
     ///    current version of a dropped `VmaTree`.
     unsafe fn free(self) {
         match self {
-            Garbage::Log(log) => {
-                for e in log {
+            Garbage::Log(mut log) => {
+                for e in log.drain(..) {
                     match e {
                         // SAFETY: (1); each node is logged once.
                         Entry::Replaced(n) => unsafe { n.free() },
@@ -140,11 +140,28 @@ impl Garbage {
                         Entry::Inserted(_) => {}
                     }
                 }
+                recycle_log(log);
             }
             // SAFETY: (1), (2), for every node of the tree.
             Garbage::Tree(root) => unsafe { root.free_tree() },
         }
     }
+}
+
+/// An empty edit log (a kept one where there is one: module `spare`).
+fn new_log() -> Vec<Entry> {
+    #[cfg(not(any(loom, shuttle)))]
+    return spare::log();
+    #[cfg(any(loom, shuttle))]
+    Vec::with_capacity(16)
+}
+
+/// Give back an emptied edit log.
+fn recycle_log(log: Vec<Entry>) {
+    #[cfg(not(any(loom, shuttle)))]
+    spare::keep_log(log);
+    #[cfg(any(loom, shuttle))]
+    drop(log);
 }
 
 impl Default for VmaTree {

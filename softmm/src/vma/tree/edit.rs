@@ -7,8 +7,10 @@ use super::{
     super::Vma,
     Entry, Garbage, VmaTree,
     gap::GapSearch,
+    new_log,
     node::{CAP, Internal, Leaf, MAX_HEIGHT, MIN, Summary},
     ptr::{Node, NodeMut, NodePtr, NodeRef},
+    recycle_log,
     view::View,
 };
 use crate::addr::PageAddr;
@@ -219,8 +221,9 @@ impl TreeEdit<'_> {
         // and never written.
         let copy = unsafe { n.copy(self.generation) };
         if self.log.capacity() == 0 {
-            // One allocation for a typical edit: a path of copies and a few VMAs.
-            self.log.reserve(16);
+            // Room for a typical edit (a path of copies and a few VMAs), from the logs
+            // of earlier commits where there is one.
+            self.log = new_log();
         }
         self.log.push(Entry::Replaced(n));
         copy
@@ -279,7 +282,9 @@ impl TreeEdit<'_> {
     /// Insert `vma`, which must not overlap anything pending.
     pub fn insert(&mut self, vma: Arc<Vma>) {
         debug_assert!(
-            self.intersecting(vma.start.get(), vma.end.get()).is_empty(),
+            self.intersecting_iter(vma.start.get(), vma.end.get())
+                .next()
+                .is_none(),
             "overlapping insert"
         );
         let (path, leaf) = self.descend(vma.start.get());
@@ -422,16 +427,23 @@ impl TreeEdit<'_> {
 
     /// VMAs of the pending state intersecting `[start, end)`.
     pub fn intersecting(&self, start: u64, end: u64) -> Vec<Arc<Vma>> {
-        self.view()
-            .intersecting(start, end)
-            .into_iter()
-            .cloned()
-            .collect()
+        self.intersecting_iter(start, end).cloned().collect()
+    }
+
+    /// VMAs of the pending state intersecting `[start, end)`, borrowed from the edit
+    /// (nothing is collected or cloned).
+    pub fn intersecting_iter(&self, start: u64, end: u64) -> impl Iterator<Item = &Arc<Vma>> + '_ {
+        self.view().intersecting_iter(start, end)
     }
 
     /// The pending VMA containing `addr`.
     pub fn find(&self, addr: u64) -> Option<Arc<Vma>> {
         self.view().find(addr).cloned()
+    }
+
+    /// The first pending VMA that ends above `addr` (Linux `find_vma`).
+    pub fn find_from(&self, addr: u64) -> Option<Arc<Vma>> {
+        self.view().find_from(addr).cloned()
     }
 
     /// The pending VMA ending exactly at `addr`.
@@ -636,6 +648,7 @@ impl Drop for TreeEdit<'_> {
                 drop(ManuallyDrop::into_inner(v));
             }
         }
+        recycle_log(std::mem::take(&mut self.log));
     }
 }
 

@@ -24,10 +24,10 @@
 //!   gap of the next VMA only), and `a + len <= high`.
 
 use super::{
-    super::{Vma, flags::VM_GROWSDOWN},
+    super::Vma,
     MAX_START_GAP,
     ptr::{Node, NodeRef},
-    view::{Cursor, View},
+    view::View,
 };
 
 /// What a gap tells the search.
@@ -207,6 +207,7 @@ impl<'a, F: Fn(&Vma) -> u64> GapSearch<'a, F> {
     /// guard gap (checked for the VMA a candidate ends at, debug builds only).
     #[cfg(debug_assertions)]
     fn check_unguarded_at(&self, hi: u64) {
+        use super::{super::flags::VM_GROWSDOWN, view::Cursor};
         if let Some(w) = Cursor::seek(self.view.root(), hi).get()
             && !w.flags.intersects(VM_GROWSDOWN)
         {

@@ -181,6 +181,14 @@ impl Header {
         self.generation
     }
 
+    /// Turn the header of a bitwise copy into that of a private copy for the edit of
+    /// generation `generation` (what `Leaf::copy` and `Internal::copy` build).
+    #[cfg(not(any(loom, shuttle)))]
+    pub(super) fn make_copy(&mut self, generation: u64) {
+        self.generation = generation;
+        self.total = 0;
+    }
+
     /// Set the VMA count (of a private root, about to be published).
     pub(super) fn set_total(&mut self, total: u64) {
         self.total = total;
@@ -319,6 +327,8 @@ impl Leaf {
     }
 
     /// A private copy for the edit of generation `generation` (the VMAs are shared).
+    /// Model builds only: elsewhere `NodePtr::copy` copies in place.
+    #[cfg(any(loom, shuttle))]
     pub(super) fn copy(&self, generation: u64) -> Self {
         let mut hdr = Header::new(0, generation);
         hdr.len = self.hdr.len;
@@ -492,6 +502,8 @@ impl Internal {
     }
 
     /// A private copy for the edit of generation `generation` (children shared).
+    /// Model builds only: elsewhere `NodePtr::copy` copies in place.
+    #[cfg(any(loom, shuttle))]
     pub(super) fn copy(&self, generation: u64) -> Self {
         let mut hdr = Header::new(self.hdr.height, generation);
         hdr.len = self.hdr.len;

@@ -126,9 +126,23 @@ impl NodePtr {
     /// As [`NodePtr::get`], for the duration of the call.
     pub(super) unsafe fn copy(self, generation: u64) -> Self {
         // SAFETY: the caller's.
-        match unsafe { self.get() } {
+        let node = unsafe { self.get() };
+        #[cfg(any(loom, shuttle))]
+        return match node {
             Node::Leaf(l) => Self::new_leaf(l.copy(generation)),
             Node::Internal(x) => Self::new_internal(x.0.copy(generation)),
+        };
+        // Outside the models a node is plain data: copied in place, then given the
+        // header `Leaf::copy` and `Internal::copy` would give it.
+        #[cfg(not(any(loom, shuttle)))]
+        {
+            let p = match node {
+                Node::Leaf(l) => Self(super::spare::alloc_copy(l).cast()),
+                Node::Internal(x) => Self(super::spare::alloc_copy(x.0).cast()),
+            };
+            // SAFETY: `p` is a new private node that nothing else refers to.
+            unsafe { (*p.0.as_ptr()).make_copy(generation) };
+            p
         }
     }
 

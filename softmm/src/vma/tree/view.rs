@@ -84,33 +84,77 @@ impl<'a> View<'a> {
 
     /// The first VMA that starts at or above `addr`.
     pub(super) fn next(self, addr: u64) -> Option<&'a Arc<Vma>> {
-        Cursor::seek(self.root, addr).get()
+        let (l, _, after) = self.leaf_le_with_next(addr);
+        let i = l.rank_lt(addr);
+        if i < l.len() {
+            Some(l.vma(i))
+        } else {
+            after.map(leftmost)
+        }
     }
 
     /// The first VMA that ends above `addr` (Linux `find_vma`).
     pub(super) fn find_from(self, addr: u64) -> Option<&'a Arc<Vma>> {
-        self.find(addr).or_else(|| self.next(addr))
+        let (l, r, after) = self.leaf_le_with_next(addr);
+        // The last entry starting at or below `addr` if it contains `addr`, else the
+        // next entry (every entry before it ends at or below `addr`).
+        if r > 0 && l.range(r - 1).1 > addr {
+            Some(l.vma(r - 1))
+        } else if r < l.len() {
+            Some(l.vma(r))
+        } else {
+            after.map(leftmost)
+        }
+    }
+
+    /// As [`leaf_le`](Self::leaf_le) (one descent), with the subtree that follows the
+    /// leaf in address order (`None` when the leaf is the last): where the answer of
+    /// a forward query lies when the leaf holds none.
+    #[inline]
+    fn leaf_le_with_next(self, addr: u64) -> (&'a Leaf, usize, Option<NodeRef<'a>>) {
+        let mut n = self.root;
+        let mut after = None;
+        loop {
+            match n.get() {
+                Node::Leaf(l) => return (l, l.rank_le(addr), after),
+                Node::Internal(x) => {
+                    let i = x.child_for(addr);
+                    if i + 1 < x.len() {
+                        after = Some(x.child(i + 1));
+                    }
+                    n = x.child(i);
+                }
+            }
+        }
     }
 
     /// The VMAs intersecting `[start, end)`, in address order.
     pub(super) fn intersecting(self, start: u64, end: u64) -> Vec<&'a Arc<Vma>> {
-        let mut out = Vec::new();
-        if start >= end {
-            return out;
-        }
-        // Only the VMA right below `start` can straddle it (VMAs do not overlap).
-        if let Some(p) = self.prev(start).filter(|p| p.end > start) {
-            out.push(p);
-        }
-        let mut c = Cursor::seek(self.root, start);
-        while let Some((s, _)) = c.range() {
-            if s >= end {
-                break;
-            }
-            out.extend(c.get());
+        self.intersecting_iter(start, end).collect()
+    }
+
+    /// The VMAs intersecting `[start, end)`, in address order, without collecting them.
+    pub(super) fn intersecting_iter(
+        self,
+        start: u64,
+        end: u64,
+    ) -> impl Iterator<Item = &'a Arc<Vma>> + 'a {
+        // The first one by one descent; a cursor only when more may follow (the common
+        // cases, a free range or one VMA reaching past `end`, need none).
+        let first = (start < end)
+            .then(|| self.find_from(start))
+            .flatten()
+            .filter(|v| v.start.get() < end);
+        let more = first.filter(|v| v.end.get() < end).map(|v| v.end.get());
+        let mut c = more.map(|from| Cursor::seek(self.root, from));
+        let rest = std::iter::from_fn(move || {
+            let c = c.as_mut()?;
+            c.range().filter(|&(s, _)| s < end)?;
+            let v = c.get();
             c.advance();
-        }
-        out
+            v
+        });
+        first.into_iter().chain(rest)
     }
 
     /// All VMAs in address order.
@@ -286,5 +330,15 @@ impl<'a> Iterator for Iter<'a> {
         let v = self.0.get()?;
         self.0.advance();
         Some(v)
+    }
+}
+
+/// The first VMA of a non-empty subtree.
+fn leftmost(mut n: NodeRef<'_>) -> &Arc<Vma> {
+    loop {
+        match n.get() {
+            Node::Leaf(l) => return l.vma(0),
+            Node::Internal(x) => n = x.child(0),
+        }
     }
 }
