@@ -33,8 +33,8 @@
 //! still see what they free.
 //!
 //! Storage: **no allocation per callback.** A callback's closure (at most
-//! [`INLINE_WORDS`] words, checked at compile time) is moved into a slot of this
-//! thread's queue ([`Callback`]: the closure's bytes and the function that runs them),
+//! `INLINE_WORDS` words, checked at compile time) is moved into a slot of this
+//! thread's queue (`Callback`: the closure's bytes and the function that runs them),
 //! and the vectors of slots are reused from batch to batch; only closing a batch
 //! allocates (its flag, and crossbeam's bag once per flush). The slots add no ordering
 //! of their own: a closure is written into its slot and run by the same thread, which
@@ -238,7 +238,7 @@ model_thread_local! {
 }
 
 /// Run `f` after a grace period, in this thread (see the module rules: `f` must take no
-/// lock). `f` may hold at most [`INLINE_WORDS`] words (a compile-time check): it is
+/// lock). `f` may hold at most `INLINE_WORDS` (4) words (a compile-time check): it is
 /// stored in this thread's queue, not allocated.
 pub fn call_rcu<F: FnOnce() + Send + 'static>(f: F) {
     note_callback();
