@@ -152,28 +152,18 @@ impl Entries {
         &self.0[slot_of(va >> crate::addr::PAGE_SHIFT)]
     }
 
-    /// The entry caching the page of `va` if its translation allows `need` (one bit).
+    /// The entry caching the page of `va` if its translation allows `need` (one bit)
+    /// and `va` is a multiple of `align` (a power of two below the page size): the
+    /// alignment bits are kept in the compared address, so a misaligned `va` misses at
+    /// no extra cost.
     #[inline]
-    pub(crate) fn get(&self, va: u64, need: Perm) -> Option<&Entry> {
+    pub(crate) fn get(&self, va: u64, need: Perm, align: u64) -> Option<&Entry> {
+        debug_assert!(align.is_power_of_two() && align < PAGE_SIZE);
         let e = self.slot(va);
         // Relaxed: the owner's own stores, or a flusher's invalidation, ordered by the
         // protocol's fences (tlb module rules).
-        (e.tag(need).load(Ordering::Relaxed) == va & !(PAGE_SIZE - 1)).then_some(e)
-    }
-
-    /// The first byte of the frame cached for the page of `va`, if its translation
-    /// allows `need` (one bit) and `va` is a multiple of `align` (a power of two below
-    /// the page size): the alignment bits are kept in the compared address, so a
-    /// misaligned `va` misses at no extra cost.
-    #[inline]
-    pub(crate) fn host(&self, va: u64, need: Perm, align: u64) -> Option<NonNull<u8>> {
-        debug_assert!(align.is_power_of_two() && align < PAGE_SIZE);
-        let e = self.slot(va);
-        // Relaxed: as in `get`.
-        if e.tag(need).load(Ordering::Relaxed) != va & (!(PAGE_SIZE - 1) | (align - 1)) {
-            return None;
-        }
-        Some(e.host())
+        let key = va & (!(PAGE_SIZE - 1) | (align - 1));
+        (e.tag(need).load(Ordering::Relaxed) == key).then_some(e)
     }
 
     /// Cache `page → frame` with `perm`, replacing what shared its slot. The tags are

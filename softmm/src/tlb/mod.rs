@@ -260,7 +260,7 @@ impl CpuTlb {
     /// the bytes must not be touched (nothing keeps the frame allocated).
     #[inline]
     pub fn peek(&self, va: u64, need: Perm) -> Option<u64> {
-        self.shared.entries.get(va, need).map(|e| e.frame_word())
+        self.shared.entries.get(va, need, 1).map(|e| e.frame_word())
     }
 }
 
@@ -270,14 +270,14 @@ impl Window<'_> {
     /// (module rules).
     #[inline]
     pub fn lookup(&self, va: u64, need: Perm) -> Option<NonNull<u8>> {
-        self.shared.entries.host(va, need, 1)
+        self.lookup_aligned(va, need, 1)
     }
 
     /// As [`lookup`](Self::lookup), missing also when `va` is not a multiple of
     /// `align` (a power of two below the page size), at no extra cost.
     #[inline]
     pub fn lookup_aligned(&self, va: u64, need: Perm, align: u64) -> Option<NonNull<u8>> {
-        self.shared.entries.host(va, need, align)
+        self.shared.entries.get(va, need, align).map(|e| e.host())
     }
 
     /// Cache a translation found by a walk made inside this window, then check with
